@@ -1,0 +1,3 @@
+from transencoder.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,174 @@
+"""Find the STS tasks in a data directory (any subset of them, in any of the known layouts)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .data import STS_TASKS, DataFormatError, StsTask
+from .readers import is_year_dir, read_hf_dataset, read_sick, read_stsb, read_sts_year, read_tsv, year_task_name
+
+FORMATS = ("auto", "semeval", "senteval", "stsb", "sick", "tsv")
+_ALIASES = {
+    "STSBENCHMARK": "STSB", "STS-B": "STSB", "STSB": "STSB",
+    "SICK": "SICKR", "SICK-R": "SICKR", "SICKRELATEDNESS": "SICKR", "SICKR": "SICKR",
+}
+_MAX_DEPTH = 3
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a task lives: ``kind`` is ``year``, ``stsb``, ``sick``, ``sick-full`` or ``hf``."""
+
+    task: str
+    kind: str
+    path: Path
+
+    def split_file(self, split: str) -> Path | None:
+        """The file of one split (``train``/``dev``/``test``) of an STS-B or SICK location."""
+        names = {
+            "stsb": {"train": "sts-train.csv", "dev": "sts-dev.csv", "test": "sts-test.csv"},
+            "sick": {"train": "SICK_train.txt", "dev": "SICK_trial.txt", "test": "SICK_test_annotated.txt"},
+        }.get(self.kind, {})
+        if split not in names:
+            return None
+        path = self.path / names[split]
+        return path if path.is_file() else None
+
+
+def canonical_task_name(name: str) -> str:
+    upper = name.strip().upper()
+    return _ALIASES.get(upper, upper)
+
+
+def _is_hf_saved(directory: Path) -> bool:
+    return (directory / "dataset_dict.json").is_file() or (
+        (directory / "state.json").is_file() and (directory / "dataset_info.json").is_file()
+    )
+
+
+def locate_tasks(root: str | Path) -> list[Location]:
+    """Every task found under ``root`` (three folder levels deep), in the usual task order.
+
+    Raises:
+        DataFormatError: the same task found in two places (point at one of them).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DataFormatError(str(root), None, "no such directory", "a data directory")
+    found: dict[str, Location] = {}
+
+    def add(location: Location) -> None:
+        if location.task in found:
+            raise DataFormatError(
+                str(root), None,
+                f"{location.task} found twice: {found[location.task].path} and {location.path}",
+                "each task once; point --data-dir at one layout",
+            )
+        found[location.task] = location
+
+    frontier = [(root, 0)]
+    while frontier:
+        directory, depth = frontier.pop(0)
+        if is_year_dir(directory):
+            add(Location(year_task_name(directory) or directory.name, "year", directory))
+            continue
+        if _is_hf_saved(directory):
+            add(Location(directory.name, "hf", directory))
+            continue
+        if (directory / "sts-test.csv").is_file():
+            add(Location("STSB", "stsb", directory))
+        if (directory / "SICK_test_annotated.txt").is_file():
+            add(Location("SICKR", "sick", directory))
+        elif (directory / "SICK.txt").is_file():
+            add(Location("SICKR", "sick-full", directory))
+        if depth < _MAX_DEPTH:
+            children = sorted(p for p in directory.iterdir() if p.is_dir() and not p.name.startswith("."))
+            frontier.extend((child, depth + 1) for child in children)
+    order = {name: i for i, name in enumerate(STS_TASKS)}
+    return sorted(found.values(), key=lambda loc: (order.get(loc.task, len(order)), loc.task))
+
+
+def read_location(location: Location, layout: str = "auto") -> StsTask:
+    """The evaluation data of a task: all subsets of a year, the test split otherwise."""
+    if location.kind == "year":
+        return read_sts_year(location.path, location.task, layout=layout)
+    if location.kind == "stsb":
+        return read_stsb(location.path / "sts-test.csv", name=location.task)
+    if location.kind == "sick":
+        return read_sick(location.path / "SICK_test_annotated.txt", name=location.task)
+    if location.kind == "sick-full":
+        return read_sick(location.path / "SICK.txt", name=location.task)
+    if location.kind == "hf":
+        from datasets import load_from_disk
+
+        return read_hf_dataset(load_from_disk(str(location.path)), name=location.task)
+    raise ValueError(f"unknown location kind {location.kind!r}")
+
+
+def read_file(path: Path, format: str = "auto") -> StsTask:
+    """A single file: an STS-B csv, a SICK file or a plain tsv (by name/header when ``auto``)."""
+    if format == "auto":
+        first = path.open("rb").readline()
+        if b"sentence_A" in first and b"relatedness_score" in first:
+            format = "sick"
+        elif path.name.startswith("sts-") and path.suffix == ".csv":
+            format = "stsb"
+        else:
+            format = "tsv"
+    if format == "sick":
+        return read_sick(path)
+    if format == "stsb":
+        return read_stsb(path)
+    if format == "tsv":
+        return read_tsv(path)
+    raise ValueError(f"format {format!r} does not apply to a single file; use stsb, sick or tsv")
+
+
+def find_tasks(
+    data: str | Path | object,
+    *,
+    tasks: Sequence[str] | None = None,
+    format: str = "auto",
+) -> list[StsTask]:
+    """Read the evaluation tasks of a data directory, a single file, or a ``datasets`` object.
+
+    Args:
+        data: a directory (searched three levels deep for STS12-16 folders, an STS-B folder,
+            SICK files, saved ``datasets``), a single file, or a ``datasets.Dataset``.
+        tasks: keep only these (``STS12``, ``STSB``, ``SICKR``...); asking for a task that is
+            not there is an error.
+        format: ``auto``; ``semeval`` / ``senteval`` to force the layout of STS12-16 folders;
+            ``stsb`` / ``sick`` / ``tsv`` for a single file.
+    """
+    if format not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
+    if not isinstance(data, (str, Path)):
+        found = [read_hf_dataset(data, name="dataset")]
+    else:
+        path = Path(data).expanduser()
+        if path.is_file():
+            found = [read_file(path, format)]
+        elif path.is_dir():
+            layout = format if format in ("semeval", "senteval") else "auto"
+            found = [read_location(loc, layout) for loc in locate_tasks(path)]
+        else:
+            raise DataFormatError(str(path), None, "no such file or directory", "a data directory")
+        if not found:
+            raise DataFormatError(
+                str(path), None, "no STS data found",
+                "STS12-16 folders (STS.input.*/STS.gs.*), an STS-B folder (sts-test.csv), "
+                "SICK files (SICK_test_annotated.txt) or a saved datasets folder",
+            )
+    if tasks:
+        wanted = [canonical_task_name(name) for name in tasks]
+        by_name = {task.name.upper(): task for task in found}
+        missing = [name for name in wanted if name not in by_name]
+        if missing:
+            raise DataFormatError(
+                str(data), None, f"task(s) {', '.join(missing)} not found "
+                f"(found: {', '.join(task.name for task in found)})", "the requested tasks",
+            )
+        found = [by_name[name] for name in dict.fromkeys(wanted)]
+    return found

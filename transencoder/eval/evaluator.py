@@ -1,0 +1,155 @@
+"""Score bi-encoders, cross-encoders and ensembles on STS tasks.
+
+The similarity of a pair is the cosine of the two embeddings for a bi-encoder and
+``sigmoid(logit)`` for a cross-encoder; an ensemble scores a pair with the mean of its members'
+scores. All pairs of all tasks are scored in one pass per model, so each distinct sentence (bi)
+or pair (cross) is encoded once.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .data import StsTask
+from .metrics import AGGREGATIONS, TaskScore, aggregate
+
+
+def model_scores(model, pairs: Sequence[tuple[str, str]], *, batch_size: int, show_progress_bar) -> np.ndarray:
+    """A model's similarity for each pair: cosine (bi), score (cross) or ``model(pairs)``."""
+    if hasattr(model, "similarity"):
+        return np.asarray(model.similarity(pairs, batch_size=batch_size, show_progress_bar=show_progress_bar))
+    if hasattr(model, "predict"):
+        return np.asarray(model.predict(pairs, batch_size=batch_size, show_progress_bar=show_progress_bar))
+    if callable(model):
+        return np.asarray(model(pairs))
+    raise TypeError(f"cannot score pairs with {type(model).__name__}: expected a BiEncoder, CrossEncoder or callable")
+
+
+@dataclass
+class StsResult:
+    """Per-task correlations and their average; ``primary`` is the average Spearman."""
+
+    tasks: dict[str, TaskScore]
+    aggregation: str
+    models: list[str] = field(default_factory=list)
+
+    @property
+    def average(self) -> dict[str, float]:
+        return {
+            metric: float(np.mean([getattr(t, metric) for t in self.tasks.values()]))
+            for metric in ("spearman", "pearson")
+        }
+
+    @property
+    def primary(self) -> float:
+        return self.average["spearman"]
+
+    def to_dict(self) -> dict:
+        return {
+            "tasks": {name: score.to_dict() for name, score in self.tasks.items()},
+            "average": {k: round(v, 4) for k, v in self.average.items()},
+            "n": sum(score.n for score in self.tasks.values()),
+            "aggregation": self.aggregation,
+            "models": self.models,
+        }
+
+    def write_json(self, path: str | Path, **extra) -> None:
+        payload = {**self.to_dict(), **extra}
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+
+    def table(self) -> str:
+        """Task, pairs, Spearman, Pearson, and the average row (Spearman is the headline)."""
+        rows = [("task", "pairs", "spearman", "pearson")]
+        for name, score in self.tasks.items():
+            rows.append((name, str(score.n), _fmt(score.spearman), _fmt(score.pearson)))
+        average = self.average
+        total = sum(score.n for score in self.tasks.values())
+        rows.append(("average", str(total), _fmt(average["spearman"]), _fmt(average["pearson"])))
+        widths = [max(len(row[i]) for row in rows) for i in range(4)]
+        lines = []
+        for number, row in enumerate(rows):
+            cells = [row[0].ljust(widths[0])] + [cell.rjust(w) for cell, w in zip(row[1:], widths[1:])]
+            lines.append("  ".join(cells))
+            if number in (0, len(rows) - 2):
+                lines.append("  ".join("-" * w for w in widths))
+        return "\n".join(lines)
+
+
+def _fmt(value: float) -> str:
+    return "nan" if math.isnan(value) else f"{value:.2f}"
+
+
+class StsEvaluator:
+    """Callable evaluator: ``StsEvaluator(tasks)(model_or_models) -> StsResult``.
+
+    Args:
+        tasks: from :func:`transencoder.eval.find_tasks`.
+        aggregation: for STS12-16, ``all`` (pooled; SimCSE's headline), ``mean`` or ``wmean``
+            (SentEval's averages of the per-subset correlations).
+        batch_size: inference batch size.
+        show_progress_bar: ``None`` shows bars when stderr is a terminal.
+    """
+
+    def __init__(
+        self,
+        tasks: Sequence[StsTask],
+        *,
+        aggregation: str = "all",
+        batch_size: int = 64,
+        show_progress_bar: bool | None = None,
+    ) -> None:
+        if aggregation not in AGGREGATIONS:
+            raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
+        if not tasks:
+            raise ValueError("no tasks to evaluate")
+        self.tasks = list(tasks)
+        self.aggregation = aggregation
+        self.batch_size = batch_size
+        self.show_progress_bar = show_progress_bar
+        self.pairs = [pair for task in self.tasks for pair in task.pairs]
+
+    def scores(self, models: object | Sequence[object]) -> np.ndarray:
+        """Each pair's score (ensemble mean when several models are given), in task order."""
+        members = list(models) if isinstance(models, (list, tuple)) else [models]
+        total = np.zeros(len(self.pairs), dtype=np.float64)
+        for member in members:
+            total += model_scores(
+                member, self.pairs, batch_size=self.batch_size, show_progress_bar=self.show_progress_bar
+            )
+        return total / len(members)
+
+    def __call__(self, models: object | Sequence[object]) -> StsResult:
+        return self.from_scores(self.scores(models), models=_names(models))
+
+    def from_scores(self, scores: np.ndarray, models: list[str] | None = None) -> StsResult:
+        """Correlations of precomputed pair scores (ordered as :attr:`pairs`)."""
+        if len(scores) != len(self.pairs):
+            raise ValueError(f"{len(scores)} scores for {len(self.pairs)} pairs")
+        results: dict[str, TaskScore] = {}
+        start = 0
+        for task in self.tasks:
+            predicted, gold, names = [], [], []
+            for subset in task.subsets:
+                predicted.append(scores[start : start + len(subset)])
+                gold.append(subset.scores)
+                names.append(subset.name)
+                start += len(subset)
+            score = aggregate(predicted, gold, names, self.aggregation)
+            score.skipped = [asdict(skip) for skip in task.skipped]
+            results[task.name] = score
+        return StsResult(results, self.aggregation, models or [])
+
+
+def _names(models) -> list[str]:
+    members = list(models) if isinstance(models, (list, tuple)) else [models]
+    return [str(getattr(member, "name_or_path", type(member).__name__)) for member in members]
+
+
+Scorer = Callable[[Sequence[tuple[str, str]]], np.ndarray]

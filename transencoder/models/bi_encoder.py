@@ -1,0 +1,304 @@
+"""Bi-encoder: a transformers encoder, a pooling, and optionally an L2 normalisation.
+
+Each sentence is encoded on its own; the similarity of a pair is the cosine of the two
+embeddings. Loads and saves sentence-transformers' directory format, so a saved model opens with
+``sentence_transformers.SentenceTransformer(path)`` and gives the same embeddings.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from .batching import length_sorted_batches, pad_batch, tokenize_texts, unique_in_order
+from .loading import (
+    ModelLoadError,
+    hub_error,
+    load_module_weights,
+    resolve_model_path,
+)
+from .st_format import atomic_directory, read_layout, write_bi_encoder_metadata
+
+POOLING_MODES = ("mean", "cls", "cls_mlp")
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def progress_default(show: bool | None) -> bool:
+    """``None`` means: show progress bars when stderr is a terminal."""
+    return sys.stderr.isatty() if show is None else bool(show)
+
+
+def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Average of the token vectors that the attention mask keeps."""
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+
+
+class BiEncoder(nn.Module):
+    """Sentence encoder: ``embedding = normalise?(pool(encoder(tokens)))``.
+
+    Args:
+        encoder: a transformers base model (``AutoModel``) returning ``last_hidden_state``.
+        tokenizer: its (fast) tokenizer.
+        pooling: ``"mean"`` (average of token vectors), ``"cls"`` (the first token) or
+            ``"cls_mlp"`` (first token through a dense layer with tanh, as BERT's pooler).
+        normalize: L2-normalise embeddings.
+        max_seq_length: texts are truncated to this many tokens.
+        mlp: the dense layer of ``"cls_mlp"`` (created when not given).
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        tokenizer,
+        *,
+        pooling: str = "mean",
+        normalize: bool = False,
+        max_seq_length: int = 256,
+        mlp: nn.Linear | None = None,
+    ) -> None:
+        super().__init__()
+        if pooling not in POOLING_MODES:
+            raise ValueError(f"pooling must be one of {POOLING_MODES}, got {pooling!r}")
+        self.encoder = encoder
+        self.tokenizer = tokenizer
+        self.pooling = pooling
+        self.normalize = normalize
+        self.max_seq_length = int(max_seq_length)
+        hidden = encoder.config.hidden_size
+        self.mlp = (mlp or nn.Linear(hidden, hidden)) if pooling == "cls_mlp" else None
+
+    # ------------------------------------------------------------------ loading / saving
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | os.PathLike[str] = "default",
+        *,
+        pooling: str | None = None,
+        normalize: bool | None = None,
+        max_seq_length: int | None = None,
+        device: str | torch.device | None = None,
+        trust_remote_code: bool = False,
+    ) -> BiEncoder:
+        """Load ``"default"`` (packaged all-MiniLM-L6-v2), a sentence-transformers directory,
+        a plain transformers directory (mean pooling) or, when online, a hub id.
+
+        Keyword arguments override what the directory declares.
+        """
+        from transformers import AutoModel, AutoTokenizer
+
+        path = resolve_model_path(name_or_path)
+        layout = read_layout(Path(path)) if Path(path).is_dir() else None
+        source = str(layout.transformer_dir) if layout else path
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
+            encoder = AutoModel.from_pretrained(source, trust_remote_code=trust_remote_code)
+        except OSError as err:
+            raise hub_error(str(name_or_path), err) from err
+
+        declared = layout.pooling if layout else "mean"
+        mlp = None
+        if layout and layout.dense_dir is not None:
+            if declared != "cls":
+                raise ModelLoadError(
+                    f"{layout.dense_dir}: a Dense module is supported only after CLS pooling "
+                    f"(the 'cls_mlp' pooling); this model pools with '{declared}'"
+                )
+            mlp = _load_mlp(layout.dense_dir, layout.dense_config, encoder.config.hidden_size)
+            declared = "cls_mlp"
+        if declared not in POOLING_MODES:
+            raise ModelLoadError(
+                f"{path}: pooling '{declared}' is not supported (supported: {POOLING_MODES})"
+            )
+        limit = _position_limit(encoder.config, tokenizer)
+        model = cls(
+            encoder,
+            tokenizer,
+            pooling=pooling or declared,
+            normalize=layout.normalize if (normalize is None and layout) else bool(normalize),
+            max_seq_length=max_seq_length or min((layout and layout.max_seq_length) or limit, limit),
+            mlp=mlp,
+        )
+        model.name_or_path = str(name_or_path)
+        return model.to(device or default_device())
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write sentence-transformers' format (atomically: all or nothing at ``path``)."""
+        with atomic_directory(path) as staging:
+            encoder = self.encoder.module if hasattr(self.encoder, "module") else self.encoder
+            encoder.save_pretrained(staging, safe_serialization=True)
+            self.tokenizer.save_pretrained(staging)
+            write_bi_encoder_metadata(
+                staging,
+                hidden_size=encoder.config.hidden_size,
+                pooling="cls" if self.pooling == "cls_mlp" else self.pooling,
+                has_dense=self.mlp is not None,
+                normalize=self.normalize,
+                max_seq_length=self.max_seq_length,
+            )
+            if self.mlp is not None:
+                _save_mlp(staging / "2_Dense", self.mlp)
+
+    # ------------------------------------------------------------------ forward
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Embeddings of a padded batch, shape ``(batch, hidden)``."""
+        kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if token_type_ids is not None:
+            kwargs["token_type_ids"] = token_type_ids
+        hidden = self.encoder(**kwargs).last_hidden_state
+        if self.pooling == "mean":
+            pooled = mean_pool(hidden, attention_mask)
+        else:
+            pooled = hidden[:, 0]
+            if self.mlp is not None:
+                pooled = torch.tanh(self.mlp(pooled))
+        return F.normalize(pooled, dim=-1) if self.normalize else pooled
+
+    def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
+        return tokenize_texts(self.tokenizer, texts, self.max_seq_length)
+
+    # ------------------------------------------------------------------ inference
+    @torch.inference_mode()
+    def embed_token_ids(
+        self,
+        token_ids: Sequence[Sequence[int]],
+        *,
+        batch_size: int = 64,
+        show_progress_bar: bool | None = None,
+        desc: str = "encode",
+    ) -> torch.Tensor:
+        """Embeddings (float32, on CPU) of already tokenised texts, batched by length."""
+        was_training = self.training
+        self.eval()
+        device = self.device
+        hidden = self.encoder.config.hidden_size
+        out = torch.empty((len(token_ids), hidden), dtype=torch.float32)
+        pad_id = self.tokenizer.pad_token_id or 0
+        batches = length_sorted_batches([len(ids) for ids in token_ids], batch_size)
+        for batch in tqdm(batches, desc=desc, disable=not progress_default(show_progress_bar)):
+            features = pad_batch([token_ids[i] for i in batch], pad_id, device=device)
+            out[torch.as_tensor(batch)] = self(**features).float().cpu()
+        self.train(was_training)
+        return out
+
+    def encode(
+        self,
+        sentences: str | Sequence[str],
+        *,
+        batch_size: int = 64,
+        show_progress_bar: bool | None = None,
+        convert_to_tensor: bool = False,
+    ) -> np.ndarray | torch.Tensor:
+        """Embed sentences; each distinct sentence is encoded once.
+
+        Returns:
+            ``(n, hidden)`` float32 array (tensor with ``convert_to_tensor``); a single string
+            gives a ``(hidden,)`` vector.
+        """
+        single = isinstance(sentences, str)
+        texts = [sentences] if single else list(sentences)
+        unique, index = unique_in_order(texts)
+        embeddings = self.embed_token_ids(
+            self.tokenize(unique), batch_size=batch_size, show_progress_bar=show_progress_bar
+        )
+        embeddings = embeddings[torch.as_tensor(index, dtype=torch.long)] if texts else embeddings
+        if single:
+            embeddings = embeddings[0]
+        return embeddings if convert_to_tensor else embeddings.numpy()
+
+    def similarity(
+        self,
+        pairs: Sequence[tuple[str, str]],
+        *,
+        batch_size: int = 64,
+        show_progress_bar: bool | None = None,
+    ) -> np.ndarray:
+        """Cosine similarity of each ``(sentence1, sentence2)`` pair.
+
+        Every distinct sentence of both sides is encoded once, in one length-sorted pass.
+        """
+        firsts, seconds = _split_pairs(pairs)
+        unique, index = unique_in_order(firsts + seconds)
+        embeddings = self.embed_token_ids(
+            self.tokenize(unique), batch_size=batch_size, show_progress_bar=show_progress_bar
+        )
+        embeddings = F.normalize(embeddings, dim=-1)
+        left = torch.as_tensor(index[: len(firsts)], dtype=torch.long)
+        right = torch.as_tensor(index[len(firsts) :], dtype=torch.long)
+        return (embeddings[left] * embeddings[right]).sum(dim=-1).numpy()
+
+
+def _split_pairs(pairs: Sequence[tuple[str, str]]) -> tuple[list[str], list[str]]:
+    firsts, seconds = [], []
+    for number, pair in enumerate(pairs):
+        if len(pair) != 2:
+            raise ValueError(f"pair {number} has {len(pair)} items; expected (sentence1, sentence2)")
+        firsts.append(pair[0])
+        seconds.append(pair[1])
+    return firsts, seconds
+
+
+def _position_limit(config, tokenizer) -> int:
+    limits = [512]
+    if getattr(config, "max_position_embeddings", None):
+        # RoBERTa-style models reserve two positions for the padding offset.
+        offset = 2 if getattr(config, "model_type", "") in {"roberta", "xlm-roberta"} else 0
+        limits.append(config.max_position_embeddings - offset)
+    model_max = getattr(tokenizer, "model_max_length", None)
+    if model_max and model_max < 100_000:
+        limits.append(model_max)
+    return min(limits)
+
+
+def _load_mlp(directory: Path, config: dict, hidden: int) -> nn.Linear:
+    activation = config.get("activation_function", "")
+    if not activation.endswith("Tanh") or config.get("in_features") != config.get("out_features"):
+        raise ModelLoadError(
+            f"{directory}: only a square Dense layer with Tanh (the CLS MLP) is supported, "
+            f"got {config}"
+        )
+    if config["in_features"] != hidden:
+        raise ModelLoadError(f"{directory}: Dense in_features {config['in_features']} != {hidden}")
+    layer = nn.Linear(hidden, hidden, bias=config.get("bias", True))
+    state = load_module_weights(directory)
+    layer.load_state_dict({key.removeprefix("linear."): value for key, value in state.items()})
+    return layer
+
+
+def _save_mlp(directory: Path, mlp: nn.Linear) -> None:
+    from safetensors.torch import save_file
+
+    from .st_format import write_json
+
+    directory.mkdir(exist_ok=True)
+    write_json(
+        directory / "config.json",
+        {
+            "in_features": mlp.in_features,
+            "out_features": mlp.out_features,
+            "bias": mlp.bias is not None,
+            "activation_function": "torch.nn.modules.activation.Tanh",
+        },
+    )
+    state = {f"linear.{key}": value.detach().cpu().contiguous() for key, value in mlp.state_dict().items()}
+    save_file(state, str(directory / "model.safetensors"))

@@ -1,0 +1,165 @@
+"""Cross-encoder: both sentences in one pass (``[CLS] a [SEP] b [SEP]``), one logit out.
+
+The score of a pair is ``sigmoid(logit)`` in 0..1. Saved as a transformers
+sequence-classification directory plus sentence-transformers' metadata, so a saved model opens
+with ``sentence_transformers.CrossEncoder(path)`` and predicts the same scores.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .batching import length_sorted_batches, pad_batch, tokenize_pairs, unique_in_order
+from .bi_encoder import _position_limit, _split_pairs, default_device, progress_default
+from .loading import ModelLoadError, hub_error, read_json, resolve_model_path
+from .st_format import atomic_directory, read_layout, write_cross_encoder_metadata
+
+
+class CrossEncoder(nn.Module):
+    """Pair scorer: ``score(a, b) = sigmoid(w . h_CLS(a, b) + b)``.
+
+    Args:
+        model: a transformers ``AutoModelForSequenceClassification`` with one label.
+        tokenizer: its (fast) tokenizer.
+        max_length: pairs are truncated (longest side first) to this many tokens.
+    """
+
+    def __init__(self, model: nn.Module, tokenizer, *, max_length: int = 512) -> None:
+        super().__init__()
+        labels = getattr(model.config, "num_labels", 1)
+        if labels != 1:
+            raise ModelLoadError(f"a CrossEncoder scores with one logit; this model has {labels}")
+        self.model = model
+        self.tokenizer = tokenizer
+        self.max_length = int(max_length)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | os.PathLike[str] = "default",
+        *,
+        max_length: int | None = None,
+        device: str | torch.device | None = None,
+        trust_remote_code: bool = False,
+    ) -> CrossEncoder:
+        """Load a saved cross-encoder, or start one from any encoder checkpoint.
+
+        From a bi-encoder or a plain language model (``"default"`` included) the encoder weights
+        are reused and the one-logit head is newly initialised (from torch's global RNG).
+        """
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        path = resolve_model_path(name_or_path)
+        layout = read_layout(Path(path)) if Path(path).is_dir() else None
+        source = str(layout.transformer_dir) if layout else path
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
+            model = AutoModelForSequenceClassification.from_pretrained(
+                source, num_labels=1, trust_remote_code=trust_remote_code
+            )
+        except OSError as err:
+            raise hub_error(str(name_or_path), err) from err
+        limit = _position_limit(model.config, tokenizer)
+        declared = _declared_max_length(Path(source))
+        encoder = cls(model, tokenizer, max_length=max_length or min(declared or limit, limit))
+        encoder.name_or_path = str(name_or_path)
+        return encoder.to(device or default_device())
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the model (atomically: all or nothing at ``path``)."""
+        with atomic_directory(path) as staging:
+            model = self.model.module if hasattr(self.model, "module") else self.model
+            model.save_pretrained(staging, safe_serialization=True)
+            self.tokenizer.save_pretrained(staging)
+            write_cross_encoder_metadata(staging, max_length=self.max_length)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Logits of a padded batch of pairs, shape ``(batch,)``."""
+        kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if token_type_ids is not None:
+            kwargs["token_type_ids"] = token_type_ids
+        return self.model(**kwargs).logits.squeeze(-1)
+
+    def tokenize(
+        self, firsts: Sequence[str], seconds: Sequence[str]
+    ) -> tuple[list[list[int]], list[list[int]] | None]:
+        return tokenize_pairs(self.tokenizer, firsts, seconds, self.max_length)
+
+    @torch.inference_mode()
+    def logits_of_token_ids(
+        self,
+        input_ids: Sequence[Sequence[int]],
+        token_type_ids: Sequence[Sequence[int]] | None,
+        *,
+        batch_size: int = 32,
+        show_progress_bar: bool | None = None,
+        desc: str = "predict",
+    ) -> torch.Tensor:
+        """Logits (float32, CPU) of already tokenised pairs, batched by length."""
+        was_training = self.training
+        self.eval()
+        device = self.device
+        out = torch.empty(len(input_ids), dtype=torch.float32)
+        pad_id = self.tokenizer.pad_token_id or 0
+        batches = length_sorted_batches([len(ids) for ids in input_ids], batch_size)
+        for batch in tqdm(batches, desc=desc, disable=not progress_default(show_progress_bar)):
+            types = [token_type_ids[i] for i in batch] if token_type_ids is not None else None
+            features = pad_batch([input_ids[i] for i in batch], pad_id, types, device=device)
+            out[torch.as_tensor(batch)] = self(**features).float().cpu()
+        self.train(was_training)
+        return out
+
+    def predict(
+        self,
+        pairs: Sequence[tuple[str, str]],
+        *,
+        batch_size: int = 32,
+        show_progress_bar: bool | None = None,
+        apply_sigmoid: bool = True,
+        both_orders: bool = False,
+    ) -> np.ndarray:
+        """Score each ``(sentence1, sentence2)`` pair; each distinct pair is scored once.
+
+        Args:
+            apply_sigmoid: return ``sigmoid(logit)`` in 0..1 (else the raw logit).
+            both_orders: average the scores of ``(a, b)`` and ``(b, a)``; a cross-encoder is
+                not symmetric by construction, and Trans-Encoder trains on both orders.
+        """
+        firsts, seconds = _split_pairs(pairs)
+        keys = list(zip(firsts, seconds))
+        if both_orders:
+            keys += list(zip(seconds, firsts))
+        unique, index = unique_in_order(keys)
+        input_ids, types = self.tokenize([a for a, _ in unique], [b for _, b in unique])
+        logits = self.logits_of_token_ids(
+            input_ids, types, batch_size=batch_size, show_progress_bar=show_progress_bar
+        )
+        scores = torch.sigmoid(logits) if apply_sigmoid else logits
+        scores = scores[torch.as_tensor(index, dtype=torch.long)] if keys else scores
+        if both_orders:
+            scores = (scores[: len(firsts)] + scores[len(firsts) :]) / 2
+        return scores.numpy()
+
+
+def _declared_max_length(directory: Path) -> int | None:
+    config = directory / "sentence_bert_config.json"
+    if config.is_file():
+        value = read_json(config).get("max_seq_length")
+        return int(value) if value else None
+    return None
