@@ -1,0 +1,49 @@
+"""Shared fixtures: the shared STS data (../shared/data/sts), tiny random models, SICK fixtures."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("TRANSENCODER_STS_DATA", REPO.parent / "shared" / "data" / "sts"))
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach the hub
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def require_data() -> Path:
+    if not (DATA / "senteval").is_dir():
+        pytest.skip(f"shared STS data not found at {DATA} (set TRANSENCODER_STS_DATA)")
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def sts_data() -> Path:
+    return require_data()
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    from transencoder.testing import tiny_bert_dir
+
+    return tiny_bert_dir(tmp_path_factory.mktemp("tiny") / "bert")
+
+
+SICK_HEADER = "pair_ID\tsentence_A\tsentence_B\trelatedness_score\tentailment_judgment"
+SICK_ROWS = [
+    ("1", "A group of kids is playing in a yard", "A group of boys in a yard is playing", "4.5", "NEUTRAL"),
+    ("2", "A man is playing a guitar", "A woman is slicing an onion", "1.2", "NEUTRAL"),
+    ("3", "Two dogs are fighting", "Two dogs are wrestling and hugging", "4.0", "NEUTRAL"),
+    ("4", "A person is riding a horse", "A horse is being ridden by a person", "4.9", "ENTAILMENT"),
+    ("5", "The cat is sleeping", "Nobody is cooking food", "1.0", "NEUTRAL"),
+]
+
+
+def write_sick(path: Path, rows=SICK_ROWS, newline: str = "\r\n") -> Path:
+    """A SICK release file as the test set ships it: header row, tab separated, CRLF."""
+    lines = [SICK_HEADER] + ["\t".join(row) for row in rows]
+    path.write_bytes((newline.join(lines) + newline).encode("utf-8"))
+    return path

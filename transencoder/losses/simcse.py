@@ -1,0 +1,78 @@
+"""SimCSE's unsupervised contrastive loss, and Mirror-BERT's random span masking.
+
+SimCSE (Gao et al., EMNLP 2021): every sentence is encoded twice with dropout on; the two views
+are positives, the other sentences of the batch are negatives. With ``h`` and ``h'`` the two
+views of a batch of ``N`` sentences and ``tau`` the temperature::
+
+    loss = -1/N * sum_i log( exp(cos(h_i, h'_i) / tau) / sum_j exp(cos(h_i, h'_j) / tau) )
+
+Mirror-BERT (Liu et al., EMNLP 2021) adds input augmentation: a random span of ``k`` tokens of
+one view is replaced by ``[MASK]``; its temperature is 0.04 and it pools with the mean.
+
+Under data parallelism the second views must be gathered from every rank before the loss, or
+each rank sees only its own negatives (pass ``all_gather`` a function that does so).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+
+def simcse_infonce(
+    view_a: torch.Tensor,
+    view_b: torch.Tensor,
+    temperature: float = 0.05,
+    *,
+    all_gather: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    offset: int = 0,
+) -> torch.Tensor:
+    """InfoNCE over in-batch negatives.
+
+    Args:
+        view_a: ``(N, d)`` first views (the anchors of this rank).
+        view_b: ``(N, d)`` second views of the same sentences.
+        temperature: the softmax temperature ``tau`` (SimCSE 0.05, Mirror-BERT 0.04).
+        all_gather: optional function returning the ``(N * world, d)`` concatenation of
+            ``view_b`` over all ranks, gradient flowing to the local slice.
+        offset: index of this rank's first sentence in the gathered batch (``rank * N``).
+
+    Returns:
+        The mean loss over the anchors (a scalar).
+    """
+    if view_a.shape != view_b.shape:
+        raise ValueError(f"views differ in shape: {tuple(view_a.shape)} vs {tuple(view_b.shape)}")
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    candidates = all_gather(view_b) if all_gather is not None else view_b
+    logits = F.normalize(view_a, dim=-1) @ F.normalize(candidates, dim=-1).T / temperature
+    targets = torch.arange(view_a.shape[0], device=view_a.device) + offset
+    return F.cross_entropy(logits.float(), targets)
+
+
+def random_span_mask(
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    mask_token_id: int,
+    span: int = 5,
+    *,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Mirror-BERT augmentation: replace one random span of ``span`` tokens per row by ``[MASK]``.
+
+    The span lies inside the real tokens, between the first and the last special token
+    (``[CLS]`` and ``[SEP]``); rows shorter than the span are masked in full (but for those two).
+    Returns a new tensor; the input is not modified.
+    """
+    masked = input_ids.clone()
+    lengths = attention_mask.sum(dim=1)
+    for row in range(input_ids.shape[0]):
+        inner = int(lengths[row]) - 2  # tokens between [CLS] and the final [SEP]
+        if inner <= 0:
+            continue
+        width = min(span, inner)
+        start = 1 + int(torch.randint(0, inner - width + 1, (1,), generator=generator))
+        masked[row, start : start + width] = mask_token_id
+    return masked

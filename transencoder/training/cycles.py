@@ -1,0 +1,278 @@
+"""The Trans-Encoder cycle loop: priming, then per cycle bi -> cross and cross -> bi.
+
+A run is a fixed list of phases (a pure function of the config). Each phase writes its outputs
+atomically and is then recorded in ``<out>/progress.json``; a training phase also snapshots its
+state every ``checkpoint_every`` steps. Started again with the same config, a run skips what is
+recorded, resumes the phase in progress from its snapshot, and ends with the same models and
+metrics as an unbroken run.
+
+Outputs: ``<out>/cycle-<k>/bi`` and ``<out>/cycle-<k>/cross`` (``bi-<m>`` / ``cross-<m>`` per
+member with mutual distillation), in sentence-transformers' format; ``report.json``,
+``report.md`` and ``spearman.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..eval import StsEvaluator, find_tasks
+from ..models import BiEncoder, CrossEncoder
+from ..models.st_format import recover_directory
+from .checkpoint import PhaseCheckpoint, atomic_save_array, atomic_write_json
+from .config import TrainConfig
+from .labels import combine_teachers
+from .pairs import PairPool, pool_from_data_dir, pool_from_pairs_file
+from .report import write_report
+from .steps import label_with_bi, label_with_cross, prime_bi_encoder, train_bi_encoder, train_cross_encoder
+
+
+@dataclass
+class Phase:
+    name: str
+    kind: str  # start-eval | prime | label-bi | cross | label-cross | bi | eval
+    cycle: int = 0
+    member: int = 0
+
+
+class TransEncoderRun:
+    """One run of the method; :meth:`run` executes (or resumes) it and returns the report."""
+
+    def __init__(self, config: TrainConfig, *, strategy=None, log=print) -> None:
+        self.config = config.validate()
+        self.out = Path(config.output_dir)
+        self.strategy = strategy
+        self.log = log if (strategy is None or strategy.rank == 0) else (lambda *a, **k: None)
+        self.device = torch.device(config.device) if config.device else None
+        self.members = len(config.models)
+        self.progress_file = self.out / "progress.json"
+
+    # ------------------------------------------------------------------ plan
+    def needs_priming(self) -> bool:
+        if self.config.prime == "none":
+            return False
+        if self.config.prime in ("simcse", "mirror"):
+            return True
+        # auto: prime a raw language model (no sentence-transformers modules.json), as the paper does.
+        from ..models.loading import resolve_model_path
+
+        return any(not (Path(resolve_model_path(m)) / "modules.json").is_file() for m in self.config.models)
+
+    def phases(self) -> list[Phase]:
+        plan = [Phase("start-eval", "start-eval")]
+        if self.needs_priming():
+            plan += [Phase(f"primed/{self._tag('bi', m)}", "prime", 0, m) for m in range(self.members)]
+        for k in range(1, self.config.cycles + 1):
+            plan.append(Phase(f"cycle-{k}/label-bi", "label-bi", k))
+            plan += [Phase(f"cycle-{k}/{self._tag('cross', m)}", "cross", k, m) for m in range(self.members)]
+            plan.append(Phase(f"cycle-{k}/label-cross", "label-cross", k))
+            plan += [Phase(f"cycle-{k}/{self._tag('bi', m)}", "bi", k, m) for m in range(self.members)]
+            plan.append(Phase(f"cycle-{k}/eval", "eval", k))
+        return plan
+
+    def _tag(self, kind: str, member: int) -> str:
+        return kind if self.members == 1 else f"{kind}-{member + 1}"
+
+    def _seed(self, phase: Phase) -> int:
+        return (self.config.seed * 1_000_003 + zlib.crc32(phase.name.encode())) % (2**31)
+
+    # ------------------------------------------------------------------ paths
+    def model_dir(self, kind: str, cycle: int, member: int) -> Path:
+        folder = "primed" if cycle == 0 else f"cycle-{cycle}"
+        return self.out / folder / self._tag(kind, member)
+
+    def start_bi_path(self, member: int) -> str:
+        primed = self.model_dir("bi", 0, member)
+        return str(primed) if self.needs_priming() else self.config.models[member]
+
+    def labels_file(self, name: str) -> Path:
+        return self.out / "labels" / f"{name}.npy"
+
+    # ------------------------------------------------------------------ run
+    def run(self) -> dict:
+        started = time.perf_counter()
+        self.out.mkdir(parents=True, exist_ok=True)
+        progress = self._load_progress()
+        self.pool = self._load_pool()
+        self.log(f"pairs: {self.pool.describe()}")
+        self.evaluator = self._load_evaluator()
+        for phase in self.phases():
+            if phase.name in progress["done"]:
+                continue
+            self.log(f"== {phase.name}")
+            result = getattr(self, f"_run_{phase.kind.replace('-', '_')}")(phase)
+            if result is not None:
+                progress["results"][phase.name] = result
+            progress["done"].append(phase.name)
+            progress["seconds"] += time.perf_counter() - started
+            started = time.perf_counter()
+            if self._is_main():
+                atomic_write_json(self.progress_file, progress)
+        report = write_report(self.out, self.config, self.pool, progress, self.phases())
+        return report
+
+    def _is_main(self) -> bool:
+        return self.strategy is None or self.strategy.rank == 0
+
+    def _load_progress(self) -> dict:
+        config = self.config.to_dict()
+        if self.progress_file.is_file():
+            progress = json.loads(self.progress_file.read_text(encoding="utf-8"))
+            if progress["config"] != config:
+                raise RuntimeError(
+                    f"{self.out} holds a run with a different configuration; use another "
+                    "--output-dir, or delete it to start over"
+                )
+            self.log(f"resuming {self.out}: {len(progress['done'])} phases done")
+            for done in progress["done"]:
+                recover_directory(self.out / done)
+            return progress
+        return {"config": config, "done": [], "results": {}, "seconds": 0.0}
+
+    def _load_pool(self) -> PairPool:
+        cfg = self.config
+        pool = pool_from_data_dir(cfg.data_dir, cfg.pool_tasks) if cfg.data_dir else pool_from_pairs_file(cfg.pairs)
+        return pool.limit(cfg.max_pairs, cfg.seed)
+
+    def _load_evaluator(self) -> StsEvaluator | None:
+        source = self.config.eval_data_dir or self.config.data_dir
+        if source is None:
+            self.log("no evaluation data (give data_dir or eval_data_dir): cycles are not evaluated")
+            return None
+        tasks = find_tasks(source, tasks=self.config.eval_tasks)
+        for task in tasks:
+            self.log(f"evaluating on {task.describe()}")
+        return StsEvaluator(tasks, batch_size=self.config.eval_batch_size, show_progress_bar=self.config.show_progress_bar)
+
+    # ------------------------------------------------------------------ phases
+    def _loop_options(self, phase: Phase) -> dict:
+        state = self.out / "state" / f"{phase.name.replace('/', '-')}.pt"
+        return {
+            "checkpoint": PhaseCheckpoint(state),
+            "checkpoint_every": self.config.checkpoint_every,
+            "strategy": self.strategy,
+            "mixed_precision": self.config.mixed_precision,
+            "show_progress_bar": self.config.show_progress_bar,
+        }
+
+    def _run_start_eval(self, phase: Phase) -> dict | None:
+        if self.evaluator is None:
+            return None
+        bis = [BiEncoder.from_pretrained(m, device=self.device) for m in self.config.models]
+        return self._evaluate({"bi": bis})
+
+    def _run_prime(self, phase: Phase) -> dict:
+        bi = BiEncoder.from_pretrained(self.config.models[phase.member], device=self.device)
+        method = "mirror" if self.config.prime == "mirror" else "simcse"
+        sentences = [s for pair in self.pool.pairs for s in pair]
+        options = self._loop_options(phase)
+        stats = prime_bi_encoder(bi, sentences, self.config.priming, method=method, seed=self._seed(phase), **options)
+        self._save(bi, self.model_dir("bi", 0, phase.member), options["checkpoint"])
+        return {"train": stats.to_dict()}
+
+    def _current_bi_path(self, cycle: int, member: int) -> str:
+        """The bi-encoder that labels cycle ``cycle``: the previous cycle's, or the start."""
+        return str(self.model_dir("bi", cycle - 1, member)) if cycle > 1 else self.start_bi_path(member)
+
+    def _run_label_bi(self, phase: Phase) -> dict:
+        cfg, pairs = self.config, self.pool.pairs
+        bis = [BiEncoder.from_pretrained(self._current_bi_path(phase.cycle, m), device=self.device)
+               for m in range(self.members)]
+        bi_scores = label_with_bi(bis, pairs, batch_size=cfg.eval_batch_size, show_progress_bar=cfg.show_progress_bar)
+        atomic_save_array(self.labels_file(f"cycle-{phase.cycle}-bi-scores"), bi_scores)
+        teachers, weights = [bi_scores], [1.0]
+        if phase.cycle > 1 and cfg.cross_label_from_cross > 0:
+            teachers.append(np.load(self.labels_file(f"cycle-{phase.cycle - 1}-cross-scores")))
+            weights = [1 - cfg.cross_label_from_cross, cfg.cross_label_from_cross]
+        labels = combine_teachers(teachers, weights, mode=cfg.label_mode, reference=bi_scores)
+        labels = np.clip(labels, 0.0, 1.0)  # BCE targets are probabilities
+        atomic_save_array(self.labels_file(f"cycle-{phase.cycle}-cross-targets"), labels)
+        return {"label_mean": float(labels.mean()), "label_std": float(labels.std())}
+
+    def _run_cross(self, phase: Phase) -> dict:
+        cfg, k, m = self.config, phase.cycle, phase.member
+        start = (cfg.cross_models or cfg.models)[m]
+        init = {"start": start, "bi": self._current_bi_path(k, m),
+                "continue": str(self.model_dir("cross", k - 1, m)) if k > 1 else start}[cfg.cross_init]
+        torch.manual_seed(self._seed(phase))  # the new one-logit head, when there is one
+        cross = CrossEncoder.from_pretrained(init, max_length=cfg.cross.max_length, device=self.device)
+        labels = np.load(self.labels_file(f"cycle-{k}-cross-targets"))
+        options = self._loop_options(phase)
+        stats = train_cross_encoder(cross, self.pool.pairs, labels, cfg.cross, seed=self._seed(phase), **options)
+        self._save(cross, self.model_dir("cross", k, m), options["checkpoint"])
+        return {"train": stats.to_dict(), "init": init}
+
+    def _run_label_cross(self, phase: Phase) -> dict:
+        cfg, k, pairs = self.config, phase.cycle, self.pool.pairs
+        crosses = [CrossEncoder.from_pretrained(self.model_dir("cross", k, m), device=self.device)
+                   for m in range(self.members)]
+        cross_scores = label_with_cross(crosses, pairs, batch_size=cfg.eval_batch_size,
+                                        both_orders=cfg.predict_both_orders, show_progress_bar=cfg.show_progress_bar)
+        atomic_save_array(self.labels_file(f"cycle-{k}-cross-scores"), cross_scores)
+        bi_scores = np.load(self.labels_file(f"cycle-{k}-bi-scores"))
+        teachers, weights = [cross_scores], [1.0]
+        if cfg.bi_label_from_start > 0:
+            start_scores = np.load(self.labels_file("cycle-1-bi-scores"))  # the start bi-encoder(s)
+            teachers.append(start_scores)
+            weights = [1 - cfg.bi_label_from_start, cfg.bi_label_from_start]
+        labels = combine_teachers(teachers, weights, mode=cfg.label_mode, reference=bi_scores)
+        atomic_save_array(self.labels_file(f"cycle-{k}-bi-targets"), labels)
+        return {"label_mean": float(labels.mean()), "label_std": float(labels.std())}
+
+    def _run_bi(self, phase: Phase) -> dict:
+        cfg, k, m = self.config, phase.cycle, phase.member
+        start = self.start_bi_path(m)
+        previous = self._current_bi_path(k, m)
+        reference = BiEncoder.from_pretrained(start, device="cpu")  # pooling and normalisation to keep
+        init = {"start": start, "continue": previous, "cross": str(self.model_dir("cross", k, m))}[cfg.bi_init]
+        bi = BiEncoder.from_pretrained(
+            init, pooling=reference.pooling, normalize=reference.normalize,
+            max_seq_length=reference.max_seq_length, device=self.device,
+        )
+        del reference
+        labels = np.load(self.labels_file(f"cycle-{k}-bi-targets"))
+        options = self._loop_options(phase)
+        stats = train_bi_encoder(bi, self.pool.pairs, labels, cfg.bi, seed=self._seed(phase), **options)
+        self._save(bi, self.model_dir("bi", k, m), options["checkpoint"])
+        return {"train": stats.to_dict(), "init": init}
+
+    def _run_eval(self, phase: Phase) -> dict | None:
+        if self.evaluator is None:
+            return None
+        k = phase.cycle
+        bis = [BiEncoder.from_pretrained(self.model_dir("bi", k, m), device=self.device) for m in range(self.members)]
+        crosses = [CrossEncoder.from_pretrained(self.model_dir("cross", k, m), device=self.device)
+                   for m in range(self.members)]
+        return self._evaluate({"bi": bis, "cross": crosses})
+
+    # ------------------------------------------------------------------ helpers
+    def _evaluate(self, groups: dict[str, list]) -> dict:
+        results = {}
+        for kind, models in groups.items():
+            scores = [self.evaluator.scores(model) for model in models]
+            for m, member_scores in enumerate(scores):
+                result = self.evaluator.from_scores(member_scores)
+                results[self._tag(kind, m)] = result.to_dict()
+                self.log(f"{self._tag(kind, m)}: average Spearman {result.primary:.2f}")
+            if len(models) > 1:
+                ensemble = self.evaluator.from_scores(np.mean(scores, axis=0))
+                results[f"{kind}-ensemble"] = ensemble.to_dict()
+                self.log(f"{kind}-ensemble: average Spearman {ensemble.primary:.2f}")
+        return results
+
+    def _save(self, model, path: Path, checkpoint: PhaseCheckpoint) -> None:
+        if self._is_main():
+            unwrapped = self.strategy.unwrap(model) if self.strategy is not None else model
+            unwrapped.save(path)
+        checkpoint.remove()
+
+
+def run_trans_encoder(config: TrainConfig, **kwargs) -> dict:
+    """Run (or resume) the cycles described by ``config``; returns the report dict."""
+    return TransEncoderRun(config, **kwargs).run()

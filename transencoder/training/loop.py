@@ -1,0 +1,199 @@
+"""The optimisation loop shared by every Trans-Encoder step.
+
+One epoch is a plan of batches (lists of example indices, a pure function of the seed and the
+epoch number); ``collate`` turns indices into padded tensors; ``loss_fn`` computes the loss.
+AdamW (no decay on biases and LayerNorm), linear warm-up then linear decay to zero, gradient
+accumulation, gradient clipping, mixed precision on a GPU. Every ``checkpoint_every`` optimizer
+steps the full training state is written, so a killed run resumes bit-for-bit.
+
+A distributed strategy (``transencoder.distributed``) plugs in through four calls: ``prepare``
+(wrap/shard the model, build the optimizer), ``accumulate`` (skip or reduce the gradient sync
+on micro-batches), ``step`` (optimizer step plus the strategy's own communication) and
+``state_dict`` (a full state dict for snapshots).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..models.bi_encoder import progress_default
+from .checkpoint import PhaseCheckpoint, set_rng_state
+from .config import StepConfig
+
+Batch = dict[str, torch.Tensor]
+
+
+@dataclass
+class PhaseStats:
+    """What a phase did: optimizer steps, examples seen, wall time, loss trace."""
+
+    name: str
+    steps: int = 0
+    examples: int = 0
+    seconds: float = 0.0
+    losses: list[float] = field(default_factory=list)  # mean loss of each logging window
+    resumed_from_step: int = 0
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "steps": self.steps,
+            "examples": self.examples,
+            "seconds": round(self.seconds, 2),
+            "first_loss": self.losses[0] if self.losses else None,
+            "last_loss": self.losses[-1] if self.losses else None,
+            "resumed_from_step": self.resumed_from_step,
+        }
+
+
+class LocalStrategy:
+    """Single-process training: no communication."""
+
+    rank, world_size = 0, 1
+
+    def prepare(self, model: nn.Module, make_optimizer: Callable) -> tuple[nn.Module, torch.optim.Optimizer]:
+        return model, make_optimizer(model)
+
+    def accumulate(self, model: nn.Module, is_last_microbatch: bool):
+        return contextlib.nullcontext()
+
+    def step(self, optimizer: torch.optim.Optimizer) -> None:
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    def state_dict(self, model: nn.Module) -> dict[str, torch.Tensor]:
+        return {key: value.detach().clone() for key, value in model.state_dict().items()}
+
+    def load_state_dict(self, model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+        model.load_state_dict(state)
+
+    def clip(self, model: nn.Module, max_norm: float) -> None:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+
+
+def adamw(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
+    """AdamW with weight decay on weights only (not on biases and LayerNorm), as BERT trains."""
+    decay, no_decay = [], []
+    for name, parameter in model.named_parameters():
+        if not parameter.requires_grad:
+            continue
+        (no_decay if parameter.ndim < 2 or "LayerNorm" in name or "layer_norm" in name else decay).append(parameter)
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=lr, fused=False)
+
+
+def linear_schedule(optimizer, warmup_steps: int, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up to the peak learning rate, then linear decay to zero."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / (warmup_steps + 1)
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def autocast_context(device: torch.device, mixed_precision: str):
+    """bf16 (or fp16) autocast on a GPU when asked or on ``auto``; nothing on a CPU by default."""
+    if device.type != "cuda" or mixed_precision == "no":
+        return contextlib.nullcontext()
+    dtype = torch.float16 if mixed_precision == "fp16" else torch.bfloat16
+    return torch.autocast("cuda", dtype=dtype)
+
+
+def train_phase(
+    model: nn.Module,
+    *,
+    name: str,
+    plan: Callable[[int], Sequence[Sequence[int]]],
+    collate: Callable[[Sequence[int]], Batch],
+    loss_fn: Callable[[nn.Module, Batch], torch.Tensor],
+    step_config: StepConfig,
+    seed: int,
+    checkpoint: PhaseCheckpoint | None = None,
+    checkpoint_every: int = 100,
+    strategy=None,
+    mixed_precision: str = "auto",
+    show_progress_bar: bool | None = None,
+) -> PhaseStats:
+    """Train ``model`` in place for ``step_config.epochs`` epochs of ``plan``."""
+    strategy = strategy or LocalStrategy()
+    cfg = step_config
+    batches_per_epoch = len(plan(0))
+    steps_per_epoch = math.ceil(batches_per_epoch / cfg.grad_accum)
+    total_steps = steps_per_epoch * cfg.epochs
+    if cfg.max_steps is not None:
+        total_steps = min(total_steps, cfg.max_steps)
+    torch.manual_seed(seed)  # dropout masks of this phase; restored from the snapshot on resume
+    model.train()
+    model, optimizer = strategy.prepare(model, lambda m: adamw(m, cfg.lr, cfg.weight_decay))
+    scheduler = linear_schedule(optimizer, math.ceil(cfg.warmup_ratio * total_steps), total_steps)
+    stats = PhaseStats(name)
+    step = 0
+    snapshot = checkpoint.load() if checkpoint else None
+    if snapshot is not None:  # resume: weights, optimizer, schedule, RNG and position
+        strategy.load_state_dict(model, snapshot["model"])
+        optimizer.load_state_dict(snapshot["optimizer"])
+        scheduler.load_state_dict(snapshot["scheduler"])
+        set_rng_state(snapshot["rng"])
+        step = snapshot["position"]["step"]
+        stats.losses = list(snapshot["position"]["losses"])
+        stats.examples = snapshot["position"]["examples"]
+        stats.resumed_from_step = step
+    device = next(model.parameters()).device
+    window = torch.zeros((), device=device)  # loss summed on the device: no per-step host sync
+    window_batches = 0
+    if snapshot is not None:
+        window += snapshot["position"]["window"]
+        window_batches = snapshot["position"]["window_batches"]
+    started = time.perf_counter()
+    bar = tqdm(total=total_steps, initial=step, desc=name, disable=not progress_default(show_progress_bar))
+    while step < total_steps:
+        epoch, first_step = divmod(step, steps_per_epoch)
+        batches = plan(epoch)
+        for micro in range(first_step * cfg.grad_accum, batches_per_epoch):
+            is_last = (micro + 1) % cfg.grad_accum == 0 or micro + 1 == batches_per_epoch
+            batch = {k: v.to(device, non_blocking=True) for k, v in collate(batches[micro]).items()}
+            with strategy.accumulate(model, is_last), autocast_context(device, mixed_precision):
+                loss = loss_fn(model, batch)
+                (loss / cfg.grad_accum).backward()
+            window += loss.detach()
+            window_batches += 1
+            stats.examples += len(batches[micro])
+            if not is_last:
+                continue
+            # One optimizer step: clip, update (plus the strategy's sync), advance the schedule.
+            if cfg.max_grad_norm is not None:
+                strategy.clip(model, cfg.max_grad_norm)
+            strategy.step(optimizer)
+            scheduler.step()
+            step += 1
+            bar.update(1)
+            if step % 20 == 0 or step == total_steps:  # the only host sync of the loop
+                stats.losses.append(float(window) / window_batches)
+                bar.set_postfix(loss=f"{stats.losses[-1]:.4f}")
+                window.zero_()
+                window_batches = 0
+            if checkpoint is not None and step % checkpoint_every == 0 and step < total_steps:
+                checkpoint.save(
+                    model_state=strategy.state_dict(model),
+                    optimizer=optimizer,
+                    scheduler=scheduler,
+                    position={"step": step, "losses": stats.losses, "examples": stats.examples,
+                              "window": float(window), "window_batches": window_batches},
+                )
+            if step >= total_steps:
+                break
+    bar.close()
+    stats.steps = step
+    stats.seconds = time.perf_counter() - started
+    model.eval()
+    return stats

@@ -1,0 +1,131 @@
+"""Unlabelled sentence pairs for Trans-Encoder training.
+
+Pairs come from any STS data directory that :mod:`transencoder.eval` reads (the gold scores are
+dropped), from a ``sentence1<TAB>sentence2`` file, or from a ``datasets`` object. They are
+de-duplicated without regard to order: ``(a, b)`` and ``(b, a)`` are one pair, since the
+bi-encoder's cosine is symmetric and the cross-encoder is trained on both orders anyway.
+
+The default pool of a data directory is the paper's transductive one: every pair of every task
+found, all splits (STS12-16 test, STS-B train/dev/test, SICK train/trial/test). Reports say so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..eval.data import DataFormatError
+from ..eval.discover import canonical_task_name, locate_tasks, read_location
+from ..eval.readers import normalize_sentence, parse_sentence, read_lines, read_sick, read_stsb, split_columns
+
+SPLITS = ("train", "dev", "test")
+
+
+@dataclass
+class PairPool:
+    """De-duplicated unlabelled pairs and where they came from."""
+
+    pairs: list[tuple[str, str]]
+    sources: dict[str, int] = field(default_factory=dict)
+    duplicates: int = 0
+    transductive: bool = False
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def limit(self, max_pairs: int | None, seed: int) -> PairPool:
+        """A seeded random subset of at most ``max_pairs`` pairs (for quick runs)."""
+        if max_pairs is None or max_pairs >= len(self.pairs):
+            return self
+        import random
+
+        chosen = sorted(random.Random(seed).sample(range(len(self.pairs)), max_pairs))
+        return PairPool([self.pairs[i] for i in chosen], dict(self.sources), self.duplicates, self.transductive)
+
+    def describe(self) -> str:
+        parts = ", ".join(f"{name} {count}" for name, count in self.sources.items())
+        note = " (transductive: includes evaluation pairs, labels dropped)" if self.transductive else ""
+        return f"{len(self.pairs)} unique pairs [{parts}], {self.duplicates} duplicates dropped{note}"
+
+
+def _add(pool: PairPool, seen: set, source: str, pairs: Iterable[tuple[str, str]]) -> None:
+    count = 0
+    for first, second in pairs:
+        key = (first, second) if first <= second else (second, first)
+        if key in seen:
+            pool.duplicates += 1
+            continue
+        seen.add(key)
+        pool.pairs.append((first, second))
+        count += 1
+    pool.sources[source] = pool.sources.get(source, 0) + count
+
+
+def pool_from_data_dir(
+    root: str | Path, tasks: Sequence[str] | None = None, splits: Sequence[str] = SPLITS
+) -> PairPool:
+    """All pairs of the tasks found under ``root`` (every split of STS-B and SICK)."""
+    wanted = {canonical_task_name(name) for name in tasks} if tasks else None
+    pool, seen = PairPool([], transductive=True), set()
+    locations = [loc for loc in locate_tasks(root) if wanted is None or loc.task.upper() in wanted]
+    if wanted:
+        missing = wanted - {loc.task.upper() for loc in locations}
+        if missing:
+            raise DataFormatError(str(root), None, f"task(s) {sorted(missing)} not found", "the pool tasks")
+    for location in locations:
+        if location.kind in ("stsb", "sick"):
+            reader = read_stsb if location.kind == "stsb" else read_sick
+            for split in splits:
+                path = location.split_file(split)
+                if path is not None:
+                    _add(pool, seen, f"{location.task}-{split}", reader(path).pairs)
+        else:
+            _add(pool, seen, location.task, read_location(location).pairs)
+    if not pool.pairs:
+        raise DataFormatError(str(root), None, "no sentence pairs found", "STS data to take pairs from")
+    return pool
+
+
+def pool_from_pairs_file(path: str | Path) -> PairPool:
+    """A ``sentence1<TAB>sentence2`` file (a third column, e.g. a score, is ignored)."""
+    path = Path(path)
+    pairs = []
+    for number, line in enumerate(read_lines(path), start=1):
+        fields = split_columns(line, str(path), number, (2, 3), "sentence1, sentence2[, ignored]")
+        pairs.append((parse_sentence(fields[0], str(path), number, 1), parse_sentence(fields[1], str(path), number, 2)))
+    pool, seen = PairPool([]), set()
+    _add(pool, seen, path.name, pairs)
+    if not pool.pairs:
+        raise DataFormatError(str(path), None, "no pairs", "sentence1<TAB>sentence2 lines")
+    return pool
+
+
+def pool_from_dataset(dataset, columns: tuple[str, str] = ("sentence1", "sentence2"), name: str = "dataset") -> PairPool:
+    """Pairs from a ``datasets.Dataset`` (every split of a ``DatasetDict``)."""
+    parts = [dataset[split] for split in dataset] if isinstance(dataset, dict) else [dataset]
+    pool, seen = PairPool([]), set()
+    for part in parts:
+        missing = [c for c in columns if c not in part.column_names]
+        if missing:
+            raise DataFormatError(name, None, f"columns {missing} missing (has {part.column_names})", f"columns {list(columns)}")
+        pairs = []
+        for row, (a, b) in enumerate(zip(part[columns[0]], part[columns[1]]), start=1):
+            pairs.append((parse_sentence(str(a), name, row, 1), parse_sentence(str(b), name, row, 2)))
+        _add(pool, seen, name, pairs)
+    return pool
+
+
+def both_orders(pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """``[(a, b), ..., (b, a), ...]``: the cross-encoder's training pairs."""
+    return list(pairs) + [(b, a) for a, b in pairs]
+
+
+__all__ = [
+    "PairPool",
+    "both_orders",
+    "normalize_sentence",
+    "pool_from_data_dir",
+    "pool_from_dataset",
+    "pool_from_pairs_file",
+]

@@ -1,0 +1,108 @@
+"""The run report: ``report.json`` (everything), ``report.md`` (task x cycle tables) and
+``spearman.png`` (average Spearman per cycle, bi and cross)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from .checkpoint import atomic_write_bytes, atomic_write_json
+
+
+def _rows(progress: dict, phases) -> list[tuple[str, dict]]:
+    """(row label, {model tag: eval result}) for the start and each evaluated cycle."""
+    rows = []
+    start = progress["results"].get("start-eval")
+    if start:
+        rows.append(("start", start))
+    for phase in phases:
+        if phase.kind == "eval" and phase.name in progress["results"] and progress["results"][phase.name]:
+            rows.append((f"cycle {phase.cycle}", progress["results"][phase.name]))
+    return rows
+
+
+def _fmt(value) -> str:
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.2f}"
+
+
+def markdown_tables(rows: list[tuple[str, dict]]) -> str:
+    """One table per model tag (bi, cross, ensembles): rows = start/cycles, columns = tasks."""
+    tags = list(dict.fromkeys(tag for _, result in rows for tag in result))
+    out = []
+    for tag in tags:
+        tasks = next((list(r[tag]["tasks"]) for _, r in rows if tag in r), [])
+        out.append(f"### {tag}\n")
+        out.append("| | " + " | ".join(tasks) + " | avg |")
+        out.append("|---" * (len(tasks) + 2) + "|")
+        for label, result in rows:
+            if tag not in result:
+                continue
+            cells = [_fmt(result[tag]["tasks"][t]["spearman"]) for t in tasks]
+            out.append(f"| {label} | " + " | ".join(cells) + f" | {_fmt(result[tag]['average']['spearman'])} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def plot(rows: list[tuple[str, dict]], path: Path) -> bool:
+    """Average Spearman per cycle for each model tag; False when matplotlib is missing."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    figure, axis = plt.subplots(figsize=(6, 4))
+    labels = [label for label, _ in rows]
+    for tag in dict.fromkeys(tag for _, result in rows for tag in result):
+        xs = [i for i, (_, r) in enumerate(rows) if tag in r]
+        ys = [rows[i][1][tag]["average"]["spearman"] for i in xs]
+        axis.plot(xs, ys, marker="o", label=tag)
+    axis.set_xticks(range(len(labels)), labels)
+    axis.set_ylabel("average Spearman x100")
+    axis.set_title("STS Spearman per cycle")
+    axis.grid(alpha=0.3)
+    axis.legend()
+    figure.tight_layout()
+    temporary = path.with_name(path.name + ".tmp.png")
+    figure.savefig(temporary, dpi=120)
+    plt.close(figure)
+    temporary.replace(path)
+    return True
+
+
+def write_report(out: Path, config, pool, progress: dict, phases) -> dict:
+    rows = _rows(progress, phases)
+    report = {
+        "config": config.to_dict(),
+        "pairs": {
+            "count": len(pool),
+            "sources": pool.sources,
+            "duplicates_dropped": pool.duplicates,
+            "transductive": pool.transductive,
+        },
+        "model_selection": "best cycle by STS-B dev Spearman (gold dev labels)" if config.select_on_dev
+        else "none: the last cycle's models are the result",
+        "evaluation": {label: result for label, result in rows},
+        "phases": {name: result for name, result in progress["results"].items() if "train" in (result or {})},
+        "seconds": round(progress["seconds"], 1),
+    }
+    if progress.get("communication"):
+        report["communication"] = progress["communication"]
+    atomic_write_json(out / "report.json", report)
+    lines = [
+        "# Trans-Encoder run",
+        "",
+        f"- recipe: `{config.recipe}`, cycles: {config.cycles}, models: {', '.join(config.models)}",
+        f"- pairs: {pool.describe()}",
+        f"- model selection: {report['model_selection']}",
+        f"- wall time: {report['seconds']:.0f} s",
+        "",
+        "Spearman x100 (STS12-16 pooled 'all', as SimCSE reports).",
+        "",
+        markdown_tables(rows),
+    ]
+    atomic_write_bytes(out / "report.md", "\n".join(lines).encode("utf-8"))
+    if rows:
+        plot(rows, out / "spearman.png")
+    return report
