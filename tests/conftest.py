@@ -47,3 +47,17 @@ def write_sick(path: Path, rows=SICK_ROWS, newline: str = "\r\n") -> Path:
     lines = [SICK_HEADER] + ["\t".join(row) for row in rows]
     path.write_bytes((newline.join(lines) + newline).encode("utf-8"))
     return path
+
+
+@pytest.fixture(autouse=True)
+def _one_thread_for_tiny_models(request):
+    """Tiny models run fastest on one thread; end-to-end (slow) tests keep torch's default."""
+    import torch
+
+    if request.node.get_closest_marker("slow"):
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

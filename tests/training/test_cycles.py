@@ -1,0 +1,148 @@
+"""Trans-Encoder runs on tiny random models: checkpoints, resume after SIGKILL, mutual targets."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from transencoder import BiEncoder, CrossEncoder
+from transencoder.testing import tiny_bert_dir, tiny_sentences
+from transencoder.training import StepConfig, build_config, run_trans_encoder, train_bi_encoder, train_cross_encoder
+
+
+def _pairs_file(folder: Path, count: int = 60, seed: int = 0) -> Path:
+    sentences, rng = tiny_sentences(), random.Random(seed)
+    lines = [f"{rng.choice(sentences)}\t{rng.choice(sentences)}\t{rng.uniform(0, 5):.2f}" for _ in range(count)]
+    path = folder / "pairs.tsv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _settings(model: Path, pairs: Path, **extra) -> dict:
+    return {
+        "models": [str(model)], "pairs": str(pairs), "eval_data_dir": str(pairs), "cycles": 1,
+        "recipe": "official", "prime": "none", "seed": 5, "checkpoint_every": 3, "show_progress_bar": False,
+        "cross": {"batch_size": 8, "epochs": 2}, "bi": {"batch_size": 8, "epochs": 2}, **extra,
+    }
+
+
+def test_soft_labels_are_fitted(tiny_model):
+    pairs = [(a, b) for a, b in zip(tiny_sentences()[:24], tiny_sentences()[5:29])]
+    labels = np.random.default_rng(0).uniform(0.1, 0.9, len(pairs))
+    torch.manual_seed(0)
+    cross = CrossEncoder.from_pretrained(tiny_model, device="cpu")
+    stats = train_cross_encoder(cross, pairs, labels, StepConfig(epochs=60, batch_size=8, lr=3e-3, max_length=32),
+                                seed=0, show_progress_bar=False)
+    floor = -np.mean(labels * np.log(labels) + (1 - labels) * np.log(1 - labels))  # BCE at a perfect fit
+    assert stats.losses[-1] - floor < 0.1 * (stats.losses[0] - floor)
+    forward, backward = cross.predict(pairs), cross.predict([(b, a) for a, b in pairs])
+    assert np.abs(forward - labels).mean() < 0.05 and np.abs(backward - labels).mean() < 0.05
+
+    bi = BiEncoder.from_pretrained(tiny_model, device="cpu")
+    targets = np.random.default_rng(1).uniform(0.0, 0.9, len(pairs))
+    stats = train_bi_encoder(bi, pairs, targets, StepConfig(epochs=60, batch_size=8, lr=3e-3, max_length=32),
+                             seed=0, show_progress_bar=False)
+    assert stats.losses[-1] < 0.1 * stats.losses[0]
+    assert np.abs(bi.similarity(pairs) - targets).mean() < 0.05
+
+
+def test_one_cycle_writes_loadable_checkpoints_and_report(tiny_model, tmp_path):
+    from sentence_transformers import CrossEncoder as STCrossEncoder
+    from sentence_transformers import SentenceTransformer
+
+    pairs = _pairs_file(tmp_path)
+    out = tmp_path / "run"
+    report = run_trans_encoder(build_config(_settings(tiny_model, pairs, output_dir=str(out))), log=lambda *a: None)
+    assert set(report["evaluation"]) == {"start", "cycle 1"}
+    assert set(report["evaluation"]["cycle 1"]) == {"bi", "cross"}
+    sentences = tiny_sentences()[:6]
+    ours = BiEncoder.from_pretrained(out / "cycle-1" / "bi", device="cpu").encode(sentences)
+    assert np.abs(SentenceTransformer(str(out / "cycle-1" / "bi"), device="cpu").encode(sentences) - ours).max() < 1e-5
+    pairs_ = list(zip(sentences, sentences[1:]))
+    ours = CrossEncoder.from_pretrained(out / "cycle-1" / "cross", device="cpu").predict(pairs_)
+    assert np.abs(STCrossEncoder(str(out / "cycle-1" / "cross"), device="cpu").predict(pairs_) - ours).max() < 1e-5
+    for name in ("report.json", "report.md", "spearman.png", "progress.json"):
+        assert (out / name).is_file(), name
+    assert "| cycle 1 |" in (out / "report.md").read_text()
+    assert not list((out / "state").glob("*.pt"))  # snapshots are removed once a phase is saved
+
+
+def _train_command(config: Path, out: Path) -> list[str]:
+    return [sys.executable, "-m", "transencoder", "train", "--config", str(config), "--output-dir", str(out)]
+
+
+def test_kill_and_resume_ends_like_an_unbroken_run(tiny_model, tmp_path):
+    pairs = _pairs_file(tmp_path, count=120)
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump(_settings(tiny_model, pairs, cross={"batch_size": 4, "epochs": 3},
+                                               bi={"batch_size": 4, "epochs": 3})))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    unbroken = tmp_path / "unbroken"
+    subprocess.run(_train_command(config, unbroken), check=True, env=env, capture_output=True, timeout=600)
+
+    broken, kills_mid_phase, attempts = tmp_path / "broken", 0, 0
+    while kills_mid_phase < 3 and attempts < 12:
+        attempts += 1
+        process = subprocess.Popen(_train_command(config, broken), env=env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 300
+        while process.poll() is None and time.time() < deadline:
+            snapshots = list((broken / "state").glob("*.pt")) if (broken / "state").is_dir() else []
+            if snapshots:  # a phase is under way and has written a snapshot: kill it mid-phase
+                time.sleep(random.Random(attempts).uniform(0.0, 0.3))
+                process.send_signal(signal.SIGKILL)
+                kills_mid_phase += 1
+                break
+            time.sleep(0.005)
+        process.wait()
+        if process.returncode == 0:
+            break
+    assert kills_mid_phase >= 1
+    final = subprocess.run(_train_command(config, broken), env=env, capture_output=True, text=True, timeout=600)
+    assert final.returncode == 0, final.stderr[-2000:]
+    expected = json.loads((unbroken / "report.json").read_text())["evaluation"]
+    resumed = json.loads((broken / "report.json").read_text())["evaluation"]
+    assert resumed == expected
+    for kind in ("bi", "cross"):
+        from safetensors.torch import load_file
+
+        a = load_file(str(unbroken / "cycle-1" / kind / "model.safetensors"))
+        b = load_file(str(broken / "cycle-1" / kind / "model.safetensors"))
+        assert all(torch.equal(a[key], b[key]) for key in a), kind
+
+
+def test_mutual_distillation_targets_are_member_means(tiny_model, tmp_path):
+    second = tiny_bert_dir(tmp_path / "second", seed=1, hidden_size=48, num_heads=3)
+    pairs_file = _pairs_file(tmp_path)
+    out = tmp_path / "mutual"
+    config = build_config(_settings(tiny_model, pairs_file, models=[str(tiny_model), str(second)], output_dir=str(out)))
+    report = run_trans_encoder(config, log=lambda *a: None)
+    from transencoder.training.pairs import pool_from_pairs_file
+
+    pairs = pool_from_pairs_file(pairs_file).pairs
+    starts = [BiEncoder.from_pretrained(path, device="cpu") for path in (tiny_model, second)]
+    cosines = np.mean([model.similarity(pairs) for model in starts], axis=0)
+    np.testing.assert_allclose(np.load(out / "labels" / "cycle-1-cross-targets.npy"), np.clip(cosines, 0, 1), atol=1e-6)
+    crosses = [CrossEncoder.from_pretrained(out / "cycle-1" / f"cross-{m}", device="cpu") for m in (1, 2)]
+    scores = np.mean([model.predict(pairs) for model in crosses], axis=0)
+    np.testing.assert_allclose(np.load(out / "labels" / "cycle-1-bi-targets.npy"), scores, atol=1e-6)
+    assert {"bi-1", "bi-2", "bi-ensemble", "cross-1", "cross-2", "cross-ensemble"} <= set(report["evaluation"]["cycle 1"])
+
+
+def test_existing_run_with_other_config_is_refused(tiny_model, tmp_path):
+    pairs = _pairs_file(tmp_path, count=16)
+    out = tmp_path / "run"
+    run_trans_encoder(build_config(_settings(tiny_model, pairs, output_dir=str(out))), log=lambda *a: None)
+    with pytest.raises(RuntimeError, match="different configuration"):
+        run_trans_encoder(build_config(_settings(tiny_model, pairs, output_dir=str(out), seed=6)), log=lambda *a: None)

@@ -1,0 +1,111 @@
+"""Pair pools, label combination, and configuration errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import rankdata
+
+from transencoder.cli import main
+from transencoder.training import ConfigError, build_config, combine_teachers, length_grouped_batches
+from transencoder.training.pairs import both_orders, pool_from_data_dir, pool_from_dataset, pool_from_pairs_file
+
+
+def test_pool_drops_duplicates_in_either_order(tmp_path):
+    path = tmp_path / "pairs.tsv"
+    path.write_text("a b\tc d\nc d\ta b\na b\tc d\t4.0\ne f\tg h\n", encoding="utf-8")
+    pool = pool_from_pairs_file(path)
+    assert pool.pairs == [("a b", "c d"), ("e f", "g h")]
+    assert pool.duplicates == 2 and not pool.transductive
+    assert both_orders(pool.pairs) == [("a b", "c d"), ("e f", "g h"), ("c d", "a b"), ("g h", "e f")]
+
+
+def test_pool_from_data_dir_counts(sts_data):
+    pool = pool_from_data_dir(sts_data / "senteval")
+    everything = []
+    from transencoder.eval import find_tasks, read_stsb
+
+    for task in find_tasks(sts_data / "senteval"):
+        if task.name != "STSB":
+            everything += task.pairs
+    for split in ("train", "dev", "test"):
+        everything += read_stsb(sts_data / "senteval" / "STSBenchmark" / f"sts-{split}.csv").pairs
+    unique = {tuple(sorted(p)) for p in everything}
+    assert len(pool) == len(unique) and pool.duplicates == len(everything) - len(unique)
+    assert pool.transductive and set(pool.sources) >= {"STS12", "STSB-train", "STSB-test"}
+    only_stsb = pool_from_data_dir(sts_data / "senteval", tasks=["STSB"])
+    assert set(only_stsb.sources) == {"STSB-train", "STSB-dev", "STSB-test"}
+
+
+def test_pool_from_dataset():
+    datasets = pytest.importorskip("datasets")
+    data = datasets.Dataset.from_dict({"sentence1": ["x", "y", "x"], "sentence2": ["y", "x", "z"]})
+    assert pool_from_dataset(data).pairs == [("x", "y"), ("x", "z")]
+
+
+def test_combine_raw_is_weighted_mean():
+    a, b = np.array([0.1, 0.5, 0.9]), np.array([0.3, 0.3, 0.6])
+    np.testing.assert_allclose(combine_teachers([a, b], [0.75, 0.25]), 0.75 * a + 0.25 * b)
+
+
+def test_combine_rank_keeps_the_reference_values_in_the_teachers_order():
+    rng = np.random.default_rng(0)
+    cross, start, reference = rng.uniform(0, 1, 50), rng.uniform(-0.2, 1, 50), rng.uniform(0, 1, 50)
+    labels = combine_teachers([cross, start], [0.5, 0.5], mode="rank", reference=reference)
+    np.testing.assert_array_equal(np.sort(labels), np.sort(reference))  # same values ...
+    combined = (rankdata(cross) + rankdata(start)) / 2
+    for value in np.unique(combined)[:-1]:  # ... in the combined order (ties may go either way)
+        following = combined[combined > value].min()
+        assert labels[combined == value].max() <= labels[combined == following].min()
+
+
+def test_length_grouped_batches_are_a_seeded_partition():
+    lengths = list(np.random.default_rng(0).integers(1, 60, 203))
+    batches = length_grouped_batches(lengths, 8, seed=3, group=4)
+    assert sorted(i for b in batches for i in b) == list(range(203))
+    assert batches == length_grouped_batches(lengths, 8, seed=3, group=4)
+    assert batches != length_grouped_batches(lengths, 8, seed=4, group=4)
+    def spread(groups):
+        return np.mean([max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in groups])
+
+    random_batches = [list(range(i, min(i + 8, 203))) for i in range(0, 203, 8)]
+    assert spread(batches) < spread(random_batches) / 2.5  # similar lengths inside a batch
+
+
+@pytest.mark.parametrize(
+    ("values", "pattern"),
+    [
+        ({"cycles": 0}, "cycles must be a positive integer"),
+        ({"cross": {"lr": 5}}, r"cross.lr must be a number in \(0, 1\)"),
+        ({"bi": {"batch_size": -1}}, "bi.batch_size must be a positive integer"),
+        ({"bi_init": "fresh"}, "bi_init must be one of"),
+        ({"recipe": "magic"}, "recipe must be one of"),
+        ({"cyclez": 3}, r"unknown setting\(s\) \['cyclez'\]"),
+        ({"cross": {"epoch": 1}}, r"unknown cross setting\(s\) \['epoch'\]"),
+        ({"bi_label_from_start": 1.5}, r"bi_label_from_start must be in \[0, 1\)"),
+        ({"models": ["a", "b"], "cross_models": ["c"]}, "one cross-encoder start per model"),
+    ],
+)
+def test_bad_config_values(values, pattern):
+    with pytest.raises(ConfigError, match=pattern):
+        build_config({"data_dir": "x", **values})
+
+
+def test_config_needs_exactly_one_pair_source():
+    with pytest.raises(ConfigError, match="exactly one source of pairs"):
+        build_config({})
+    with pytest.raises(ConfigError, match="exactly one source of pairs"):
+        build_config({"data_dir": "a", "pairs": "b"})
+
+
+def test_recipe_defaults_and_overrides():
+    official = build_config({"data_dir": "x", "recipe": "official", "cross": {"epochs": 3}})
+    assert (official.cross.epochs, official.cross.lr, official.cross.max_length) == (3, 2e-5, 64)
+    assert (official.bi.batch_size, official.bi.lr, official.bi.warmup_ratio) == (128, 5e-5, 0.0)
+
+
+def test_cli_train_bad_config_file(tmp_path, capsys):
+    config = tmp_path / "bad.yaml"
+    config.write_text("data_dir: somewhere\ncycles: three\n", encoding="utf-8")
+    assert main(["train", "--config", str(config)]) == 2
+    assert "cycles must be a positive integer, got 'three'" in capsys.readouterr().err
