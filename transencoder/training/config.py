@@ -63,12 +63,17 @@ class PrimingConfig(StepConfig):
     batch_size: int = 64
     lr: float = 3e-5
     max_length: int = 32
-    temperature: float = 0.05
+    temperature: float | None = None  # None: 0.05 for SimCSE, 0.04 for Mirror-BERT
     span: int = 5
+
+    def temperature_for(self, method: str) -> float:
+        if self.temperature is not None:
+            return self.temperature
+        return 0.04 if method == "mirror" else 0.05
 
     def validate(self, where: str) -> None:
         super().validate(where)
-        if not self.temperature > 0:
+        if self.temperature is not None and not self.temperature > 0:
             raise ConfigError(f"{where}.temperature must be > 0, got {self.temperature!r}")
         _positive_int(self.span, f"{where}.span")
 

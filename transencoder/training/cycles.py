@@ -168,13 +168,18 @@ class TransEncoderRun:
         return self._evaluate({"bi": bis})
 
     def _run_prime(self, phase: Phase) -> dict:
-        bi = BiEncoder.from_pretrained(self.config.models[phase.member], device=self.device)
+        # SimCSE pools with CLS (plus an MLP during priming only), Mirror-BERT with the mean.
         method = "mirror" if self.config.prime == "mirror" else "simcse"
+        pooling = "mean" if method == "mirror" else "cls"
+        bi = BiEncoder.from_pretrained(self.config.models[phase.member], pooling=pooling, device=self.device)
         sentences = [s for pair in self.pool.pairs for s in pair]
         options = self._loop_options(phase)
         stats = prime_bi_encoder(bi, sentences, self.config.priming, method=method, seed=self._seed(phase), **options)
         self._save(bi, self.model_dir("bi", 0, phase.member), options["checkpoint"])
-        return {"train": stats.to_dict()}
+        result = {"train": stats.to_dict()}
+        if self.evaluator is not None:
+            result["eval"] = {self._tag("bi", phase.member): self.evaluator(bi).to_dict()}
+        return result
 
     def _current_bi_path(self, cycle: int, member: int) -> str:
         """The bi-encoder that labels cycle ``cycle``: the previous cycle's, or the start."""

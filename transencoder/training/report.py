@@ -15,6 +15,12 @@ def _rows(progress: dict, phases) -> list[tuple[str, dict]]:
     start = progress["results"].get("start-eval")
     if start:
         rows.append(("start", start))
+    primed = {}
+    for phase in phases:
+        if phase.kind == "prime" and "eval" in (progress["results"].get(phase.name) or {}):
+            primed.update(progress["results"][phase.name]["eval"])
+    if primed:
+        rows.append(("primed", primed))
     for phase in phases:
         if phase.kind == "eval" and phase.name in progress["results"] and progress["results"][phase.name]:
             rows.append((f"cycle {phase.cycle}", progress["results"][phase.name]))

@@ -198,7 +198,7 @@ def prime_bi_encoder(
     def loss_fn(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         embeddings = model(**batch)
         view_a, view_b = embeddings.chunk(2)
-        return simcse_infonce(view_a, view_b, step.temperature, all_gather=all_gather)
+        return simcse_infonce(view_a, view_b, step.temperature_for(method), all_gather=all_gather)
 
     return train_phase(
         wrapper, name=name, plan=lambda epoch: length_grouped_batches(lengths, step.batch_size, epoch_seed(seed, epoch)),
