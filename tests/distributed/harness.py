@@ -51,6 +51,9 @@ def _entry(rank, world_size, port, fn, args, outdir, env):
         (Path(outdir) / f"{rank}.err").write_text(traceback.format_exc())
         raise SystemExit(1)
     finally:
+        from transencoder.distributed.faults import close_heartbeats
+
+        close_heartbeats()
         if dist.is_initialized():
             dist.destroy_process_group()
 

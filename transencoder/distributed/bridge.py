@@ -33,7 +33,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from . import mics
 from .accounting import CommLedger, broadcast_bytes
-from .faults import translate_errors
+from .faults import Heartbeat, translate_errors
 from .gtc import GTCState
 from .gtc_bmuf import GroupTraining, build_group_training
 from .topology import ProcessGroups, Topology, build_process_groups
@@ -69,6 +69,9 @@ class StrategyConfig:
         find_unused_parameters: DDP's option, for models with trainable parameters that get no
             gradient (e.g. a BERT pooler a mean-pooling bi-encoder never uses). Cheaper:
             ``requires_grad_(False)`` on such parameters before :meth:`Strategy.prepare`.
+        heartbeat: run a background liveness check across all ranks (see
+            :class:`~transencoder.distributed.faults.Heartbeat`); ``None`` = for ``bmuf`` and
+            ``gtc-bmuf``, whose groups go ``block_steps`` steps without talking to each other.
         timeout_s: every process group's timeout: a collective waiting longer on a peer fails
             (with :class:`~transencoder.distributed.faults.PeerFailure`) instead of hanging.
     """
@@ -87,6 +90,7 @@ class StrategyConfig:
     max_grad_norm: float | None = None
     bucket_cap_mb: float = 25.0
     find_unused_parameters: bool = False
+    heartbeat: bool | None = None
     timeout_s: float = 60.0
 
     def __post_init__(self) -> None:
@@ -188,6 +192,24 @@ class Strategy:
                 device_type=self.device.type if config.name == "mics" else None,
             )
         self._prepared = False
+        self.heartbeat: Heartbeat | None = None
+        wants_heartbeat = config.heartbeat if config.heartbeat is not None else config.name in ("bmuf", "gtc-bmuf")
+        if wants_heartbeat and self.world_size > 1:
+            with translate_errors("starting the heartbeat", rank=self.rank):
+                self.heartbeat = Heartbeat(
+                    self.world_size, timeout_s=min(20.0, config.timeout_s), rank=self.rank
+                )
+
+    def check_peers(self) -> None:
+        """Raise :class:`PeerFailure` if the heartbeat saw a peer die (cheap; no collective)."""
+        if self.heartbeat is not None:
+            self.heartbeat.check()
+
+    def close(self) -> None:
+        """End of training, on every rank: stop the heartbeat cleanly (ranks may then finish
+        at different times without accusing each other). Idempotent."""
+        if self.heartbeat is not None:
+            self.heartbeat.close()
 
     # ------------------------------------------------------------------ public calls
     @property
@@ -224,6 +246,7 @@ class Strategy:
 
     def step(self, optimizer: torch.optim.Optimizer) -> None:
         """Clip (if configured), ``optimizer.step()``, ``zero_grad``; subclasses add syncs."""
+        self.check_peers()
         with translate_errors("optimizer step", rank=self.rank):
             if self.config.max_grad_norm is not None:
                 params = [p for group in optimizer.param_groups for p in group["params"]]
@@ -321,6 +344,7 @@ class DataParallelStrategy(Strategy):
     def accumulate(self, model: nn.Module, is_last_microbatch: bool) -> Iterator[None]:
         """Non-last micro-batches run under DDP's ``no_sync`` (gradients accumulate locally);
         the last one triggers the group's hook (all-reduce or GTC)."""
+        self.check_peers()
         skip = not is_last_microbatch and isinstance(model, DistributedDataParallel)
         with translate_errors("forward/backward", rank=self.rank), (model.no_sync() if skip else nullcontext()):
             yield
@@ -379,6 +403,7 @@ class MiCSStrategy(Strategy):
     def accumulate(self, model: nn.Module, is_last_microbatch: bool) -> Iterator[None]:
         """Two-hop sync: reduce-scatter in the group every micro-batch, all-reduce across
         groups only on the last one."""
+        self.check_peers()
         mics.set_two_hop(model, is_last_microbatch)
         with translate_errors("forward/backward", rank=self.rank):
             yield

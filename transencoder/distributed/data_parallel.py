@@ -3,8 +3,9 @@
 Every strategy except MiCS is data parallelism inside a group of ranks: plain DDP (the group is
 the world), GTC (the world, compressed), BMUF (each group trains on its own between block syncs)
 and GTC-BMUF (GTC inside each group). DDP is built over the *group's* process group, so its
-gradient hook only talks inside the group, and with ``broadcast_buffers=False`` (buffers are not
-trained; re-sending them every step would be pure overhead).
+gradient hook only talks inside the group, and with no buffer synchronisation in forward
+(``broadcast_buffers=False``; buffers are not trained, re-sending them every step would be pure
+overhead).
 
 The dense hook is DDP's default all-reduce (divide by ``p``, sum) plus a ledger entry, so that
 the bytes of every strategy are counted by the same rules.
@@ -12,6 +13,7 @@ the bytes of every strategy are counted by the same rules.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 
 import torch
@@ -41,6 +43,13 @@ def allreduce_hook(state: AllReduceState, bucket: dist.GradBucket) -> torch.futu
     return work.get_future().then(lambda fut: fut.value()[0])
 
 
+allreduce_hook.__annotations__ = {  # DDP compares annotations with the classes themselves
+    "state": AllReduceState,
+    "bucket": dist.GradBucket,
+    "return": torch.futures.Future[torch.Tensor],
+}
+
+
 def wrap_data_parallel(
     module: nn.Module,
     process_group: dist.ProcessGroup,
@@ -62,15 +71,23 @@ def wrap_data_parallel(
         bucket_cap_mb: DDP bucket size.
         find_unused_parameters: DDP's option (parameters that may get no gradient).
     """
+    # No buffer traffic during training: torch >= 2.12 spells it forward_sync_buffers=False
+    # (buffers are still synced once at construction, which the strategy's broadcast already
+    # made a no-op); older versions broadcast_buffers=False.
+    buffers = (
+        {"forward_sync_buffers": False}
+        if "forward_sync_buffers" in inspect.signature(DistributedDataParallel.__init__).parameters
+        else {"broadcast_buffers": False}
+    )
     ddp = DistributedDataParallel(
         module,
         device_ids=[device.index if device.index is not None else torch.cuda.current_device()]
         if device.type == "cuda"
         else None,
         process_group=process_group,
-        broadcast_buffers=False,
         bucket_cap_mb=bucket_cap_mb,
         find_unused_parameters=find_unused_parameters,
+        **buffers,
     )
     if threshold is None:
         state: AllReduceState | GTCState = AllReduceState(process_group, ledger)

@@ -148,14 +148,15 @@ class GTCState:
         process_group: the GTC group (the ranks of one partition group).
         compressor: residuals and threshold.
         ledger: where the traffic is recorded.
-        last_codes: this rank's codes of the last call, per bucket index (for tests/debugging).
+        keep_last_codes: keep, per bucket index, the bucket's parameters and this rank's codes
+            of the last call in ``last_codes`` (for tests and debugging).
     """
 
     process_group: dist.ProcessGroup
     compressor: ThresholdCompressor
     ledger: CommLedger = field(default_factory=CommLedger)
     keep_last_codes: bool = False
-    last_codes: dict[int, torch.Tensor] = field(default_factory=dict)
+    last_codes: dict[int, tuple[list[nn.Parameter], torch.Tensor]] = field(default_factory=dict)
 
 
 def gtc_hook(state: GTCState, bucket: dist.GradBucket) -> torch.futures.Future[torch.Tensor]:
@@ -169,7 +170,7 @@ def gtc_hook(state: GTCState, bucket: dist.GradBucket) -> torch.futures.Future[t
     compressor = state.compressor
     codes = compressor.compress(buffer, params)
     if state.keep_last_codes:
-        state.last_codes[bucket.index()] = codes.clone()
+        state.last_codes[bucket.index()] = (params, codes.clone())
     group = state.process_group
     p = group.size()
     all_codes = exchange_codes(codes, group, state.ledger) if p > 1 else codes
@@ -180,3 +181,12 @@ def gtc_hook(state: GTCState, bucket: dist.GradBucket) -> torch.futures.Future[t
     future: torch.futures.Future[torch.Tensor] = torch.futures.Future()
     future.set_result(result)
     return future
+
+
+# DDP checks a hook's annotations against the real classes; ``from __future__ import
+# annotations`` turns them into strings, so restore the objects.
+gtc_hook.__annotations__ = {
+    "state": GTCState,
+    "bucket": dist.GradBucket,
+    "return": torch.futures.Future[torch.Tensor],
+}
