@@ -182,9 +182,21 @@ def gtc_worker(rank: int, world: int, log2_tau: int, steps: int) -> dict:
     }
 
 
-@pytest.fixture(scope="module", params=[-12, -5], ids=["tiny-tau", "large-tau"])
-def gtc_run(request):
-    return request.param, run_ranks(gtc_worker, 4, request.param, 6)
+LOG2_TAUS = (-12, -5)
+
+
+def suite_worker(rank: int, world: int) -> dict:
+    return {log2_tau: gtc_worker(rank, world, log2_tau, 6) for log2_tau in LOG2_TAUS}
+
+
+@pytest.fixture(scope="module")
+def gtc_suite():
+    return run_ranks(suite_worker, 4)
+
+
+@pytest.fixture(params=LOG2_TAUS, ids=["tiny-tau", "large-tau"])
+def gtc_run(request, gtc_suite):
+    return request.param, [r[request.param] for r in gtc_suite]
 
 
 @pytest.mark.multiprocess
