@@ -253,7 +253,7 @@ def table(rows: list[dict], baseline: float | None, ddp_bytes: float | None) -> 
         lines.append((r["strategy"], str(r["group_size"]), f"{r['bytes_per_rank_per_step'] / 1e6:.3f}", ratio,
                        parts, f"{r['seconds_per_step_median']:.2f}", f"{r['stsb_spearman']:.2f}", delta))
     widths = [max(len(row[i]) for row in lines) for i in range(len(head))]
-    text = ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in lines]
+    text = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in lines]
     text.insert(1, "  ".join("-" * w for w in widths))
     if baseline is not None:
         text.append(f"(STS-B of the untrained model: {baseline:.2f})")

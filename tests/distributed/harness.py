@@ -49,7 +49,7 @@ def _entry(rank, world_size, port, fn, args, outdir, env):
         torch.save(result, Path(outdir) / f"{rank}.pt")
     except BaseException:
         (Path(outdir) / f"{rank}.err").write_text(traceback.format_exc())
-        raise SystemExit(1)
+        raise SystemExit(1) from None
     finally:
         from transencoder.distributed.faults import close_heartbeats
 
@@ -58,7 +58,9 @@ def _entry(rank, world_size, port, fn, args, outdir, env):
             dist.destroy_process_group()
 
 
-def run_ranks(fn, world_size: int = 4, *args, timeout: float = 240.0, env: dict | None = None) -> list:
+def run_ranks(
+    fn, world_size: int = 4, *args, timeout: float = 240.0, env: dict | None = None
+) -> list:
     """``[fn(rank, world_size, *args) for rank in range(world_size)]``, one process per rank."""
     ctx = mp.get_context("spawn")
     port = free_port()

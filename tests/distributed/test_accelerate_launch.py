@@ -28,7 +28,9 @@ def tiny_model(tmp_path_factory):
 
 
 def _accelerate() -> list[str]:
-    exe = shutil.which("accelerate", path=str(Path(sys.executable).parent)) or shutil.which("accelerate")
+    exe = shutil.which("accelerate", path=str(Path(sys.executable).parent)) or shutil.which(
+        "accelerate"
+    )
     return [exe] if exe else [sys.executable, "-m", "accelerate.commands.launch"]
 
 
@@ -36,10 +38,25 @@ def _accelerate() -> list[str]:
 @pytest.mark.parametrize("strategy", ["ddp", "mics", "gtc", "bmuf", "gtc-bmuf"])
 def test_accelerate_launch_smoke(strategy, tiny_model, tmp_path):
     config = ROOT / "distributed" / f"{strategy}.yaml"
-    env = dict(os.environ, ACCELERATE_USE_CPU="1", OMP_NUM_THREADS="1",
-               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    cmd = [*_accelerate(), "launch", "--config_file", str(config), "--num_processes", "4",
-           "--main_process_port", "0", str(SCRIPT), strategy, str(tiny_model)]
+    env = dict(
+        os.environ,
+        ACCELERATE_USE_CPU="1",
+        OMP_NUM_THREADS="1",
+        PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    )
+    cmd = [
+        *_accelerate(),
+        "launch",
+        "--config_file",
+        str(config),
+        "--num_processes",
+        "4",
+        "--main_process_port",
+        "0",
+        str(SCRIPT),
+        strategy,
+        str(tiny_model),
+    ]
     done = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=240)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-6000:]

@@ -6,15 +6,16 @@ import copy
 
 import pytest
 import torch
-from torch import nn
-
 from harness import run_ranks
+from torch import nn
 
 
 class SmallNet(nn.Module):
     def __init__(self, dtype=torch.float64) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(5, 7, dtype=dtype), nn.Tanh(), nn.Linear(7, 2, dtype=dtype))
+        self.net = nn.Sequential(
+            nn.Linear(5, 7, dtype=dtype), nn.Tanh(), nn.Linear(7, 2, dtype=dtype)
+        )
 
     def forward(self, x):
         return self.net(x)
@@ -55,15 +56,24 @@ def averager_worker(rank: int, world: int, warmup: int, block: int, steps: int) 
     torch.manual_seed(rank)  # different starts: the initial broadcast must make them equal
     start = SmallNet()
     strategy = build_strategy(
-        StrategyConfig(name="bmuf", group_size=1, block_steps=block, block_momentum=0.0, block_lr=1.0,
-                       nesterov=False, warmup_steps=warmup)
+        StrategyConfig(
+            name="bmuf",
+            group_size=1,
+            block_steps=block,
+            block_momentum=0.0,
+            block_lr=1.0,
+            nesterov=False,
+            warmup_steps=warmup,
+        )
     )
     model, opt = strategy.prepare(copy.deepcopy(start), lambda ps: torch.optim.SGD(ps, lr=0.05))
     reference = copy.deepcopy(strategy.unwrap(model))
     ref_opt = torch.optim.SGD(reference.parameters(), lr=0.05)
     # BMUF syncs after steps W, W+K, ... (1-based); the averager after its (0-based) calls
     # s >= w with (s - w) % K == 0, i.e. after 1-based steps w+1, w+1+K, ...
-    averager = PeriodicModelAverager(period=block, warmup_steps=(warmup - 1) if warmup else block - 1)
+    averager = PeriodicModelAverager(
+        period=block, warmup_steps=(warmup - 1) if warmup else block - 1
+    )
     diffs, synced = [], []
     for step in range(steps):
         with strategy.accumulate(model, True):
@@ -96,8 +106,11 @@ def suite_worker(rank: int, world: int) -> dict:
 def suite():
     results = run_ranks(suite_worker, 4)
     return {
-        kind: ({case: [r[kind][case] for r in results] for case in results[0][kind]}
-               if kind != "gtc_bmuf" else [r[kind] for r in results])
+        kind: (
+            {case: [r[kind][case] for r in results] for case in results[0][kind]}
+            if kind != "gtc_bmuf"
+            else [r[kind] for r in results]
+        )
         for kind in results[0]
     }
 
@@ -113,8 +126,14 @@ def test_bmuf_without_momentum_is_model_averaging(averager_runs):
         for r in results:
             assert max(r["diffs"]) <= 1e-12, (warmup, block, r["diffs"])
         syncs = results[0]["syncs"]
-        expected = [sum(1 for t in range(1, s + 2) if (warmup and t == warmup) or
-                        (t > warmup and (t - warmup) % block == 0)) for s in range(10)]
+        expected = [
+            sum(
+                1
+                for t in range(1, s + 2)
+                if (warmup and t == warmup) or (t > warmup and (t - warmup) % block == 0)
+            )
+            for s in range(10)
+        ]
         assert syncs == expected
 
 
@@ -138,8 +157,15 @@ def formula_worker(rank: int, world: int, group_size: int, nesterov: bool, steps
     eta, zeta, block, warmup = 0.6, 1.3, 3, 1
     torch.manual_seed(0)
     strategy = build_strategy(
-        StrategyConfig(name="bmuf", group_size=group_size, block_steps=block, block_momentum=eta,
-                       block_lr=zeta, nesterov=nesterov, warmup_steps=warmup)
+        StrategyConfig(
+            name="bmuf",
+            group_size=group_size,
+            block_steps=block,
+            block_momentum=eta,
+            block_lr=zeta,
+            nesterov=nesterov,
+            warmup_steps=warmup,
+        )
     )
     model, opt = strategy.prepare(SmallNet(), lambda ps: RecordingSGD(ps, lr=0.1, momentum=0.5))
     module = strategy.unwrap(model)
@@ -167,7 +193,12 @@ def formula_worker(rank: int, world: int, group_size: int, nesterov: bool, steps
         errors.append((_flat(module) - global_model).abs().max().item())
         sync_steps.append(step)
     strategy.close()
-    return {"errors": errors, "sync_steps": sync_steps, "spread": spread_before, "stats": strategy.stats()}
+    return {
+        "errors": errors,
+        "sync_steps": sync_steps,
+        "spread": spread_before,
+        "stats": strategy.stats(),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -176,7 +207,9 @@ def formula_runs(suite):
 
 
 @pytest.mark.multiprocess
-@pytest.mark.parametrize("key", [(1, True), (2, True), (2, False)], ids=["G1-nesterov", "G2-nesterov", "G2-classical"])
+@pytest.mark.parametrize(
+    "key", [(1, True), (2, True), (2, False)], ids=["G1-nesterov", "G2-nesterov", "G2-classical"]
+)
 def test_block_momentum_matches_float64_formulas(formula_runs, key):
     results = formula_runs[key]
     for r in results:
@@ -208,7 +241,9 @@ def gtc_bmuf_worker(rank: int, world: int, steps: int) -> dict:
     strategy = build_strategy(
         StrategyConfig(name="gtc-bmuf", group_size=2, threshold=1e-3, block_steps=3, warmup_steps=0)
     )
-    model, opt = strategy.prepare(SmallNet(torch.float32), lambda ps: torch.optim.AdamW(ps, lr=1e-2))
+    model, opt = strategy.prepare(
+        SmallNet(torch.float32), lambda ps: torch.optim.AdamW(ps, lr=1e-2)
+    )
     module = strategy.unwrap(model)
     in_group, across = [], []
     for step in range(1, steps + 1):

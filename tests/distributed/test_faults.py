@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from harness import free_port
 
 SCRIPT = Path(__file__).parent / "scripts" / "train_forever.py"
@@ -31,12 +30,25 @@ def test_dead_rank_stops_everyone_in_time(strategy, victim, tmp_path):
     ready.mkdir()
     procs = []
     for rank in range(world):
-        env = dict(os.environ, RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank),
-                   LOCAL_WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
-                   OMP_NUM_THREADS="1")
+        env = dict(
+            os.environ,
+            RANK=str(rank),
+            WORLD_SIZE=str(world),
+            LOCAL_RANK=str(rank),
+            LOCAL_WORLD_SIZE=str(world),
+            MASTER_ADDR="127.0.0.1",
+            MASTER_PORT=str(port),
+            OMP_NUM_THREADS="1",
+        )
         log = open(tmp_path / f"rank{rank}.log", "w")
-        procs.append(subprocess.Popen([sys.executable, str(SCRIPT), strategy, str(ready)],
-                                      env=env, stdout=log, stderr=subprocess.STDOUT))
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, str(SCRIPT), strategy, str(ready)],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        )
     try:
         deadline = time.monotonic() + 120
         while len(list(ready.iterdir())) < world:
@@ -51,7 +63,10 @@ def test_dead_rank_stops_everyone_in_time(strategy, victim, tmp_path):
             try:
                 procs[r].wait(timeout=max(0.1, remaining))
             except subprocess.TimeoutExpired:
-                pytest.fail(f"rank {r} still running {LIMIT_S}s after rank {victim} died\n" + _logs(tmp_path, world))
+                pytest.fail(
+                    f"rank {r} still running {LIMIT_S}s after rank {victim} died\n"
+                    + _logs(tmp_path, world)
+                )
         elapsed = time.monotonic() - killed_at
         print(f"{strategy}: survivors exited {elapsed:.1f}s after rank {victim} was killed")
     finally:
@@ -67,4 +82,6 @@ def test_dead_rank_stops_everyone_in_time(strategy, victim, tmp_path):
 
 
 def _logs(tmp_path: Path, world: int) -> str:
-    return "\n".join(f"--- rank {r} ---\n{(tmp_path / f'rank{r}.log').read_text()[-3000:]}" for r in range(world))
+    return "\n".join(
+        f"--- rank {r} ---\n{(tmp_path / f'rank{r}.log').read_text()[-3000:]}" for r in range(world)
+    )

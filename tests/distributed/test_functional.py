@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from harness import run_ranks
+
 from transencoder.distributed import shard_indices
 
 
@@ -40,8 +40,10 @@ def functional_worker(rank: int, world: int) -> dict:
     out = {}
     torch.manual_seed(0)
     encoder = torch.nn.Linear(3, 4, dtype=torch.float64)
-    inputs = [torch.randn(r + 1, 3, generator=torch.Generator().manual_seed(r), dtype=torch.float64)
-              for r in range(world)]  # rank r holds r + 1 rows
+    inputs = [
+        torch.randn(r + 1, 3, generator=torch.Generator().manual_seed(r), dtype=torch.float64)
+        for r in range(world)
+    ]  # rank r holds r + 1 rows
     for scale in (True, False):
         encoder.zero_grad()
         gathered = all_gather_with_grad(encoder(inputs[rank]), scale=scale)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from harness import run_ranks
 from torch import nn
 
-from harness import run_ranks
 from transencoder.distributed.gtc import (
     MAX_INDEX,
     SIGN_BIT,
@@ -57,7 +57,10 @@ def _dyadic(shape, gen, scale=256):
 def test_compressor_conserves_every_gradient_exactly():
     """sum_t sent(t) + residual(T) == sum_t grad(t), bitwise, even when buckets regroup."""
     gen = torch.Generator().manual_seed(1)
-    params = [nn.Parameter(torch.zeros(5, 3, dtype=torch.float64)), nn.Parameter(torch.zeros(7, dtype=torch.float64))]
+    params = [
+        nn.Parameter(torch.zeros(5, 3, dtype=torch.float64)),
+        nn.Parameter(torch.zeros(7, dtype=torch.float64)),
+    ]
     tau = 2.0**-3
     compressor = ThresholdCompressor(tau)
     total_grad = [torch.zeros(p.numel(), dtype=torch.float64) for p in params]
@@ -71,10 +74,12 @@ def test_compressor_conserves_every_gradient_exactly():
         sent = decode_sum(codes, flat.numel()).to(torch.float64) * tau
         # exactly the entries whose accumulated residual reached tau are sent, with their sign
         accumulated = residual_before + flat
-        expected = torch.where(accumulated.abs() >= tau, torch.sign(accumulated) * tau, torch.zeros_like(flat))
+        expected = torch.where(
+            accumulated.abs() >= tau, torch.sign(accumulated) * tau, torch.zeros_like(flat)
+        )
         assert torch.equal(sent, expected)
         offset = 0
-        for i, g in zip(order, grads):
+        for i, g in zip(order, grads, strict=True):
             total_grad[i] += g
             total_sent[i] += sent[offset : offset + g.numel()]
             offset += g.numel()
@@ -87,7 +92,9 @@ def test_compressor_conserves_every_gradient_exactly():
 def test_each_element_sends_at_most_one_word_per_step():
     compressor = ThresholdCompressor(0.5)
     param = nn.Parameter(torch.zeros(4, dtype=torch.float64))
-    codes = compressor.compress(torch.tensor([3.0, -0.49, 0.5, -7.25], dtype=torch.float64), [param])
+    codes = compressor.compress(
+        torch.tensor([3.0, -0.49, 0.5, -7.25], dtype=torch.float64), [param]
+    )
     indices, negative = unpack_codes(codes)
     assert indices.tolist() == [0, 2, 3] and negative.tolist() == [False, False, True]
     assert compressor.residual_of(param).tolist() == [2.5, -0.49, 0.0, -6.75]
@@ -108,7 +115,12 @@ class LinearLoss(nn.Module):
 
 def _batch(rank: int, step: int):
     gen = torch.Generator().manual_seed(1000 * rank + step)
-    return _dyadic((2, 6), gen, 16), _dyadic((2, 4), gen, 64), _dyadic((2, 3), gen, 16), _dyadic((2, 5), gen, 64)
+    return (
+        _dyadic((2, 6), gen, 16),
+        _dyadic((2, 4), gen, 64),
+        _dyadic((2, 3), gen, 16),
+        _dyadic((2, 5), gen, 64),
+    )
 
 
 def gtc_worker(rank: int, world: int, log2_tau: int, steps: int) -> dict:
@@ -144,10 +156,12 @@ def gtc_worker(rank: int, world: int, log2_tau: int, steps: int) -> dict:
         # DDP flattens buckets in reverse parameter order; map bucket codes back by parameter
         sent = torch.zeros_like(sum_grad)
         state = gtc.gtc_state
-        offsets = dict(zip(names, torch.tensor([0] + numels).cumsum(0).tolist()))
+        offsets = dict(zip(names, torch.tensor([0] + numels).cumsum(0).tolist()[:-1], strict=True))
         param_names = {id(p): n for n, p in gtc.unwrap(model).named_parameters()}
         for bucket_params, codes in state.last_codes.values():
-            counts = decode_sum(codes, sum(p.numel() for p in bucket_params)).to(torch.float64) * tau
+            counts = (
+                decode_sum(codes, sum(p.numel() for p in bucket_params)).to(torch.float64) * tau
+            )
             pos = 0
             for p in bucket_params:
                 o = offsets[param_names[id(p)]]
@@ -175,7 +189,10 @@ def gtc_worker(rank: int, world: int, log2_tau: int, steps: int) -> dict:
         "conserved": torch.equal(sum_sent + residual, sum_grad),
         "hook_equals_dense": hook_equals_dense,
         "members_equal": members_equal,
-        "gtc_corrected_minus_ddp": (w_gtc - lr * torch.stack(residuals).mean(0) - w_ddp).abs().max().item(),
+        "gtc_corrected_minus_ddp": (w_gtc - lr * torch.stack(residuals).mean(0) - w_ddp)
+        .abs()
+        .max()
+        .item(),
         "gtc_minus_ddp": (w_gtc - w_ddp).abs().max().item(),
         "stats": gtc.stats(),
         "words": int(sum_sent.ne(0).sum()),

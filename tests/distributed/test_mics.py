@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 import torch
-
 from harness import run_ranks
 
 MICRO = 3
@@ -123,13 +120,17 @@ def mics_worker(rank: int, world: int, path: str) -> dict:
     with strategy.gathered(model) as local:
         if rank == 0:  # the other ranks do not take part: no collective may happen in forward
             with torch.inference_mode():
-                out["gathered_vs_ddp"] = (local(ids, mask) - ddp.module(ids, mask)).abs().max().item()
+                out["gathered_vs_ddp"] = (
+                    (local(ids, mask) - ddp.module(ids, mask)).abs().max().item()
+                )
     opt.zero_grad(set_to_none=True)
     _run_micro_batches(strategy, model, rank, micro=1)  # training resumes after gathered()
     out["grads_after_gathered"] = len(_full_grads(model))
 
     # -- hierarchical all-gather: G = 4 over two virtual nodes of 2 ranks
-    flat_s, flat_model, _ = _mics(path, group_size=4, ranks_per_node=2, hierarchical_all_gather=False)
+    flat_s, flat_model, _ = _mics(
+        path, group_size=4, ranks_per_node=2, hierarchical_all_gather=False
+    )
     hier_s, hier_model, _ = _mics(path, group_size=4, ranks_per_node=2)
     groups = hier_s.groups
     gather = HierarchicalAllGather(groups.inter_node_group, groups.intra_node_group)
@@ -146,7 +147,9 @@ def mics_worker(rank: int, world: int, path: str) -> dict:
     _run_micro_batches(flat_s, flat_model, rank, micro=2)
     _run_micro_batches(hier_s, hier_model, rank, micro=2)
     fg, hg = _full_grads(flat_model), _full_grads(hier_model)
-    out["hier_model_bitwise"] = fg.keys() == hg.keys() and all(torch.equal(fg[k], hg[k]) for k in fg)
+    out["hier_model_bitwise"] = fg.keys() == hg.keys() and all(
+        torch.equal(fg[k], hg[k]) for k in fg
+    )
     out["hier_ledger"] = hier_s.stats()["collectives"]
     out["flat_ledger"] = flat_s.stats()["collectives"]
     return out

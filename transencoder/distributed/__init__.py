@@ -7,7 +7,7 @@
 Modules (one concept each): :mod:`.topology` (groups and mesh), :mod:`.mics` (FSDP2 HSDP with
 two-hop sync and hierarchical all-gather), :mod:`.gtc` (threshold compression hook),
 :mod:`.bmuf` (block model-update filtering), :mod:`.gtc_bmuf` (the combination),
-:mod:`.bridge` (strategy objects), :mod:`.functional` (gathers for the training loop),
+:mod:`.config` and :mod:`.bridge` (strategy objects), :mod:`.functional` (gathers for the training loop),
 :mod:`.accounting` (bytes and participants), :mod:`.faults` (dead peers).
 """
 
@@ -15,14 +15,8 @@ from __future__ import annotations
 
 from .accounting import CONVENTION, CommLedger
 from .bmuf import BlockwiseModelUpdateFilter
-from .bridge import (
-    STRATEGIES,
-    DataParallelStrategy,
-    MiCSStrategy,
-    Strategy,
-    StrategyConfig,
-    build_strategy,
-)
+from .bridge import DataParallelStrategy, MiCSStrategy, Strategy, build_strategy
+from .config import STRATEGIES, StrategyConfig
 from .faults import PeerFailure
 from .functional import all_gather_with_grad, gather_in_order, shard_indices
 from .gtc import ThresholdCompressor, gtc_hook, pack_codes, unpack_codes

@@ -130,7 +130,10 @@ class CommLedger:
                     "calls": entry.calls,
                     "bytes": entry.nbytes,
                     **(
-                        {"calls_per_step": entry.calls / steps, "bytes_per_step": entry.nbytes / steps}
+                        {
+                            "calls_per_step": entry.calls / steps,
+                            "bytes_per_step": entry.nbytes / steps,
+                        }
                         if phase == "train" and steps
                         else {}
                     ),

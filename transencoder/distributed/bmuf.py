@@ -153,7 +153,9 @@ class BlockwiseModelUpdateFilter:
         full = self.global_slice.new_empty(self.slice_numel * self.group_size)
         if self.group_size > 1:
             dist.all_gather_into_tensor(full, self.global_slice, group=self.partition_group)
-            self.ledger.record("all_gather(bmuf)", self.group_size, all_gather_bytes(nbytes, self.group_size))
+            self.ledger.record(
+                "all_gather(bmuf)", self.group_size, all_gather_bytes(nbytes, self.group_size)
+            )
         else:
             full.copy_(self.global_slice)
         self._load(full)

@@ -22,9 +22,9 @@ Accelerator: micro-batching is the loop's and :meth:`Strategy.accumulate`'s busi
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import torch
 import torch.distributed as dist
@@ -33,108 +33,13 @@ from torch.nn.parallel import DistributedDataParallel
 
 from . import mics
 from .accounting import CommLedger, broadcast_bytes
+from .config import StrategyConfig
 from .faults import Heartbeat, translate_errors
 from .gtc import GTCState
 from .gtc_bmuf import GroupTraining, build_group_training
 from .topology import ProcessGroups, Topology, build_process_groups
 
-STRATEGIES = ("ddp", "mics", "gtc", "bmuf", "gtc-bmuf")
 MakeOptimizer = Callable[[list[nn.Parameter]], torch.optim.Optimizer]
-
-
-@dataclass
-class StrategyConfig:
-    """Typed knobs of every strategy (unused ones are ignored by the others).
-
-    Attributes:
-        name: ``"ddp"``, ``"mics"``, ``"gtc"``, ``"bmuf"`` or ``"gtc-bmuf"``.
-        group_size: ranks per partition group ``G``. ``None`` picks the strategy's default:
-            ``mics`` and ``gtc-bmuf``: the ranks of one node (``LOCAL_WORLD_SIZE``, else the
-            world); ``bmuf``: 1 (every rank a BMUF learner). ``ddp`` and ``gtc`` always use the
-            whole world (they synchronise every rank every step) and ignore it.
-        threshold: GTC's ``tau`` in gradient units (``gtc``, ``gtc-bmuf``).
-        block_steps: BMUF's ``K``, optimizer steps per block (``bmuf``, ``gtc-bmuf``).
-        block_momentum: BMUF's ``eta`` in ``[0, 1)``; ``None`` = ``1 - 1 / number_of_groups``.
-        block_lr: BMUF's ``zeta`` (> 0).
-        nesterov: Nesterov block momentum (else classical).
-        warmup_steps: optimizer steps before the first block (then one plain average).
-        ranks_per_node: ranks per machine, or per *virtual* node for testing; ``None`` reads
-            ``LOCAL_WORLD_SIZE`` (set by ``accelerate launch``/``torchrun``). Only MiCS's
-            hierarchical all-gather uses it.
-        hierarchical_all_gather: MiCS's two-stage gather; ``None`` = when a partition group
-            spans nodes.
-        reshard_after_forward: MiCS frees gathered parameters after forward.
-        max_grad_norm: clip the (synchronised) gradient norm in :meth:`Strategy.step`.
-        bucket_cap_mb: DDP bucket size (``ddp``, ``gtc``, ``bmuf``, ``gtc-bmuf``).
-        find_unused_parameters: DDP's option, for models with trainable parameters that get no
-            gradient (e.g. a BERT pooler a mean-pooling bi-encoder never uses). Cheaper:
-            ``requires_grad_(False)`` on such parameters before :meth:`Strategy.prepare`.
-        heartbeat: run a background liveness check across all ranks (see
-            :class:`~transencoder.distributed.faults.Heartbeat`); ``None`` = for ``bmuf`` and
-            ``gtc-bmuf``, whose groups go ``block_steps`` steps without talking to each other.
-        timeout_s: every process group's timeout: a collective waiting longer on a peer fails
-            (with :class:`~transencoder.distributed.faults.PeerFailure`) instead of hanging.
-    """
-
-    name: str = "ddp"
-    group_size: int | None = None
-    threshold: float = 1e-3
-    block_steps: int = 50
-    block_momentum: float | None = None
-    block_lr: float = 1.0
-    nesterov: bool = True
-    warmup_steps: int = 0
-    ranks_per_node: int | None = None
-    hierarchical_all_gather: bool | None = None
-    reshard_after_forward: bool = True
-    max_grad_norm: float | None = None
-    bucket_cap_mb: float = 25.0
-    find_unused_parameters: bool = False
-    heartbeat: bool | None = None
-    timeout_s: float = 60.0
-
-    def __post_init__(self) -> None:
-        checks = [
-            (self.name in STRATEGIES, f"name must be one of {STRATEGIES}, got {self.name!r}"),
-            (self.group_size is None or (isinstance(self.group_size, int) and self.group_size >= 1),
-             f"group_size must be a positive integer or None, got {self.group_size!r}"),
-            (self.threshold > 0, f"threshold (GTC's tau) must be > 0, got {self.threshold!r}"),
-            (isinstance(self.block_steps, int) and self.block_steps >= 1,
-             f"block_steps (BMUF's K) must be an integer >= 1, got {self.block_steps!r}"),
-            (self.block_momentum is None or 0.0 <= self.block_momentum < 1.0,
-             f"block_momentum (BMUF's eta) must be in [0, 1), got {self.block_momentum!r}"),
-            (self.block_lr > 0, f"block_lr (BMUF's zeta) must be > 0, got {self.block_lr!r}"),
-            (isinstance(self.warmup_steps, int) and self.warmup_steps >= 0,
-             f"warmup_steps must be an integer >= 0, got {self.warmup_steps!r}"),
-            (self.ranks_per_node is None or (isinstance(self.ranks_per_node, int) and self.ranks_per_node >= 1),
-             f"ranks_per_node must be a positive integer or None, got {self.ranks_per_node!r}"),
-            (self.max_grad_norm is None or self.max_grad_norm > 0,
-             f"max_grad_norm must be > 0 or None, got {self.max_grad_norm!r}"),
-            (self.bucket_cap_mb > 0, f"bucket_cap_mb must be > 0, got {self.bucket_cap_mb!r}"),
-            (self.timeout_s > 0, f"timeout_s must be > 0, got {self.timeout_s!r}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(f"StrategyConfig: {message}")
-
-    def resolve_group_size(self, world_size: int) -> int:
-        """The partition group size this strategy runs with in a world of ``world_size``."""
-        if self.name in ("ddp", "gtc"):
-            return world_size
-        if self.group_size is not None:
-            return self.group_size
-        if self.name == "bmuf":
-            return 1
-        local = _local_world_size()
-        return local if local and world_size % local == 0 else world_size
-
-    def resolve_ranks_per_node(self) -> int | None:
-        return self.ranks_per_node if self.ranks_per_node is not None else _local_world_size()
-
-
-def _local_world_size() -> int | None:
-    value = os.environ.get("LOCAL_WORLD_SIZE")
-    return int(value) if value and value.isdigit() and int(value) > 0 else None
 
 
 def _ensure_initialized(device: torch.device) -> None:
@@ -143,8 +48,10 @@ def _ensure_initialized(device: torch.device) -> None:
         return
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise RuntimeError(
-            "WORLD_SIZE > 1 but torch.distributed is not initialised: create the "
-            "accelerate.Accelerator before build_strategy (or call init_process_group)"
+            f"WORLD_SIZE={os.environ['WORLD_SIZE']} but torch.distributed is not initialised. "
+            "Create the accelerate.Accelerator before build_strategy (or call "
+            "init_process_group). On a machine without GPUs Accelerate only initialises gloo "
+            "when told to use the CPU: set ACCELERATE_USE_CPU=1 (or Accelerator(cpu=True))."
         )
     backend = "nccl" if device.type == "cuda" else "gloo"
     dist.init_process_group(backend, store=dist.HashStore(), rank=0, world_size=1)
@@ -181,7 +88,9 @@ class Strategy:
         self.rank = dist.get_rank()
         self.world_size = dist.get_world_size()
         self.topology = Topology(
-            self.world_size, config.resolve_group_size(self.world_size), config.resolve_ranks_per_node()
+            self.world_size,
+            config.resolve_group_size(self.world_size),
+            config.resolve_ranks_per_node(),
         )
         self.ledger = CommLedger()
         with translate_errors("building process groups", rank=self.rank):
@@ -193,7 +102,11 @@ class Strategy:
             )
         self._prepared = False
         self.heartbeat: Heartbeat | None = None
-        wants_heartbeat = config.heartbeat if config.heartbeat is not None else config.name in ("bmuf", "gtc-bmuf")
+        wants_heartbeat = (
+            config.heartbeat
+            if config.heartbeat is not None
+            else config.name in ("bmuf", "gtc-bmuf")
+        )
         if wants_heartbeat and self.world_size > 1:
             with translate_errors("starting the heartbeat", rank=self.rank):
                 self.heartbeat = Heartbeat(
@@ -221,7 +134,9 @@ class Strategy:
         """The ranks whose gradients are combined at every step (for all_gather_with_grad)."""
         return self.groups.world_group
 
-    def prepare(self, model: nn.Module, make_optimizer: MakeOptimizer) -> tuple[nn.Module, torch.optim.Optimizer]:
+    def prepare(
+        self, model: nn.Module, make_optimizer: MakeOptimizer
+    ) -> tuple[nn.Module, torch.optim.Optimizer]:
         """Move, synchronise and wrap/shard ``model``; then build the optimizer on the result.
 
         Rank 0's values are broadcast first, so every rank starts from the same model.
@@ -231,10 +146,15 @@ class Strategy:
         after sharding and ``strategy.unwrap(model)`` of the wrapped one.
         """
         if self._prepared:
-            raise RuntimeError("this strategy already prepared a model; build one strategy per model")
+            raise RuntimeError(
+                "this strategy already prepared a model; build one strategy per model"
+            )
         self._prepared = True
         model = model.to(self.device)
-        with self.ledger.phase("setup"), translate_errors("prepare (initial broadcast)", rank=self.rank):
+        with (
+            self.ledger.phase("setup"),
+            translate_errors("prepare (initial broadcast)", rank=self.rank),
+        ):
             self._broadcast(model)
             wrapped = self._wrap(model)
         optimizer = make_optimizer([p for p in model.parameters() if p.requires_grad])
@@ -267,7 +187,9 @@ class Strategy:
     def synchronize(self, model: nn.Module) -> None:
         """Make every rank hold the same model now (a BMUF block sync); no-op elsewhere."""
 
-    def full_state_dict(self, model: nn.Module, *, rank0_only: bool = False) -> dict[str, torch.Tensor]:
+    def full_state_dict(
+        self, model: nn.Module, *, rank0_only: bool = False
+    ) -> dict[str, torch.Tensor]:
         """The complete state dict on CPU, on every rank (or rank 0 only); all ranks call it."""
         raise NotImplementedError
 
@@ -346,7 +268,10 @@ class DataParallelStrategy(Strategy):
         the last one triggers the group's hook (all-reduce or GTC)."""
         self.check_peers()
         skip = not is_last_microbatch and isinstance(model, DistributedDataParallel)
-        with translate_errors("forward/backward", rank=self.rank), (model.no_sync() if skip else nullcontext()):
+        with (
+            translate_errors("forward/backward", rank=self.rank),
+            model.no_sync() if skip else nullcontext(),
+        ):
             yield
 
     def _after_step(self) -> None:
@@ -368,7 +293,9 @@ class DataParallelStrategy(Strategy):
                 self.bmuf.sync()
 
     @torch.no_grad()
-    def full_state_dict(self, model: nn.Module, *, rank0_only: bool = False) -> dict[str, torch.Tensor]:
+    def full_state_dict(
+        self, model: nn.Module, *, rank0_only: bool = False
+    ) -> dict[str, torch.Tensor]:
         """The module's state. With BMUF between syncs the groups' models differ; the state
         returned is then their mean (an all-reduce over the world; floating tensors only), the
         same on every rank. Call :meth:`synchronize` first to save BMUF's filtered model."""
@@ -377,7 +304,10 @@ class DataParallelStrategy(Strategy):
         if self.bmuf is not None and self.topology.num_groups > 1:
             group = self.groups.world_group
             p = group.size()
-            with self.ledger.phase("checkpoint"), translate_errors("full_state_dict", rank=self.rank):
+            with (
+                self.ledger.phase("checkpoint"),
+                translate_errors("full_state_dict", rank=self.rank),
+            ):
                 for value in state.values():
                     if value.is_floating_point():
                         dist.all_reduce(value, group=group)
@@ -408,7 +338,9 @@ class MiCSStrategy(Strategy):
         with translate_errors("forward/backward", rank=self.rank):
             yield
 
-    def full_state_dict(self, model: nn.Module, *, rank0_only: bool = False) -> dict[str, torch.Tensor]:
+    def full_state_dict(
+        self, model: nn.Module, *, rank0_only: bool = False
+    ) -> dict[str, torch.Tensor]:
         with self.ledger.phase("checkpoint"), translate_errors("full_state_dict", rank=self.rank):
             return mics.full_state_dict(model, rank0_only=rank0_only)
 
@@ -418,7 +350,10 @@ class MiCSStrategy(Strategy):
         rank may run inference on its own data (e.g. labelling its shard). A collective on entry
         and exit; memory: one full copy of the parameters per rank."""
         units = mics.fsdp_modules(model)
-        with self.ledger.phase("gather-for-inference"), translate_errors("gathered()", rank=self.rank):
+        with (
+            self.ledger.phase("gather-for-inference"),
+            translate_errors("gathered()", rank=self.rank),
+        ):
             for unit in units:
                 unit.unshard()
             for unit in units:
@@ -442,9 +377,3 @@ def build_strategy(config: StrategyConfig, accelerator=None) -> Strategy:
     if config.name == "mics":
         return MiCSStrategy(config, accelerator)
     return DataParallelStrategy(config, accelerator)
-
-
-def parameters_of(model: nn.Module) -> Iterable[nn.Parameter]:
-    """Trainable parameters of a wrapped or unwrapped model."""
-    module = model.module if isinstance(model, DistributedDataParallel) else model
-    return (p for p in module.parameters() if p.requires_grad)

@@ -33,12 +33,16 @@ class AllReduceState:
     ledger: CommLedger = field(default_factory=CommLedger)
 
 
-def allreduce_hook(state: AllReduceState, bucket: dist.GradBucket) -> torch.futures.Future[torch.Tensor]:
+def allreduce_hook(
+    state: AllReduceState, bucket: dist.GradBucket
+) -> torch.futures.Future[torch.Tensor]:
     """DDP's default behaviour (mean over the group), recorded in the ledger."""
     group = state.process_group
     p = group.size()
     tensor = bucket.buffer().div_(p)
-    state.ledger.record("all_reduce", p, all_reduce_bytes(tensor.numel() * tensor.element_size(), p))
+    state.ledger.record(
+        "all_reduce", p, all_reduce_bytes(tensor.numel() * tensor.element_size(), p)
+    )
     work = dist.all_reduce(tensor, group=group, async_op=True)
     return work.get_future().then(lambda fut: fut.value()[0])
 

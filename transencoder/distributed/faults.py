@@ -96,7 +96,9 @@ class Heartbeat:
         rank: for messages.
     """
 
-    def __init__(self, world_size: int, *, interval_s: float = 2.0, timeout_s: float = 20.0, rank: int = 0) -> None:
+    def __init__(
+        self, world_size: int, *, interval_s: float = 2.0, timeout_s: float = 20.0, rank: int = 0
+    ) -> None:
         import threading
         from datetime import timedelta
 
@@ -109,7 +111,9 @@ class Heartbeat:
         self.failure: str | None = None
         self._leaving = threading.Event()
         self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"transencoder-heartbeat-{rank}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name=f"transencoder-heartbeat-{rank}", daemon=True
+        )
         self._thread.start()
         _LIVE.append(self)
         import atexit

@@ -48,7 +48,9 @@ def _gather_rows(
     if ledger is not None:
         ledger.record("all_gather(rows)", world, all_gather_bytes(8, world))
         ledger.record(
-            "all_gather(embeddings)", world, all_gather_bytes(padded.numel() * padded.element_size(), world)
+            "all_gather(embeddings)",
+            world,
+            all_gather_bytes(padded.numel() * padded.element_size(), world),
         )
     parts = [gathered[r * longest : r * longest + counts[r]] for r in range(world)]
     return torch.cat(parts), counts
@@ -111,7 +113,9 @@ def shard_indices(n: int, rank: int, world: int) -> range:
     ``range(n)`` exactly once and are in rank order, so concatenating them restores the order.
     """
     if world < 1 or not 0 <= rank < world:
-        raise ValueError(f"rank must be in [0, world) with world >= 1; got rank={rank}, world={world}")
+        raise ValueError(
+            f"rank must be in [0, world) with world >= 1; got rank={rank}, world={world}"
+        )
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
     base, extra = divmod(n, world)
@@ -157,7 +161,13 @@ def gather_in_order(
     gathered = scores.new_empty((world * width, *scores.shape[1:]))
     dist.all_gather_into_tensor(gathered, padded.contiguous(), group=group)
     if ledger is not None:
-        ledger.record("all_gather(scores)", world, all_gather_bytes(padded.numel() * padded.element_size(), world))
-    out = torch.cat([gathered[r * width : r * width + len(shard_indices(n, r, world))] for r in range(world)])
+        ledger.record(
+            "all_gather(scores)",
+            world,
+            all_gather_bytes(padded.numel() * padded.element_size(), world),
+        )
+    out = torch.cat(
+        [gathered[r * width : r * width + len(shard_indices(n, r, world))] for r in range(world)]
+    )
     out = out.to(home)
     return out.numpy() if as_numpy else out

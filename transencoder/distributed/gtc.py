@@ -81,7 +81,9 @@ class ThresholdCompressor:
     def residual_of(self, param: nn.Parameter) -> torch.Tensor:
         """The residual of ``param`` (zeros until its first gradient)."""
         if param not in self.residuals:
-            self.residuals[param] = torch.zeros(param.numel(), dtype=param.dtype, device=param.device)
+            self.residuals[param] = torch.zeros(
+                param.numel(), dtype=param.dtype, device=param.device
+            )
         return self.residuals[param]
 
     def compress(self, flat_grad: torch.Tensor, params: list[nn.Parameter]) -> torch.Tensor:
@@ -92,7 +94,9 @@ class ThresholdCompressor:
             raise ValueError(
                 f"bucket buffer has {flat_grad.numel()} elements but its parameters hold {expected}"
             )
-        residual = torch.cat([self.residual_of(p) for p in params]) if params else flat_grad.new_zeros(0)
+        residual = (
+            torch.cat([self.residual_of(p) for p in params]) if params else flat_grad.new_zeros(0)
+        )
         residual += flat_grad.to(residual.dtype)
         indices = torch.nonzero(residual.abs() >= self.threshold).squeeze(1)
         negative = residual[indices] < 0

@@ -47,7 +47,9 @@ from .topology import ProcessGroups
 
 
 class _EmptyAlloc:
-    def allocate(self, size: Sequence[int], *, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    def allocate(
+        self, size: Sequence[int], *, dtype: torch.dtype, device: torch.device
+    ) -> torch.Tensor:
         return torch.empty(*size, dtype=dtype, device=device)
 
 
@@ -60,9 +62,13 @@ class AccountedAllGather(_EmptyAlloc, AllGather):
     def __call__(self, output_tensor, input_tensor, group, async_op: bool = False):
         p = group.size()
         self.ledger.record(
-            "all_gather(params)", p, all_gather_bytes(input_tensor.numel() * input_tensor.element_size(), p)
+            "all_gather(params)",
+            p,
+            all_gather_bytes(input_tensor.numel() * input_tensor.element_size(), p),
         )
-        return dist.all_gather_into_tensor(output_tensor, input_tensor, group=group, async_op=async_op)
+        return dist.all_gather_into_tensor(
+            output_tensor, input_tensor, group=group, async_op=async_op
+        )
 
 
 class HierarchicalAllGather(_EmptyAlloc, AllGather):
@@ -100,16 +106,22 @@ class HierarchicalAllGather(_EmptyAlloc, AllGather):
         block = input_tensor.numel()
         # 1) inter-node: blocks of the ranks with my local index, one per node (node order).
         collected = input_tensor.new_empty(nodes * block)
-        dist.all_gather_into_tensor(collected, input_tensor.reshape(-1), group=self.inter_node_group)
+        dist.all_gather_into_tensor(
+            collected, input_tensor.reshape(-1), group=self.inter_node_group
+        )
         # 2) intra-node: every local rank's collection -> staged[local][node] = block of rank
         #    node * local_size + local in the group.
         staged = input_tensor.new_empty(local * nodes * block)
         dist.all_gather_into_tensor(staged, collected, group=self.intra_node_group)
         # 3) reorder to group-rank order: rank r = node * local_size + local.
-        output_tensor.view(nodes, local, block).copy_(staged.view(local, nodes, block).transpose(0, 1))
+        output_tensor.view(nodes, local, block).copy_(
+            staged.view(local, nodes, block).transpose(0, 1)
+        )
         if self.ledger is not None:
             nbytes = block * input_tensor.element_size()
-            self.ledger.record("all_gather(params, inter-node)", nodes, all_gather_bytes(nbytes, nodes))
+            self.ledger.record(
+                "all_gather(params, inter-node)", nodes, all_gather_bytes(nbytes, nodes)
+            )
             self.ledger.record(
                 "all_gather(params, intra-node)", local, all_gather_bytes(nodes * nbytes, local)
             )
@@ -130,10 +142,14 @@ class AccountedReduceScatter(_EmptyAlloc, ReduceScatter):
             reduce_scatter_bytes(input_tensor.numel() * input_tensor.element_size(), p),
         )
         if op == dist.ReduceOp.AVG and dist.get_backend(group) == "gloo":
-            dist.reduce_scatter_tensor(output_tensor, input_tensor, op=dist.ReduceOp.SUM, group=group)
+            dist.reduce_scatter_tensor(
+                output_tensor, input_tensor, op=dist.ReduceOp.SUM, group=group
+            )
             output_tensor.div_(p)
             return None
-        return dist.reduce_scatter_tensor(output_tensor, input_tensor, op=op, group=group, async_op=async_op)
+        return dist.reduce_scatter_tensor(
+            output_tensor, input_tensor, op=op, group=group, async_op=async_op
+        )
 
 
 def default_shard_units(model: nn.Module) -> list[nn.Module]:

@@ -36,7 +36,9 @@ def main() -> None:
     name, path = sys.argv[1], sys.argv[2]
     accelerator = Accelerator()
     world = accelerator.num_processes
-    assert world == 4, f"expected 4 processes, Accelerate started {world} ({accelerator.distributed_type})"
+    assert world == 4, (
+        f"expected 4 processes, Accelerate started {world} ({accelerator.distributed_type})"
+    )
     strategy = build_strategy(
         StrategyConfig(name=name, group_size=2, threshold=1e-4, block_steps=2), accelerator
     )
@@ -53,7 +55,10 @@ def main() -> None:
     for step in range(1, 5):
         for micro in range(2):
             rows = [(rank * 7 + step * 3 + micro * 5 + i) % len(sentences) for i in range(6)]
-            batch = {k: v.to(accelerator.device) for k, v in pad_batch([tokens[i] for i in rows], 0).items()}
+            batch = {
+                k: v.to(accelerator.device)
+                for k, v in pad_batch([tokens[i] for i in rows], 0).items()
+            }
             with strategy.accumulate(model, micro == 1):
                 emb = model(**batch)
                 loss = F.mse_loss(F.cosine_similarity(emb[:3], emb[3:]), torch.full((3,), 0.5))
@@ -68,14 +73,21 @@ def main() -> None:
             assert all_equal, f"{name}: ranks differ after step {step}"
         else:
             for g in groups:
-                assert all(torch.equal(everyone[g[0]], everyone[r]) for r in g), f"group {g} differs at {step}"
-            assert all_equal == (step % 2 == 0), f"{name}: all ranks equal={all_equal} after step {step}"
+                assert all(torch.equal(everyone[g[0]], everyone[r]) for r in g), (
+                    f"group {g} differs at {step}"
+                )
+            assert all_equal == (step % 2 == 0), (
+                f"{name}: all ranks equal={all_equal} after step {step}"
+            )
     assert not torch.equal(start, flat_state(strategy, model)), "the model did not train"
     stats = strategy.stats()
     strategy.close()
     if rank == 0:
         kinds = {k: v["participants"] for k, v in stats["collectives"].items()}
-        print(f"SMOKE OK {name}: {stats['bytes_per_step_mean']:.0f} bytes/rank/step, {kinds}", flush=True)
+        print(
+            f"SMOKE OK {name}: {stats['bytes_per_step_mean']:.0f} bytes/rank/step, {kinds}",
+            flush=True,
+        )
     accelerator.end_training()
 
 

@@ -24,7 +24,9 @@ def main() -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo")
     rank = dist.get_rank()
-    config = StrategyConfig(name=name, group_size=2, block_steps=100_000, threshold=1e-3, timeout_s=30)
+    config = StrategyConfig(
+        name=name, group_size=2, block_steps=100_000, threshold=1e-3, timeout_s=30
+    )
     strategy = build_strategy(config)
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.Tanh(), torch.nn.Linear(32, 4))
