@@ -58,13 +58,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--model", default="default")
     ap.add_argument("--data", default="/work/shared/data/sts/senteval")
     ap.add_argument("--teacher", default=None, help="CrossEncoder directory that labels the pairs")
-    ap.add_argument("--group-size", type=int, default=2, help="G for mics, gtc-bmuf (bmuf: --bmuf-group-size)")
+    ap.add_argument(
+        "--group-size", type=int, default=2, help="G for mics, gtc-bmuf (bmuf: --bmuf-group-size)"
+    )
     ap.add_argument("--bmuf-group-size", type=int, default=1)
     ap.add_argument("--threshold", type=float, default=None, help="GTC tau (default: the config's)")
     ap.add_argument("--block-steps", type=int, default=50)
     ap.add_argument("--block-momentum", type=float, default=None)
     ap.add_argument("--block-lr", type=float, default=1.0)
-    ap.add_argument("--classical", action="store_true", help="classical block momentum (not Nesterov)")
+    ap.add_argument(
+        "--classical", action="store_true", help="classical block momentum (not Nesterov)"
+    )
     ap.add_argument("--warmup-steps", type=int, default=0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1, help="intra-op threads per rank")
@@ -109,10 +113,16 @@ def load_pairs(args) -> tuple[list[tuple[str, str]], np.ndarray, str, list]:
 
 
 # ---------------------------------------------------------------------------- one rank
-def rank_main(rank: int, world: int, port: int, name: str, args, payload_path: str, out_dir: str) -> None:
+def rank_main(
+    rank: int, world: int, port: int, name: str, args, payload_path: str, out_dir: str
+) -> None:
     os.environ.update(
-        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
-        LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(world),
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        WORLD_SIZE=str(world),
+        LOCAL_RANK=str(rank),
+        LOCAL_WORLD_SIZE=str(world),
     )
     torch.set_num_threads(args.threads)
     import datetime
@@ -124,7 +134,9 @@ def rank_main(rank: int, world: int, port: int, name: str, args, payload_path: s
     from transencoder.models import BiEncoder
     from transencoder.models.batching import pad_batch
 
-    dist.init_process_group("gloo", rank=rank, world_size=world, timeout=datetime.timedelta(minutes=10))
+    dist.init_process_group(
+        "gloo", rank=rank, world_size=world, timeout=datetime.timedelta(minutes=10)
+    )
     payload = torch.load(payload_path, weights_only=False)
     pairs, labels = payload["pairs"], torch.as_tensor(payload["labels"])
 
@@ -149,15 +161,26 @@ def rank_main(rank: int, world: int, port: int, name: str, args, payload_path: s
         **({"threshold": args.threshold} if args.threshold is not None else {}),
     )
     strategy = build_strategy(config)
-    model, optimizer = strategy.prepare(model, lambda ps: torch.optim.AdamW(ps, lr=args.lr, weight_decay=0.01))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.0, 1.0 - s / args.steps))
+    model, optimizer = strategy.prepare(
+        model, lambda ps: torch.optim.AdamW(ps, lr=args.lr, weight_decay=0.01)
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: max(0.0, 1.0 - s / args.steps)
+    )
 
     gen = torch.Generator().manual_seed(args.seed)
-    order = torch.cat([torch.randperm(len(pairs), generator=gen) for _ in range(math.ceil(args.steps * args.batch_size / len(pairs)) + 1)])
+    order = torch.cat(
+        [
+            torch.randperm(len(pairs), generator=gen)
+            for _ in range(math.ceil(args.steps * args.batch_size / len(pairs)) + 1)
+        ]
+    )
     mine = shard_indices(args.batch_size, rank, world)
     times, losses = [], []
     for step in range(args.steps):
-        chosen = order[step * args.batch_size : (step + 1) * args.batch_size][mine.start : mine.stop].tolist()
+        chosen = order[step * args.batch_size : (step + 1) * args.batch_size][
+            mine.start : mine.stop
+        ].tolist()
         left = [token_ids[index[pairs[i][0]]] for i in chosen]
         right = [token_ids[index[pairs[i][1]]] for i in chosen]
         batch = pad_batch(left + right, pad_id)
@@ -173,8 +196,11 @@ def rank_main(rank: int, world: int, port: int, name: str, args, payload_path: s
         times.append(time.perf_counter() - start)
         losses.append(loss.item())
         if rank == 0 and (step % 20 == 0 or step == args.steps - 1):
-            print(f"[{name}] step {step + 1}/{args.steps} loss {loss.item():.4f} "
-                  f"{times[-1]:.2f}s/step", flush=True)
+            print(
+                f"[{name}] step {step + 1}/{args.steps} loss {loss.item():.4f} "
+                f"{times[-1]:.2f}s/step",
+                flush=True,
+            )
 
     state = strategy.full_state_dict(model, rank0_only=True)
     stats = strategy.stats()
@@ -198,8 +224,10 @@ def run_strategy(name: str, args, payload_path: str) -> dict:
 
     with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as out_dir:
         mp.start_processes(
-            rank_main, args=(args.nprocs, _free_port(), name, args, payload_path, out_dir),
-            nprocs=args.nprocs, start_method="spawn",
+            rank_main,
+            args=(args.nprocs, _free_port(), name, args, payload_path, out_dir),
+            nprocs=args.nprocs,
+            start_method="spawn",
         )
         return torch.load(Path(out_dir) / "result.pt", weights_only=False)
 
@@ -211,8 +239,12 @@ def evaluate_stsb(args, state: dict, stsb_tasks) -> float:
     model = BiEncoder.from_pretrained(args.model, device="cpu", max_seq_length=args.max_length)
     missing, unexpected = model.load_state_dict(state, strict=False)
     if unexpected or [k for k in missing if "pooler" not in k]:
-        raise RuntimeError(f"state dict mismatch: missing {missing[:5]}, unexpected {unexpected[:5]}")
-    return StsEvaluator(stsb_tasks, show_progress_bar=False)(model).tasks["STSB"].spearman  # x100 already
+        raise RuntimeError(
+            f"state dict mismatch: missing {missing[:5]}, unexpected {unexpected[:5]}"
+        )
+    return (
+        StsEvaluator(stsb_tasks, show_progress_bar=False)(model).tasks["STSB"].spearman
+    )  # x100 already
 
 
 def summarise(name: str, result: dict, stsb: float) -> dict:
@@ -232,8 +264,10 @@ def summarise(name: str, result: dict, stsb: float) -> dict:
         "bytes_per_rank_per_step_max_rank": float(np.max(per_rank)),
         "bytes_per_rank_total": float(np.mean([s["bytes_total"] for s in ranks])),
         "collectives": {
-            kind: {"participants": sorted(c["participants"]),
-                   "bytes_per_step_per_rank": float(np.mean(c["bytes_per_step_per_rank"]))}
+            kind: {
+                "participants": sorted(c["participants"]),
+                "bytes_per_step_per_rank": float(np.mean(c["bytes_per_step_per_rank"])),
+            }
             for kind, c in sorted(collectives.items())
         },
         "seconds_per_step_mean": float(np.mean(timed)),
@@ -255,12 +289,28 @@ def table(rows: list[dict], baseline: float | None, ddp_bytes: float | None) -> 
     lines = [head]
     ddp_stsb = next((r["stsb_spearman"] for r in rows if r["strategy"] == "ddp"), None)
     for r in rows:
-        parts = ", ".join(f"{k.split('(')[0] if '(' not in k else k}:{'/'.join(map(str, v['participants']))}"
-                          for k, v in r["collectives"].items())
-        ratio = f"1/{ddp_bytes / r['bytes_per_rank_per_step']:.1f}" if ddp_bytes and r["bytes_per_rank_per_step"] else "-"
+        parts = ", ".join(
+            f"{k.split('(')[0] if '(' not in k else k}:{'/'.join(map(str, v['participants']))}"
+            for k, v in r["collectives"].items()
+        )
+        ratio = (
+            f"1/{ddp_bytes / r['bytes_per_rank_per_step']:.1f}"
+            if ddp_bytes and r["bytes_per_rank_per_step"]
+            else "-"
+        )
         delta = f"{r['stsb_spearman'] - ddp_stsb:+.2f}" if ddp_stsb is not None else "-"
-        lines.append((r["strategy"], str(r["group_size"]), f"{r['bytes_per_rank_per_step'] / 1e6:.3f}", ratio,
-                       parts, f"{r['seconds_per_step_median']:.2f}", f"{r['stsb_spearman']:.2f}", delta))
+        lines.append(
+            (
+                r["strategy"],
+                str(r["group_size"]),
+                f"{r['bytes_per_rank_per_step'] / 1e6:.3f}",
+                ratio,
+                parts,
+                f"{r['seconds_per_step_median']:.2f}",
+                f"{r['stsb_spearman']:.2f}",
+                delta,
+            )
+        )
     widths = [max(len(row[i]) for row in lines) for i in range(len(head))]
     text = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in lines]
     text.insert(1, "  ".join("-" * w for w in widths))
@@ -276,16 +326,22 @@ def main(argv=None) -> None:
     if unknown:
         raise SystemExit(f"unknown strategies {unknown}; choose from {STRATEGY_ORDER}")
     if args.batch_size % args.nprocs:
-        raise SystemExit(f"--batch-size {args.batch_size} is not divisible by --nprocs {args.nprocs}")
+        raise SystemExit(
+            f"--batch-size {args.batch_size} is not divisible by --nprocs {args.nprocs}"
+        )
     torch.set_num_threads(max(1, args.threads))
     pairs, labels, source, stsb_tasks = load_pairs(args)
     print(f"{len(pairs)} training pairs; labels: {source}", flush=True)
     from transencoder.eval import StsEvaluator
     from transencoder.models import BiEncoder
 
-    baseline = StsEvaluator(stsb_tasks, show_progress_bar=False)(
-        BiEncoder.from_pretrained(args.model, device="cpu", max_seq_length=args.max_length)
-    ).tasks["STSB"].spearman
+    baseline = (
+        StsEvaluator(stsb_tasks, show_progress_bar=False)(
+            BiEncoder.from_pretrained(args.model, device="cpu", max_seq_length=args.max_length)
+        )
+        .tasks["STSB"]
+        .spearman
+    )
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-comm-") as tmp:
         payload = Path(tmp) / "pairs.pt"
@@ -295,8 +351,11 @@ def main(argv=None) -> None:
             result = run_strategy(name, args, str(payload))
             stsb = evaluate_stsb(args, result["state"], stsb_tasks)
             rows.append(summarise(name, result, stsb))
-            print(f"[{name}] done in {time.time() - started:.0f}s: STS-B {stsb:.2f}, "
-                  f"{rows[-1]['bytes_per_rank_per_step'] / 1e6:.3f} MB/rank/step", flush=True)
+            print(
+                f"[{name}] done in {time.time() - started:.0f}s: STS-B {stsb:.2f}, "
+                f"{rows[-1]['bytes_per_rank_per_step'] / 1e6:.3f} MB/rank/step",
+                flush=True,
+            )
     ddp_bytes = next((r["bytes_per_rank_per_step"] for r in rows if r["strategy"] == "ddp"), None)
     print(table(rows, baseline, ddp_bytes))
     from transencoder.distributed import CONVENTION
@@ -308,7 +367,11 @@ def main(argv=None) -> None:
         "training_pairs": len(pairs),
         "stsb_before": baseline,
         "convention": CONVENTION,
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch": torch.__version__},
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "torch": torch.__version__,
+        },
         "results": rows,
     }
     if ddp_bytes:
