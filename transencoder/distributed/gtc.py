@@ -1,0 +1,196 @@
+"""Gradient threshold compression (GTC) with error feedback, as a DDP communication hook.
+
+Strom, "Scalable distributed DNN training using commodity GPU cloud computing" (Interspeech
+2015); used inside groups by Hong et al., GTC-BMUF. Each rank ``i`` keeps a residual ``r_i`` per
+parameter element and, at every (last micro-batch) backward::
+
+    r_i  <- r_i + g_i                                  (accumulate the new local gradient)
+    s_i  <- tau * sign(r_i) * [|r_i| >= tau]           (quantise: send only large entries)
+    r_i  <- r_i - s_i                                  (error feedback: keep what was not sent)
+    g    <- (1 / p) * sum_i s_i                        (every member decodes all messages)
+
+so that, for every element, ``sum_t s_i(t) + r_i(T) == sum_t g_i(t)``: nothing is lost, only
+delayed. Each sent entry is one 32-bit word: bit 31 is the sign (1 = ``-tau``), bits 0-30 the
+element's index in the DDP bucket (so a bucket holds at most ``2**31`` elements).
+
+Messages have different lengths on different ranks, so the exchange inside the group is two
+all-gathers: the counts (one int32 each), then the codes, every message padded to the longest.
+Decoding adds ``+-1`` per word into an integer counter per element and multiplies by ``tau / p``
+once, so the result is exact, identical on every member and independent of summation order.
+
+DDP rebuilds its buckets after the first iteration, so residuals are keyed by *parameter*, not
+by bucket index. DDP should be built with ``broadcast_buffers=False`` (buffers are not gradients
+and must not be sent at each step) over the *group's* process group.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from .accounting import CommLedger, all_gather_bytes
+
+#: Bit 31 of an int32 word: set when the entry is ``-tau``.
+SIGN_BIT = -(2**31)
+#: Bits 0-30: the element index.
+INDEX_MASK = 2**31 - 1
+#: Largest index a 32-bit code can carry.
+MAX_INDEX = 2**31 - 1
+
+
+def pack_codes(indices: torch.Tensor, negative: torch.Tensor) -> torch.Tensor:
+    """One int32 word per entry: ``index | (sign << 31)``.
+
+    Args:
+        indices: element indices, ``0 <= index <= MAX_INDEX``.
+        negative: True where the entry is ``-tau``.
+    """
+    if indices.numel() and (int(indices.min()) < 0 or int(indices.max()) > MAX_INDEX):
+        raise ValueError(
+            f"GTC indices must lie in [0, {MAX_INDEX}]; got [{int(indices.min())}, "
+            f"{int(indices.max())}]: reduce DDP's bucket_cap_mb so that buckets hold < 2**31 elements"
+        )
+    codes = indices.to(torch.int32)
+    sign = torch.full_like(codes, SIGN_BIT)
+    return torch.where(negative, codes | sign, codes)
+
+
+def unpack_codes(codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inverse of :func:`pack_codes`: ``(indices as int64, negative as bool)``."""
+    if codes.dtype != torch.int32:
+        raise TypeError(f"GTC codes are int32 words, got {codes.dtype}")
+    return (codes & INDEX_MASK).to(torch.int64), codes < 0
+
+
+class ThresholdCompressor:
+    """The local half of GTC: residuals per parameter, threshold, sign + index codes.
+
+    Args:
+        threshold: ``tau`` (> 0), in gradient units.
+    """
+
+    def __init__(self, threshold: float) -> None:
+        if not threshold > 0:
+            raise ValueError(f"GTC threshold must be > 0, got {threshold!r}")
+        self.threshold = float(threshold)
+        self.residuals: dict[nn.Parameter, torch.Tensor] = {}
+
+    def residual_of(self, param: nn.Parameter) -> torch.Tensor:
+        """The residual of ``param`` (zeros until its first gradient)."""
+        if param not in self.residuals:
+            self.residuals[param] = torch.zeros(
+                param.numel(), dtype=param.dtype, device=param.device
+            )
+        return self.residuals[param]
+
+    def compress(self, flat_grad: torch.Tensor, params: list[nn.Parameter]) -> torch.Tensor:
+        """Add ``flat_grad`` (the concatenation of ``params``' gradients) to the residuals,
+        take out ``+-tau`` where ``|r| >= tau`` and return the codes of what was taken."""
+        expected = sum(p.numel() for p in params)
+        if flat_grad.numel() != expected:
+            raise ValueError(
+                f"bucket buffer has {flat_grad.numel()} elements but its parameters hold {expected}"
+            )
+        residual = (
+            torch.cat([self.residual_of(p) for p in params]) if params else flat_grad.new_zeros(0)
+        )
+        residual += flat_grad.to(residual.dtype)
+        indices = torch.nonzero(residual.abs() >= self.threshold).squeeze(1)
+        negative = residual[indices] < 0
+        tau = torch.tensor(self.threshold, dtype=residual.dtype, device=residual.device)
+        residual[indices] -= torch.where(negative, -tau, tau)
+        offset = 0
+        for param in params:
+            self.residuals[param].copy_(residual[offset : offset + param.numel()])
+            offset += param.numel()
+        return pack_codes(indices, negative)
+
+
+def decode_sum(codes: torch.Tensor, numel: int) -> torch.Tensor:
+    """Per element, the number of ``+tau`` minus the number of ``-tau`` words (int32)."""
+    indices, negative = unpack_codes(codes)
+    counts = torch.zeros(numel, dtype=torch.int32, device=codes.device)
+    ones = torch.where(negative, -1, 1).to(torch.int32)
+    counts.index_add_(0, indices, ones)
+    return counts
+
+
+def exchange_codes(
+    codes: torch.Tensor, group: dist.ProcessGroup, ledger: CommLedger | None = None
+) -> torch.Tensor:
+    """Variable-length all-gather: every member's codes, concatenated in group-rank order.
+
+    Two collectives: all-gather of the counts, then of the codes padded to the longest message.
+    """
+    p = group.size()
+    count = torch.tensor([codes.numel()], dtype=torch.int32, device=codes.device)
+    counts = torch.empty(p, dtype=torch.int32, device=codes.device)
+    dist.all_gather_into_tensor(counts, count, group=group)
+    if ledger is not None:
+        ledger.record("all_gather(gtc counts)", p, all_gather_bytes(4, p))
+    longest = int(counts.max())
+    if longest == 0:
+        return codes.new_empty(0)
+    padded = codes.new_zeros(longest)
+    padded[: codes.numel()] = codes
+    gathered = codes.new_empty(p * longest)
+    dist.all_gather_into_tensor(gathered, padded, group=group)
+    if ledger is not None:
+        ledger.record("all_gather(gtc codes)", p, all_gather_bytes(4 * longest, p))
+    valid = torch.arange(longest, device=codes.device).unsqueeze(0) < counts.unsqueeze(1)
+    return gathered.view(p, longest)[valid]
+
+
+@dataclass
+class GTCState:
+    """State of :func:`gtc_hook`: the group it talks over, the compressor, the ledger.
+
+    Attributes:
+        process_group: the GTC group (the ranks of one partition group).
+        compressor: residuals and threshold.
+        ledger: where the traffic is recorded.
+        keep_last_codes: keep, per bucket index, the bucket's parameters and this rank's codes
+            of the last call in ``last_codes`` (for tests and debugging).
+    """
+
+    process_group: dist.ProcessGroup
+    compressor: ThresholdCompressor
+    ledger: CommLedger = field(default_factory=CommLedger)
+    keep_last_codes: bool = False
+    last_codes: dict[int, tuple[list[nn.Parameter], torch.Tensor]] = field(default_factory=dict)
+
+
+def gtc_hook(state: GTCState, bucket: dist.GradBucket) -> torch.futures.Future[torch.Tensor]:
+    """DDP communication hook: GTC-compress the bucket, exchange inside the group, decode.
+
+    Register with ``ddp.register_comm_hook(state, gtc_hook)``. The exchange is synchronous (the
+    count all-gather decides the message size), so the future is already completed.
+    """
+    buffer = bucket.buffer()
+    params = list(bucket.parameters())
+    compressor = state.compressor
+    codes = compressor.compress(buffer, params)
+    if state.keep_last_codes:
+        state.last_codes[bucket.index()] = (params, codes.clone())
+    group = state.process_group
+    p = group.size()
+    all_codes = exchange_codes(codes, group, state.ledger) if p > 1 else codes
+    counts = decode_sum(all_codes, buffer.numel())
+    result = counts.to(buffer.dtype).mul_(compressor.threshold).div_(p)
+    state.ledger.count("gtc_words_sent", codes.numel())
+    state.ledger.count("gtc_elements", buffer.numel())
+    future: torch.futures.Future[torch.Tensor] = torch.futures.Future()
+    future.set_result(result)
+    return future
+
+
+# DDP checks a hook's annotations against the real classes; ``from __future__ import
+# annotations`` turns them into strings, so restore the objects.
+gtc_hook.__annotations__ = {
+    "state": GTCState,
+    "bucket": dist.GradBucket,
+    "return": torch.futures.Future[torch.Tensor],
+}
