@@ -85,7 +85,10 @@ def worker(args: argparse.Namespace) -> dict:
                           report_to=[], seed=0, disable_tqdm=True, dataloader_drop_last=False)
             if side == "cross":
                 from sentence_transformers.cross_encoder import CrossEncoder as STCrossEncoder
-                from sentence_transformers.cross_encoder import CrossEncoderTrainer, CrossEncoderTrainingArguments
+                from sentence_transformers.cross_encoder import (
+                    CrossEncoderTrainer,
+                    CrossEncoderTrainingArguments,
+                )
                 from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
 
                 ordered = both_orders(pairs)
@@ -95,8 +98,11 @@ def worker(args: argparse.Namespace) -> dict:
                 trainer = CrossEncoderTrainer(model=model, args=CrossEncoderTrainingArguments(**common),
                                               train_dataset=data, loss=BinaryCrossEntropyLoss(model))
             else:
-                from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer
-                from sentence_transformers import SentenceTransformerTrainingArguments
+                from sentence_transformers import (
+                    SentenceTransformer,
+                    SentenceTransformerTrainer,
+                    SentenceTransformerTrainingArguments,
+                )
                 from sentence_transformers.sentence_transformer.losses import CosineSimilarityLoss
 
                 data = Dataset.from_dict({"sentence1": [a for a, _ in pairs], "sentence2": [b for _, b in pairs],

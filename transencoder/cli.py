@@ -107,7 +107,7 @@ def run_train(args: argparse.Namespace) -> int:
         config.pairs = None
     strategy = None
     if args.strategy != "none":
-        from .training.distributed import make_strategy
+        from .training.parallel import make_strategy
 
         strategy = make_strategy(args.strategy, group_size=args.group_size)
     report = run_trans_encoder(config, strategy=strategy)

@@ -8,7 +8,14 @@ import pytest
 
 from tests.conftest import SICK_HEADER, write_sick
 from transencoder.cli import main
-from transencoder.eval import DataFormatError, find_tasks, read_sick, read_sts_year, read_stsb, read_tsv
+from transencoder.eval import (
+    DataFormatError,
+    find_tasks,
+    read_sick,
+    read_sts_year,
+    read_stsb,
+    read_tsv,
+)
 
 
 def _year(tmp_path, inputs: list[str], golds: list[str], name: str = "STS14-en-test", subset: str = "news"):

@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 
 from tests.conftest import SICK_ROWS, write_sick
-from transencoder.eval import DataFormatError, find_tasks, locate_tasks, read_hf_dataset, read_sick, read_tsv
+from transencoder.eval import (
+    DataFormatError,
+    find_tasks,
+    locate_tasks,
+    read_hf_dataset,
+    read_sick,
+    read_tsv,
+)
 
 TASK_PAIRS = {"STS12": 3108, "STS13": 1500, "STS14": 3750, "STS15": 3000, "STS16": 1186}
 SUBSET_PAIRS = {

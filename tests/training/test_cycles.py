@@ -18,7 +18,13 @@ import yaml
 
 from transencoder import BiEncoder, CrossEncoder
 from transencoder.testing import tiny_bert_dir, tiny_sentences
-from transencoder.training import StepConfig, build_config, run_trans_encoder, train_bi_encoder, train_cross_encoder
+from transencoder.training import (
+    StepConfig,
+    build_config,
+    run_trans_encoder,
+    train_bi_encoder,
+    train_cross_encoder,
+)
 
 
 def _pairs_file(folder: Path, count: int = 60, seed: int = 0) -> Path:

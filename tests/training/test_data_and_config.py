@@ -7,8 +7,18 @@ import pytest
 from scipy.stats import rankdata
 
 from transencoder.cli import main
-from transencoder.training import ConfigError, build_config, combine_teachers, length_grouped_batches
-from transencoder.training.pairs import both_orders, pool_from_data_dir, pool_from_dataset, pool_from_pairs_file
+from transencoder.training import (
+    ConfigError,
+    build_config,
+    combine_teachers,
+    length_grouped_batches,
+)
+from transencoder.training.pairs import (
+    both_orders,
+    pool_from_data_dir,
+    pool_from_dataset,
+    pool_from_pairs_file,
+)
 
 
 def test_pool_drops_duplicates_in_either_order(tmp_path):

@@ -7,7 +7,14 @@
 """
 
 from .data import STS_TASKS, YEAR_TASKS, DataFormatError, Skipped, StsSubset, StsTask
-from .discover import FORMATS, Location, canonical_task_name, find_tasks, locate_tasks, read_location
+from .discover import (
+    FORMATS,
+    Location,
+    canonical_task_name,
+    find_tasks,
+    locate_tasks,
+    read_location,
+)
 from .evaluator import StsEvaluator, StsResult, model_scores
 from .metrics import AGGREGATIONS, Correlation, TaskScore, aggregate, correlate
 from .readers import read_hf_dataset, read_sick, read_sts_year, read_stsb, read_tsv

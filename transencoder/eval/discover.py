@@ -7,7 +7,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .data import STS_TASKS, DataFormatError, StsTask
-from .readers import is_year_dir, read_hf_dataset, read_sick, read_stsb, read_sts_year, read_tsv, year_task_name
+from .readers import (
+    is_year_dir,
+    read_hf_dataset,
+    read_sick,
+    read_sts_year,
+    read_stsb,
+    read_tsv,
+    year_task_name,
+)
 
 FORMATS = ("auto", "semeval", "senteval", "stsb", "sick", "tsv")
 _ALIASES = {

@@ -9,35 +9,24 @@ views of a batch of ``N`` sentences and ``tau`` the temperature::
 Mirror-BERT (Liu et al., EMNLP 2021) adds input augmentation: a random span of ``k`` tokens of
 one view is replaced by ``[MASK]``; its temperature is 0.04 and it pools with the mean.
 
-Under data parallelism the second views must be gathered from every rank before the loss, or
-each rank sees only its own negatives (pass ``all_gather`` a function that does so).
+Under data parallelism both views must be gathered from every rank before the loss (with the
+gradient flowing to the local rows, ``transencoder.distributed.all_gather_with_grad``), or each
+rank sees only its own negatives.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 
 
-def simcse_infonce(
-    view_a: torch.Tensor,
-    view_b: torch.Tensor,
-    temperature: float = 0.05,
-    *,
-    all_gather: Callable[[torch.Tensor], torch.Tensor] | None = None,
-    offset: int = 0,
-) -> torch.Tensor:
+def simcse_infonce(view_a: torch.Tensor, view_b: torch.Tensor, temperature: float = 0.05) -> torch.Tensor:
     """InfoNCE over in-batch negatives.
 
     Args:
-        view_a: ``(N, d)`` first views (the anchors of this rank).
-        view_b: ``(N, d)`` second views of the same sentences.
+        view_a: ``(N, d)`` first views.
+        view_b: ``(N, d)`` second views of the same sentences (row ``i`` is ``view_a[i]``'s positive).
         temperature: the softmax temperature ``tau`` (SimCSE 0.05, Mirror-BERT 0.04).
-        all_gather: optional function returning the ``(N * world, d)`` concatenation of
-            ``view_b`` over all ranks, gradient flowing to the local slice.
-        offset: index of this rank's first sentence in the gathered batch (``rank * N``).
 
     Returns:
         The mean loss over the anchors (a scalar).
@@ -46,9 +35,8 @@ def simcse_infonce(
         raise ValueError(f"views differ in shape: {tuple(view_a.shape)} vs {tuple(view_b.shape)}")
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
-    candidates = all_gather(view_b) if all_gather is not None else view_b
-    logits = F.normalize(view_a, dim=-1) @ F.normalize(candidates, dim=-1).T / temperature
-    targets = torch.arange(view_a.shape[0], device=view_a.device) + offset
+    logits = F.normalize(view_a, dim=-1) @ F.normalize(view_b, dim=-1).T / temperature
+    targets = torch.arange(view_a.shape[0], device=view_a.device)
     return F.cross_entropy(logits.float(), targets)
 
 

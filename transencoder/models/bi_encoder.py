@@ -78,6 +78,11 @@ class BiEncoder(nn.Module):
         self.max_seq_length = int(max_seq_length)
         hidden = encoder.config.hidden_size
         self.mlp = (mlp or nn.Linear(hidden, hidden)) if pooling == "cls_mlp" else None
+        # A bi-encoder never uses the encoder's own pooler (BERT's): keep it out of training,
+        # where data-parallel wrappers would otherwise wait for its gradients.
+        pooler = getattr(encoder, "pooler", None)
+        if isinstance(pooler, nn.Module):
+            pooler.requires_grad_(False)
 
     # ------------------------------------------------------------------ loading / saving
     @classmethod

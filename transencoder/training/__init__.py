@@ -3,7 +3,13 @@
 from .config import ConfigError, PrimingConfig, StepConfig, TrainConfig, build_config, load_yaml
 from .cycles import TransEncoderRun, run_trans_encoder
 from .labels import combine_teachers
-from .pairs import PairPool, both_orders, pool_from_data_dir, pool_from_dataset, pool_from_pairs_file
+from .pairs import (
+    PairPool,
+    both_orders,
+    pool_from_data_dir,
+    pool_from_dataset,
+    pool_from_pairs_file,
+)
 from .steps import (
     label_with_bi,
     label_with_cross,

@@ -13,6 +13,7 @@ member with mutual distillation), in sentence-transformers' format; ``report.jso
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import zlib
@@ -22,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..eval import StsEvaluator, find_tasks
+from ..eval import StsEvaluator, find_tasks, model_scores
 from ..models import BiEncoder, CrossEncoder
 from ..models.st_format import recover_directory
 from .checkpoint import PhaseCheckpoint, atomic_save_array, atomic_write_json
@@ -30,7 +31,13 @@ from .config import TrainConfig
 from .labels import combine_teachers
 from .pairs import PairPool, pool_from_data_dir, pool_from_pairs_file
 from .report import write_report
-from .steps import label_with_bi, label_with_cross, prime_bi_encoder, train_bi_encoder, train_cross_encoder
+from .steps import (
+    label_with_bi,
+    label_with_cross,
+    prime_bi_encoder,
+    train_bi_encoder,
+    train_cross_encoder,
+)
 
 
 @dataclass
@@ -47,9 +54,11 @@ class TransEncoderRun:
     def __init__(self, config: TrainConfig, *, strategy=None, log=print) -> None:
         self.config = config.validate()
         self.out = Path(config.output_dir)
-        self.strategy = strategy
-        self.log = log if (strategy is None or strategy.rank == 0) else (lambda *a, **k: None)
-        self.device = torch.device(config.device) if config.device else None
+        self.parallel = strategy  # a training.parallel.DistributedRun, or None for one process
+        self.rank = strategy.rank if strategy is not None else 0
+        self.log = log if self.rank == 0 else (lambda *a, **k: None)
+        device = config.device or (strategy.device if strategy is not None else None)
+        self.device = torch.device(device) if device else None
         self.members = len(config.models)
         self.progress_file = self.out / "progress.json"
 
@@ -112,13 +121,27 @@ class TransEncoderRun:
             progress["done"].append(phase.name)
             progress["seconds"] += time.perf_counter() - started
             started = time.perf_counter()
-            if self._is_main():
-                atomic_write_json(self.progress_file, progress)
-        report = write_report(self.out, self.config, self.pool, progress, self.phases())
+            if self.parallel is not None:
+                progress.setdefault("communication", {}).update(self.parallel.communication)
+            with self._main() as main:
+                if main:
+                    atomic_write_json(self.progress_file, progress)
+        with self._main() as main:
+            report = write_report(self.out, self.config, self.pool, progress, self.phases()) if main else {}
         return report
 
-    def _is_main(self) -> bool:
-        return self.strategy is None or self.strategy.rank == 0
+    def _main(self):
+        """Rank 0 writes files; with several ranks the others wait for it at a barrier."""
+        return self.parallel.only_main() if self.parallel is not None else contextlib.nullcontext(True)
+
+    def _score(self, scorer, pairs) -> np.ndarray:
+        """Scores of ``pairs``; under a distributed launch each rank scores a shard."""
+        return self.parallel.score(scorer, pairs) if self.parallel is not None else np.asarray(scorer(pairs))
+
+    def _save_array(self, name: str, array: np.ndarray) -> None:
+        with self._main() as main:
+            if main:
+                atomic_save_array(self.labels_file(name), array)
 
     def _load_progress(self) -> dict:
         config = self.config.to_dict()
@@ -153,12 +176,14 @@ class TransEncoderRun:
     # ------------------------------------------------------------------ phases
     def _loop_options(self, phase: Phase) -> dict:
         state = self.out / "state" / f"{phase.name.replace('/', '-')}.pt"
+        distributed = self.parallel is not None
         return {
-            "checkpoint": PhaseCheckpoint(state),
+            # In-phase snapshots are a one-process feature; distributed runs resume per phase.
+            "checkpoint": None if distributed else PhaseCheckpoint(state),
             "checkpoint_every": self.config.checkpoint_every,
-            "strategy": self.strategy,
+            "strategy": self.parallel.phase_strategy() if distributed else None,
             "mixed_precision": self.config.mixed_precision,
-            "show_progress_bar": self.config.show_progress_bar,
+            "show_progress_bar": self.config.show_progress_bar if self.rank == 0 else False,
         }
 
     def _run_start_eval(self, phase: Phase) -> dict | None:
@@ -174,11 +199,16 @@ class TransEncoderRun:
         bi = BiEncoder.from_pretrained(self.config.models[phase.member], pooling=pooling, device=self.device)
         sentences = [s for pair in self.pool.pairs for s in pair]
         options = self._loop_options(phase)
-        stats = prime_bi_encoder(bi, sentences, self.config.priming, method=method, seed=self._seed(phase), **options)
-        self._save(bi, self.model_dir("bi", 0, phase.member), options["checkpoint"])
+        gather = options["strategy"].gather_views if options["strategy"] is not None else None
+        stats = prime_bi_encoder(bi, sentences, self.config.priming, method=method, seed=self._seed(phase),
+                                 all_gather=gather, **options)
+        path = self.model_dir("bi", 0, phase.member)
+        self._finish(phase, bi, stats, path, options, rebuild=lambda: BiEncoder.from_pretrained(
+            self.config.models[phase.member], pooling=pooling, device="cpu"), prefix="bi.")
         result = {"train": stats.to_dict()}
         if self.evaluator is not None:
-            result["eval"] = {self._tag("bi", phase.member): self.evaluator(bi).to_dict()}
+            primed = BiEncoder.from_pretrained(path, device=self.device)
+            result["eval"] = {self._tag("bi", phase.member): self._evaluate_one(primed)}
         return result
 
     def _current_bi_path(self, cycle: int, member: int) -> str:
@@ -189,15 +219,16 @@ class TransEncoderRun:
         cfg, pairs = self.config, self.pool.pairs
         bis = [BiEncoder.from_pretrained(self._current_bi_path(phase.cycle, m), device=self.device)
                for m in range(self.members)]
-        bi_scores = label_with_bi(bis, pairs, batch_size=cfg.eval_batch_size, show_progress_bar=cfg.show_progress_bar)
-        atomic_save_array(self.labels_file(f"cycle-{phase.cycle}-bi-scores"), bi_scores)
+        bi_scores = self._score(lambda part: label_with_bi(
+            bis, part, batch_size=cfg.eval_batch_size, show_progress_bar=cfg.show_progress_bar), pairs)
+        self._save_array(f"cycle-{phase.cycle}-bi-scores", bi_scores)
         teachers, weights = [bi_scores], [1.0]
         if phase.cycle > 1 and cfg.cross_label_from_cross > 0:
             teachers.append(np.load(self.labels_file(f"cycle-{phase.cycle - 1}-cross-scores")))
             weights = [1 - cfg.cross_label_from_cross, cfg.cross_label_from_cross]
         labels = combine_teachers(teachers, weights, mode=cfg.label_mode, reference=bi_scores)
         labels = np.clip(labels, 0.0, 1.0)  # BCE targets are probabilities
-        atomic_save_array(self.labels_file(f"cycle-{phase.cycle}-cross-targets"), labels)
+        self._save_array(f"cycle-{phase.cycle}-cross-targets", labels)
         return {"label_mean": float(labels.mean()), "label_std": float(labels.std())}
 
     def _run_cross(self, phase: Phase) -> dict:
@@ -210,16 +241,18 @@ class TransEncoderRun:
         labels = np.load(self.labels_file(f"cycle-{k}-cross-targets"))
         options = self._loop_options(phase)
         stats = train_cross_encoder(cross, self.pool.pairs, labels, cfg.cross, seed=self._seed(phase), **options)
-        self._save(cross, self.model_dir("cross", k, m), options["checkpoint"])
+        self._finish(phase, cross, stats, self.model_dir("cross", k, m), options,
+                     rebuild=lambda: CrossEncoder.from_pretrained(init, max_length=cfg.cross.max_length, device="cpu"))
         return {"train": stats.to_dict(), "init": init}
 
     def _run_label_cross(self, phase: Phase) -> dict:
         cfg, k, pairs = self.config, phase.cycle, self.pool.pairs
         crosses = [CrossEncoder.from_pretrained(self.model_dir("cross", k, m), device=self.device)
                    for m in range(self.members)]
-        cross_scores = label_with_cross(crosses, pairs, batch_size=cfg.eval_batch_size,
-                                        both_orders=cfg.predict_both_orders, show_progress_bar=cfg.show_progress_bar)
-        atomic_save_array(self.labels_file(f"cycle-{k}-cross-scores"), cross_scores)
+        cross_scores = self._score(lambda part: label_with_cross(
+            crosses, part, batch_size=cfg.eval_batch_size, both_orders=cfg.predict_both_orders,
+            show_progress_bar=cfg.show_progress_bar), pairs)
+        self._save_array(f"cycle-{k}-cross-scores", cross_scores)
         bi_scores = np.load(self.labels_file(f"cycle-{k}-bi-scores"))
         teachers, weights = [cross_scores], [1.0]
         if cfg.bi_label_from_start > 0:
@@ -227,7 +260,7 @@ class TransEncoderRun:
             teachers.append(start_scores)
             weights = [1 - cfg.bi_label_from_start, cfg.bi_label_from_start]
         labels = combine_teachers(teachers, weights, mode=cfg.label_mode, reference=bi_scores)
-        atomic_save_array(self.labels_file(f"cycle-{k}-bi-targets"), labels)
+        self._save_array(f"cycle-{k}-bi-targets", labels)
         return {"label_mean": float(labels.mean()), "label_std": float(labels.std())}
 
     def _run_bi(self, phase: Phase) -> dict:
@@ -244,7 +277,8 @@ class TransEncoderRun:
         labels = np.load(self.labels_file(f"cycle-{k}-bi-targets"))
         options = self._loop_options(phase)
         stats = train_bi_encoder(bi, self.pool.pairs, labels, cfg.bi, seed=self._seed(phase), **options)
-        self._save(bi, self.model_dir("bi", k, m), options["checkpoint"])
+        self._finish(phase, bi, stats, self.model_dir("bi", k, m), options, rebuild=lambda: BiEncoder.from_pretrained(
+            init, pooling=bi.pooling, normalize=bi.normalize, max_seq_length=bi.max_seq_length, device="cpu"))
         return {"train": stats.to_dict(), "init": init}
 
     def _run_eval(self, phase: Phase) -> dict | None:
@@ -257,10 +291,18 @@ class TransEncoderRun:
         return self._evaluate({"bi": bis, "cross": crosses})
 
     # ------------------------------------------------------------------ helpers
+    def _evaluate_one(self, model) -> dict:
+        scores = self._score(lambda part: model_scores(
+            model, part, batch_size=self.config.eval_batch_size, show_progress_bar=self.config.show_progress_bar),
+            self.evaluator.pairs)
+        return self.evaluator.from_scores(scores).to_dict()
+
     def _evaluate(self, groups: dict[str, list]) -> dict:
         results = {}
         for kind, models in groups.items():
-            scores = [self.evaluator.scores(model) for model in models]
+            scores = [self._score(lambda part, m=model: model_scores(
+                m, part, batch_size=self.config.eval_batch_size, show_progress_bar=self.config.show_progress_bar),
+                self.evaluator.pairs) for model in models]
             for m, member_scores in enumerate(scores):
                 result = self.evaluator.from_scores(member_scores)
                 results[self._tag(kind, m)] = result.to_dict()
@@ -271,12 +313,25 @@ class TransEncoderRun:
                 self.log(f"{kind}-ensemble: average Spearman {ensemble.primary:.2f}")
         return results
 
-    def _save(self, model, path: Path, checkpoint: PhaseCheckpoint) -> None:
-        if self._is_main():
-            unwrapped = self.strategy.unwrap(model) if self.strategy is not None else model
-            unwrapped.save(path)
-        checkpoint.remove()
+    def _finish(self, phase: Phase, model, stats, path: Path, options: dict, *, rebuild, prefix: str = "") -> None:
+        """Save a trained model (rank 0) and drop the phase's snapshot.
 
+        Under a distributed strategy the trained weights are gathered from the prepared model
+        (MiCS keeps them sharded) and loaded into a plain copy of the model for saving;
+        ``prefix`` selects the model's keys inside a training wrapper (priming's MLP head).
+        """
+        if self.parallel is None:
+            model.save(path)
+            options["checkpoint"].remove()
+            return
+        state = self.parallel.end_phase(phase.name, stats.model)
+        with self._main() as main:
+            if main:
+                plain = rebuild()
+                if prefix:
+                    state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+                plain.load_state_dict(state)
+                plain.save(path)
 
 def run_trans_encoder(config: TrainConfig, **kwargs) -> dict:
     """Run (or resume) the cycles described by ``config``; returns the report dict."""

@@ -41,6 +41,7 @@ class PhaseStats:
     seconds: float = 0.0
     losses: list[float] = field(default_factory=list)  # mean loss of each logging window
     resumed_from_step: int = 0
+    model: nn.Module | None = field(default=None, repr=False, compare=False)  # as the strategy prepared it
 
     def to_dict(self) -> dict:
         return {
@@ -60,7 +61,13 @@ class LocalStrategy:
     rank, world_size = 0, 1
 
     def prepare(self, model: nn.Module, make_optimizer: Callable) -> tuple[nn.Module, torch.optim.Optimizer]:
-        return model, make_optimizer(model)
+        return model, make_optimizer([p for p in model.parameters() if p.requires_grad])
+
+    def local_slice(self, indices: Sequence[int]) -> Sequence[int]:
+        return indices
+
+    def finish(self, model: nn.Module) -> nn.Module:
+        return model
 
     def accumulate(self, model: nn.Module, is_last_microbatch: bool):
         return contextlib.nullcontext()
@@ -79,13 +86,12 @@ class LocalStrategy:
         torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
 
 
-def adamw(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
-    """AdamW with weight decay on weights only (not on biases and LayerNorm), as BERT trains."""
+def adamw(parameters: Sequence[nn.Parameter], lr: float, weight_decay: float) -> torch.optim.AdamW:
+    """AdamW with weight decay on weight matrices only, not on biases and LayerNorm gains (the
+    one-dimensional tensors), as BERT trains."""
     decay, no_decay = [], []
-    for name, parameter in model.named_parameters():
-        if not parameter.requires_grad:
-            continue
-        (no_decay if parameter.ndim < 2 or "LayerNorm" in name or "layer_norm" in name else decay).append(parameter)
+    for parameter in parameters:
+        (no_decay if parameter.ndim < 2 else decay).append(parameter)
     groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     return torch.optim.AdamW(groups, lr=lr, fused=False)
 
@@ -127,6 +133,9 @@ def train_phase(
     """Train ``model`` in place for ``step_config.epochs`` epochs of ``plan``."""
     strategy = strategy or LocalStrategy()
     cfg = step_config
+    if strategy.world_size > 1:  # every rank needs a share: drop a last batch smaller than the world
+        planned = plan
+        plan = lambda epoch: [b for b in planned(epoch) if len(b) >= strategy.world_size]  # noqa: E731
     batches_per_epoch = len(plan(0))
     steps_per_epoch = math.ceil(batches_per_epoch / cfg.grad_accum)
     total_steps = steps_per_epoch * cfg.epochs
@@ -134,7 +143,7 @@ def train_phase(
         total_steps = min(total_steps, cfg.max_steps)
     torch.manual_seed(seed)  # dropout masks of this phase; restored from the snapshot on resume
     model.train()
-    model, optimizer = strategy.prepare(model, lambda m: adamw(m, cfg.lr, cfg.weight_decay))
+    model, optimizer = strategy.prepare(model, lambda params: adamw(params, cfg.lr, cfg.weight_decay))
     scheduler = linear_schedule(optimizer, math.ceil(cfg.warmup_ratio * total_steps), total_steps)
     stats = PhaseStats(name)
     step = 0
@@ -161,13 +170,14 @@ def train_phase(
         batches = plan(epoch)
         for micro in range(first_step * cfg.grad_accum, batches_per_epoch):
             is_last = (micro + 1) % cfg.grad_accum == 0 or micro + 1 == batches_per_epoch
-            batch = {k: v.to(device, non_blocking=True) for k, v in collate(batches[micro]).items()}
+            local = strategy.local_slice(batches[micro])  # this rank's share of the global batch
+            batch = {k: v.to(device, non_blocking=True) for k, v in collate(local).items()}
             with strategy.accumulate(model, is_last), autocast_context(device, mixed_precision):
                 loss = loss_fn(model, batch)
                 (loss / cfg.grad_accum).backward()
             window += loss.detach()
             window_batches += 1
-            stats.examples += len(batches[micro])
+            stats.examples += len(batches[micro])  # examples of the global batch
             if not is_last:
                 continue
             # One optimizer step: clip, update (plus the strategy's sync), advance the schedule.
@@ -195,5 +205,7 @@ def train_phase(
     bar.close()
     stats.steps = step
     stats.seconds = time.perf_counter() - started
+    strategy.finish(model)  # e.g. a last BMUF block sync: every rank then holds the result
     model.eval()
+    stats.model = model
     return stats

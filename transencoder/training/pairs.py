@@ -17,7 +17,14 @@ from pathlib import Path
 
 from ..eval.data import DataFormatError
 from ..eval.discover import canonical_task_name, locate_tasks, read_location
-from ..eval.readers import normalize_sentence, parse_sentence, read_lines, read_sick, read_stsb, split_columns
+from ..eval.readers import (
+    normalize_sentence,
+    parse_sentence,
+    read_lines,
+    read_sick,
+    read_stsb,
+    split_columns,
+)
 
 SPLITS = ("train", "dev", "test")
 

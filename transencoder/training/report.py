@@ -108,6 +108,15 @@ def write_report(out: Path, config, pool, progress: dict, phases) -> dict:
         "",
         markdown_tables(rows),
     ]
+    if report.get("communication"):
+        lines += ["### communication (bytes each rank sends per optimizer step)", "",
+                  "| phase | strategy | steps | bytes/rank/step | collectives (participants) |", "|---|---|---|---|---|"]
+        for phase, stats in report["communication"].items():
+            kinds = ", ".join(f"{kind} ({'/'.join(map(str, entry['participants']))})"
+                              for kind, entry in stats.get("collectives", {}).items())
+            lines.append(f"| {phase} | {stats.get('strategy')} | {stats.get('steps')} | "
+                         f"{stats.get('bytes_per_step_mean', 0):,.0f} | {kinds} |")
+        lines.append("")
     atomic_write_bytes(out / "report.md", "\n".join(lines).encode("utf-8"))
     if rows:
         plot(rows, out / "spearman.png")

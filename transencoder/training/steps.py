@@ -196,9 +196,10 @@ def prime_bi_encoder(
                 "attention_mask": torch.cat([batch["attention_mask"], batch["attention_mask"]])}
 
     def loss_fn(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        embeddings = model(**batch)
-        view_a, view_b = embeddings.chunk(2)
-        return simcse_infonce(view_a, view_b, step.temperature_for(method), all_gather=all_gather)
+        view_a, view_b = model(**batch).chunk(2)
+        if all_gather is not None:  # in-batch negatives from every data-parallel rank
+            view_a, view_b = all_gather(view_a), all_gather(view_b)
+        return simcse_infonce(view_a, view_b, step.temperature_for(method))
 
     return train_phase(
         wrapper, name=name, plan=lambda epoch: length_grouped_batches(lengths, step.batch_size, epoch_seed(seed, epoch)),
