@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--max-pairs", type=int, help="use a random subset of this many pairs (quick runs)")
     tr.add_argument("--seed", type=int)
     tr.add_argument("--device")
+    tr.add_argument("--select-on-dev", action="store_true", default=None,
+                    help="keep the best cycle by STS-B dev Spearman (uses gold dev labels; off by default)")
     tr.add_argument("--strategy", choices=("none", "ddp", "mics", "gtc", "bmuf", "gtc-bmuf"), default="none",
                     help="distributed strategy (launch with accelerate launch)")
     tr.add_argument("--group-size", type=int, help="distributed: ranks per partition / GTC group")
@@ -101,6 +103,7 @@ def run_train(args: argparse.Namespace) -> int:
         max_pairs=args.max_pairs,
         seed=args.seed,
         device=args.device,
+        select_on_dev=args.select_on_dev,
         show_progress_bar=False if args.no_progress else None,
     )
     if args.data_dir is not None and "pairs" in values:  # the flag replaces the file's source

@@ -111,7 +111,7 @@ class TrainConfig:
     output_dir: str = "runs/trans-encoder"
     seed: int = 2021
     device: str | None = None
-    mixed_precision: str = "auto"  # auto: bf16/fp16 on a GPU, off on CPU; or "no"
+    mixed_precision: str = "auto"  # auto / bf16: bf16 autocast on a GPU (off on a CPU); "no": fp32
     checkpoint_every: int = 100  # optimizer steps between training-state snapshots
     eval_batch_size: int = 128
     show_progress_bar: bool | None = None
@@ -128,7 +128,7 @@ class TrainConfig:
             raise ConfigError("give exactly one source of pairs: data_dir (an STS data folder) or pairs (a TSV file)")
         for name, allowed in (("recipe", RECIPES), ("prime", PRIMING_METHODS), ("bi_init", BI_INITS),
                               ("cross_init", CROSS_INITS), ("label_mode", LABEL_MODES),
-                              ("mixed_precision", ("auto", "no", "bf16", "fp16"))):
+                              ("mixed_precision", ("auto", "no", "bf16"))):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
         _positive_int(self.cycles, "cycles")

@@ -23,11 +23,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..eval import StsEvaluator, find_tasks, model_scores
+from ..eval import StsEvaluator, find_tasks, locate_tasks, model_scores, read_stsb
 from ..models import BiEncoder, CrossEncoder
 from ..models.st_format import recover_directory
 from .checkpoint import PhaseCheckpoint, atomic_save_array, atomic_write_json
-from .config import TrainConfig
+from .config import ConfigError, TrainConfig
 from .labels import combine_teachers
 from .pairs import PairPool, pool_from_data_dir, pool_from_pairs_file
 from .report import write_report
@@ -111,6 +111,7 @@ class TransEncoderRun:
         self.pool = self._load_pool()
         self.log(f"pairs: {self.pool.describe()}")
         self.evaluator = self._load_evaluator()
+        self.dev_evaluator = self._load_dev_evaluator()
         for phase in self.phases():
             if phase.name in progress["done"]:
                 continue
@@ -172,6 +173,19 @@ class TransEncoderRun:
         for task in tasks:
             self.log(f"evaluating on {task.describe()}")
         return StsEvaluator(tasks, batch_size=self.config.eval_batch_size, show_progress_bar=self.config.show_progress_bar)
+
+    def _load_dev_evaluator(self) -> StsEvaluator | None:
+        """STS-B dev (gold labels) for the optional best-cycle selection."""
+        if not self.config.select_on_dev:
+            return None
+        source = self.config.eval_data_dir or self.config.data_dir
+        found = [loc for loc in locate_tasks(source) if loc.task == "STSB"] if source and Path(source).is_dir() else []
+        dev = found[0].split_file("dev") if found else None
+        if dev is None:
+            raise ConfigError(f"select_on_dev needs STS-B's sts-dev.csv under {source!r} (data_dir or eval_data_dir)")
+        self.log(f"model selection on STS-B dev (gold labels): {dev}")
+        return StsEvaluator([read_stsb(dev, name="STSB-dev")], batch_size=self.config.eval_batch_size,
+                            show_progress_bar=self.config.show_progress_bar)
 
     # ------------------------------------------------------------------ phases
     def _loop_options(self, phase: Phase) -> dict:
@@ -288,7 +302,10 @@ class TransEncoderRun:
         bis = [BiEncoder.from_pretrained(self.model_dir("bi", k, m), device=self.device) for m in range(self.members)]
         crosses = [CrossEncoder.from_pretrained(self.model_dir("cross", k, m), device=self.device)
                    for m in range(self.members)]
-        return self._evaluate({"bi": bis, "cross": crosses})
+        results = self._evaluate({"bi": bis, "cross": crosses})
+        if self.dev_evaluator is not None:
+            results["_dev"] = self._evaluate({"bi": bis, "cross": crosses}, self.dev_evaluator, quiet=True)
+        return results
 
     # ------------------------------------------------------------------ helpers
     def _evaluate_one(self, model) -> dict:
@@ -297,20 +314,22 @@ class TransEncoderRun:
             self.evaluator.pairs)
         return self.evaluator.from_scores(scores).to_dict()
 
-    def _evaluate(self, groups: dict[str, list]) -> dict:
+    def _evaluate(self, groups: dict[str, list], evaluator: StsEvaluator | None = None, quiet: bool = False) -> dict:
+        evaluator = evaluator or self.evaluator
+        log = (lambda *a: None) if quiet else self.log
         results = {}
         for kind, models in groups.items():
             scores = [self._score(lambda part, m=model: model_scores(
                 m, part, batch_size=self.config.eval_batch_size, show_progress_bar=self.config.show_progress_bar),
-                self.evaluator.pairs) for model in models]
+                evaluator.pairs) for model in models]
             for m, member_scores in enumerate(scores):
-                result = self.evaluator.from_scores(member_scores)
+                result = evaluator.from_scores(member_scores)
                 results[self._tag(kind, m)] = result.to_dict()
-                self.log(f"{self._tag(kind, m)}: average Spearman {result.primary:.2f}")
+                log(f"{self._tag(kind, m)}: average Spearman {result.primary:.2f}")
             if len(models) > 1:
-                ensemble = self.evaluator.from_scores(np.mean(scores, axis=0))
+                ensemble = evaluator.from_scores(np.mean(scores, axis=0))
                 results[f"{kind}-ensemble"] = ensemble.to_dict()
-                self.log(f"{kind}-ensemble: average Spearman {ensemble.primary:.2f}")
+                log(f"{kind}-ensemble: average Spearman {ensemble.primary:.2f}")
         return results
 
     def _finish(self, phase: Phase, model, stats, path: Path, options: dict, *, rebuild, prefix: str = "") -> None:

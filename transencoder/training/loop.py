@@ -108,11 +108,10 @@ def linear_schedule(optimizer, warmup_steps: int, total_steps: int) -> torch.opt
 
 
 def autocast_context(device: torch.device, mixed_precision: str):
-    """bf16 (or fp16) autocast on a GPU when asked or on ``auto``; nothing on a CPU by default."""
+    """bf16 autocast on a GPU (``auto`` or ``bf16``; bf16 needs no loss scaling); fp32 on a CPU."""
     if device.type != "cuda" or mixed_precision == "no":
         return contextlib.nullcontext()
-    dtype = torch.float16 if mixed_precision == "fp16" else torch.bfloat16
-    return torch.autocast("cuda", dtype=dtype)
+    return torch.autocast("cuda", dtype=torch.bfloat16)
 
 
 def train_phase(

@@ -22,9 +22,28 @@ def _rows(progress: dict, phases) -> list[tuple[str, dict]]:
     if primed:
         rows.append(("primed", primed))
     for phase in phases:
-        if phase.kind == "eval" and phase.name in progress["results"] and progress["results"][phase.name]:
-            rows.append((f"cycle {phase.cycle}", progress["results"][phase.name]))
+        if phase.kind == "eval" and progress["results"].get(phase.name):
+            result = {tag: r for tag, r in progress["results"][phase.name].items() if not tag.startswith("_")}
+            rows.append((f"cycle {phase.cycle}", result))
     return rows
+
+
+def select_on_dev(progress: dict, phases, out: Path) -> dict:
+    """Per model tag, the cycle with the best STS-B dev Spearman (ties: the earlier cycle)."""
+    selected: dict[str, dict] = {}
+    for phase in phases:
+        result = progress["results"].get(phase.name) or {}
+        if phase.kind != "eval" or "_dev" not in result:
+            continue
+        for tag, dev in result["_dev"].items():
+            score = dev["average"]["spearman"]
+            if tag not in selected or score > selected[tag]["dev_spearman"]:
+                kind = tag.split("-")[0]
+                path = out / f"cycle-{phase.cycle}" / tag if not tag.endswith("ensemble") else None
+                selected[tag] = {"cycle": phase.cycle, "dev_spearman": round(score, 4),
+                                 "path": str(path) if path else None, "test": result.get(tag, {}).get("average"),
+                                 "kind": kind}
+    return selected
 
 
 def _fmt(value) -> str:
@@ -95,6 +114,8 @@ def write_report(out: Path, config, pool, progress: dict, phases) -> dict:
     }
     if progress.get("communication"):
         report["communication"] = progress["communication"]
+    if config.select_on_dev:
+        report["selected"] = select_on_dev(progress, phases, out)
     atomic_write_json(out / "report.json", report)
     lines = [
         "# Trans-Encoder run",
@@ -108,6 +129,11 @@ def write_report(out: Path, config, pool, progress: dict, phases) -> dict:
         "",
         markdown_tables(rows),
     ]
+    for tag, choice in report.get("selected", {}).items():
+        test = choice["test"]["spearman"] if choice.get("test") else float("nan")
+        lines.append(f"- selected {tag}: cycle {choice['cycle']} (STS-B dev {choice['dev_spearman']:.2f}; "
+                     f"test average {test:.2f})")
+    lines.append("")
     if report.get("communication"):
         lines += ["### communication (bytes each rank sends per optimizer step)", "",
                   "| phase | strategy | steps | bytes/rank/step | collectives (participants) |", "|---|---|---|---|---|"]
