@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--data-dir", help="STS data folder: its pairs (labels dropped) form the pool, its tasks are evaluated")
     source.add_argument("--pairs", help="a sentence1<TAB>sentence2 file of unlabelled pairs")
     tr.add_argument("--eval-data-dir", help="where to evaluate each cycle (default: --data-dir)")
+    tr.add_argument("--eval-tasks", help="comma-separated tasks to evaluate each cycle (default: all found)")
+    tr.add_argument("--pool-tasks", help="comma-separated tasks whose pairs form the pool (default: all found)")
     tr.add_argument("--cycles", type=int)
     tr.add_argument("--output-dir")
     tr.add_argument("--max-pairs", type=int, help="use a random subset of this many pairs (quick runs)")
@@ -98,6 +100,8 @@ def run_train(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         pairs=args.pairs,
         eval_data_dir=args.eval_data_dir,
+        eval_tasks=_split_list(args.eval_tasks),
+        pool_tasks=_split_list(args.pool_tasks),
         cycles=args.cycles,
         output_dir=args.output_dir,
         max_pairs=args.max_pairs,
