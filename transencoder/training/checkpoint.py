@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,15 +19,22 @@ import numpy as np
 import torch
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write a file so that readers see the old content or the new, never a torn write."""
+@contextmanager
+def atomic_file(path: Path) -> Iterator:
+    """An open binary handle on a temporary file that replaces ``path`` once written and synced:
+    readers see the old content or the new, never a torn write."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".tmp")
     with open(temporary, "wb") as handle:
-        handle.write(data)
+        yield handle
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, path)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    with atomic_file(path) as handle:
+        handle.write(data)
 
 
 def atomic_write_json(path: Path, payload: Any) -> None:
@@ -33,23 +42,13 @@ def atomic_write_json(path: Path, payload: Any) -> None:
 
 
 def atomic_torch_save(path: Path, payload: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "wb") as handle:
+    with atomic_file(path) as handle:
         torch.save(payload, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
 
 
 def atomic_save_array(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp.npy")
-    with open(temporary, "wb") as handle:
+    with atomic_file(path) as handle:
         np.save(handle, array)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
 
 
 def rng_state() -> dict[str, Any]:
