@@ -114,6 +114,17 @@ def test_recipe_defaults_and_overrides():
     assert (official.bi.batch_size, official.bi.lr, official.bi.warmup_ratio) == (128, 5e-5, 0.0)
 
 
+def test_yaml_exponent_without_dot_is_a_number(tmp_path):
+    from transencoder.training import load_yaml
+
+    path = tmp_path / "c.yaml"
+    path.write_text("data_dir: d\ncross: {lr: 2e-5}\nbi_label_from_start: 5e-1\n", encoding="utf-8")
+    config = build_config(load_yaml(path))
+    assert (config.cross.lr, config.bi_label_from_start) == (2e-5, 0.5)
+    with pytest.raises(ConfigError, match="cross.lr must be a number, got 'fast'"):
+        build_config({"data_dir": "d", "cross": {"lr": "fast"}})
+
+
 def test_cli_train_bad_config_file(tmp_path, capsys):
     config = tmp_path / "bad.yaml"
     config.write_text("data_dir: somewhere\ncycles: three\n", encoding="utf-8")

@@ -213,11 +213,25 @@ def build_config(values: dict[str, Any] | None = None, **overrides: Any) -> Trai
         bad = sorted(set(step_values) - allowed)
         if bad:
             raise ConfigError(f"unknown {key} setting(s) {bad}; valid: {sorted(allowed)}")
-        merged[key] = cls(**step_values)
+        merged[key] = cls(**_coerce_floats(cls, step_values, f"{key}."))
     for key in ("models", "cross_models", "pool_tasks", "eval_tasks"):
         if isinstance(merged.get(key), str):
             merged[key] = [part.strip() for part in merged[key].split(",") if part.strip()]
-    return TrainConfig(**merged).validate()
+    return TrainConfig(**_coerce_floats(TrainConfig, merged, "")).validate()
+
+
+def _coerce_floats(cls, values: dict[str, Any], where: str) -> dict[str, Any]:
+    """YAML 1.1 reads ``2e-5`` (no dot) as a string: turn such strings into floats where the
+    field is a float."""
+    floats = {f.name for f in dataclasses.fields(cls) if "float" in str(f.type)}
+    out = dict(values)
+    for key, value in values.items():
+        if key in floats and isinstance(value, str):
+            try:
+                out[key] = float(value)
+            except ValueError:
+                raise ConfigError(f"{where}{key} must be a number, got {value!r}") from None
+    return out
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
