@@ -137,7 +137,9 @@ def main() -> None:
         print(json.dumps(worker(args)))
         return
 
-    passthrough = [arg for arg in sys.argv[1:] if not arg.startswith("--output")]
+    passthrough = [
+        f"--{key.replace('_', '-')}={value}" for key, value in vars(args).items() if key not in ("output", "worker")
+    ]
     runs: dict[str, list[dict]] = {}
     for _ in range(args.repeats):
         for name in ("ours-cross", "st-cross", "ours-bi", "st-bi"):
