@@ -56,7 +56,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--lr", type=float, default=5e-5)
     ap.add_argument("--max-length", type=int, default=32)
     ap.add_argument("--model", default="default")
-    ap.add_argument("--data", default="/work/shared/data/sts/senteval")
+    ap.add_argument("--data", default="../shared/data/sts/senteval")
     ap.add_argument("--teacher", default=None, help="CrossEncoder directory that labels the pairs")
     ap.add_argument(
         "--group-size", type=int, default=2, help="G for mics, gtc-bmuf (bmuf: --bmuf-group-size)"
@@ -73,6 +73,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1, help="intra-op threads per rank")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    ap.add_argument(
+        "--append",
+        action="store_true",
+        help="keep the other strategies' rows of --out (run with the same settings) and add these",
+    )
     return ap.parse_args(argv)
 
 
@@ -356,15 +361,37 @@ def main(argv=None) -> None:
                 f"{rows[-1]['bytes_per_rank_per_step'] / 1e6:.3f} MB/rank/step",
                 flush=True,
             )
+            write_record(
+                args, rows, source, len(pairs), baseline
+            )  # an interrupted run keeps what it measured
     ddp_bytes = next((r["bytes_per_rank_per_step"] for r in rows if r["strategy"] == "ddp"), None)
     print(table(rows, baseline, ddp_bytes))
+    print(f"wrote {args.out}")
+
+
+def comparable_settings(args_record: dict) -> dict:
+    return {k: v for k, v in args_record.items() if k not in ("strategies", "out", "append")}
+
+
+def write_record(args, rows: list[dict], source: str, n_pairs: int, baseline: float) -> None:
     from transencoder.distributed import CONVENTION
 
+    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    commands = [" ".join([sys.executable, *sys.argv])]
+    if args.append and args.out.is_file():
+        previous = json.loads(args.out.read_text(encoding="utf-8"))
+        if comparable_settings(previous["args"]) != comparable_settings(settings):
+            raise SystemExit(f"--append: {args.out} was measured with other settings")
+        mine = {r["strategy"] for r in rows}
+        rows = [r for r in previous["results"] if r["strategy"] not in mine] + rows
+        rows.sort(key=lambda r: STRATEGY_ORDER.index(r["strategy"]))
+        commands = previous.get("commands", [previous["command"]]) + commands
+    ddp_bytes = next((r["bytes_per_rank_per_step"] for r in rows if r["strategy"] == "ddp"), None)
     record = {
-        "command": " ".join([sys.executable, *sys.argv]),
-        "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "commands": commands,
+        "args": settings,
         "label_source": source,
-        "training_pairs": len(pairs),
+        "training_pairs": n_pairs,
         "stsb_before": baseline,
         "convention": CONVENTION,
         "machine": {
@@ -379,7 +406,6 @@ def main(argv=None) -> None:
             r["bytes_ratio_vs_ddp"] = r["bytes_per_rank_per_step"] / ddp_bytes
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

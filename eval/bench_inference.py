@@ -61,7 +61,12 @@ def main() -> None:
     parser.add_argument("--cross-batch-size", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--cross-repeats", type=int, default=1)
-    parser.add_argument("--cross-pairs", type=int, default=None, help="score only the first N pairs with the cross-encoders")
+    parser.add_argument(
+        "--cross-pairs",
+        type=int,
+        default=None,
+        help="score only the first N pairs with the cross-encoders",
+    )
     parser.add_argument("--output", default="eval/results/bench_inference.json")
     args = parser.parse_args()
 
@@ -76,7 +81,9 @@ def main() -> None:
     pairs = [pair for task in tasks for pair in task.pairs]
     firsts, seconds = [a for a, _ in pairs], [b for _, b in pairs]
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    print(f"{len(pairs)} pairs from {', '.join(t.name for t in tasks)}; {len(set(firsts + seconds))} distinct sentences")
+    print(
+        f"{len(pairs)} pairs from {', '.join(t.name for t in tasks)}; {len(set(firsts + seconds))} distinct sentences"
+    )
 
     bi = BiEncoder.from_pretrained(args.model, device=device)
     st = SentenceTransformer(resolve_model_path(args.model), device=device)
@@ -100,10 +107,14 @@ def main() -> None:
         ours_cross = CrossEncoder.from_pretrained(Path(folder) / "cross", device=device)
         theirs_cross = STCrossEncoder(str(Path(folder) / "cross"), device=device)
         cross_pairs = pairs[: args.cross_pairs] if args.cross_pairs else pairs
-        ours_cross.predict(cross_pairs[:256], batch_size=args.cross_batch_size, show_progress_bar=False)
+        ours_cross.predict(
+            cross_pairs[:256], batch_size=args.cross_batch_size, show_progress_bar=False
+        )
         theirs_cross.predict(cross_pairs[:256], batch_size=args.cross_batch_size)
         results["cross_prediction"] = alternate(
-            lambda: ours_cross.predict(cross_pairs, batch_size=args.cross_batch_size, show_progress_bar=False),
+            lambda: ours_cross.predict(
+                cross_pairs, batch_size=args.cross_batch_size, show_progress_bar=False
+            ),
             lambda: theirs_cross.predict(cross_pairs, batch_size=args.cross_batch_size),
             args.cross_repeats,
         )
@@ -119,10 +130,14 @@ def main() -> None:
         "platform": platform.platform(),
         "torch": torch.__version__,
     }
-    print(f"\n{'benchmark':18} {'pairs':>6} {'ours s':>8} {'s-t s':>8} {'ratio':>6} {'max|diff|':>10}")
+    print(
+        f"\n{'benchmark':18} {'pairs':>6} {'ours s':>8} {'s-t s':>8} {'ratio':>6} {'max|diff|':>10}"
+    )
     for name, row in results.items():
-        print(f"{name:18} {row['pairs']:6d} {row['ours_s']:8.2f} {row['sentence_transformers_s']:8.2f} "
-              f"{row['ratio']:5.2f}x {row['max_abs_diff']:10.2e}")
+        print(
+            f"{name:18} {row['pairs']:6d} {row['ours_s']:8.2f} {row['sentence_transformers_s']:8.2f} "
+            f"{row['ratio']:5.2f}x {row['max_abs_diff']:10.2e}"
+        )
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
     print(f"wrote {args.output}")

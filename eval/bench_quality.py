@@ -24,7 +24,10 @@ def table(report: dict) -> str:
     lines = [header, "-" * len(header)]
     for row_label, result in report["evaluation"].items():
         for tag, scores in result.items():
-            cells = " ".join(f"{scores['tasks'][t]['spearman']:6.2f}" if t in scores["tasks"] else f"{'':>6}" for t in TASKS)
+            cells = " ".join(
+                f"{scores['tasks'][t]['spearman']:6.2f}" if t in scores["tasks"] else f"{'':>6}"
+                for t in TASKS
+            )
             lines.append(f"{row_label + ' ' + tag:16} {cells} {scores['average']['spearman']:6.2f}")
     return "\n".join(lines)
 
@@ -37,8 +40,13 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, default=None, help="default: each recipe's own")
     parser.add_argument("--output-root", default="runs/bench-quality")
     parser.add_argument("--output", default="eval/results/bench_quality.json")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=YAML",
-                        help="extra setting for every recipe, e.g. --set bi.epochs=1 (repeatable)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=YAML",
+        help="extra setting for every recipe, e.g. --set bi.epochs=1 (repeatable)",
+    )
     args = parser.parse_args()
 
     import yaml
@@ -47,9 +55,15 @@ def main() -> None:
 
     results = json.loads(Path(args.output).read_text()) if Path(args.output).is_file() else {}
     for recipe in args.recipes.split(","):
-        values: dict = {"recipe": recipe, "models": [args.model], "data_dir": args.data_dir,
-                        "pool_tasks": list(TASKS), "eval_tasks": list(TASKS),
-                        "output_dir": str(Path(args.output_root) / recipe), "show_progress_bar": False}
+        values: dict = {
+            "recipe": recipe,
+            "models": [args.model],
+            "data_dir": args.data_dir,
+            "pool_tasks": list(TASKS),
+            "eval_tasks": list(TASKS),
+            "output_dir": str(Path(args.output_root) / recipe),
+            "show_progress_bar": False,
+        }
         if args.cycles:
             values["cycles"] = args.cycles
         for item in args.set:
@@ -61,11 +75,17 @@ def main() -> None:
             target[leaf] = yaml.safe_load(raw)
         started = time.perf_counter()
         report = run_trans_encoder(build_config(values))
-        print(f"\n== recipe {recipe}: {report['pairs']['count']} pairs (transductive), "
-              f"wall time {report['seconds']:.0f} s (this invocation {time.perf_counter() - started:.0f} s)")
+        print(
+            f"\n== recipe {recipe}: {report['pairs']['count']} pairs (transductive), "
+            f"wall time {report['seconds']:.0f} s (this invocation {time.perf_counter() - started:.0f} s)"
+        )
         print(table(report))
-        results[recipe] = {"evaluation": report["evaluation"], "seconds": report["seconds"],
-                           "pairs": report["pairs"], "config": report["config"]}
+        results[recipe] = {
+            "evaluation": report["evaluation"],
+            "seconds": report["seconds"],
+            "pairs": report["pairs"],
+            "config": report["config"],
+        }
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {args.output}")

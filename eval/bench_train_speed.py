@@ -64,25 +64,48 @@ def worker(args: argparse.Namespace) -> dict:
             from transencoder import BiEncoder, CrossEncoder
             from transencoder.training import StepConfig, train_bi_encoder, train_cross_encoder
 
-            config = StepConfig(epochs=1000, batch_size=batch, lr=2e-5, max_length=max_length,
-                                warmup_ratio=0.1, max_steps=steps)
+            config = StepConfig(
+                epochs=1000,
+                batch_size=batch,
+                lr=2e-5,
+                max_length=max_length,
+                warmup_ratio=0.1,
+                max_steps=steps,
+            )
             if side == "cross":
-                model = CrossEncoder.from_pretrained(args.model, max_length=max_length, device=device)
+                model = CrossEncoder.from_pretrained(
+                    args.model, max_length=max_length, device=device
+                )
                 started = time.perf_counter()
-                stats = train_cross_encoder(model, pairs, labels, config, seed=0, show_progress_bar=False)
+                stats = train_cross_encoder(
+                    model, pairs, labels, config, seed=0, show_progress_bar=False
+                )
             else:
                 model = BiEncoder.from_pretrained(args.model, device=device)
                 started = time.perf_counter()
-                stats = train_bi_encoder(model, pairs, labels, config, seed=0, show_progress_bar=False)
+                stats = train_bi_encoder(
+                    model, pairs, labels, config, seed=0, show_progress_bar=False
+                )
             seconds, examples = time.perf_counter() - started, stats.examples
         else:
             from datasets import Dataset
 
             from transencoder.models.loading import resolve_model_path
 
-            common = dict(output_dir=folder, per_device_train_batch_size=batch, max_steps=steps, learning_rate=2e-5,
-                          warmup_ratio=0.1, weight_decay=0.01, save_strategy="no", logging_steps=10_000,
-                          report_to=[], seed=0, disable_tqdm=True, dataloader_drop_last=False)
+            common = dict(
+                output_dir=folder,
+                per_device_train_batch_size=batch,
+                max_steps=steps,
+                learning_rate=2e-5,
+                warmup_ratio=0.1,
+                weight_decay=0.01,
+                save_strategy="no",
+                logging_steps=10_000,
+                report_to=[],
+                seed=0,
+                disable_tqdm=True,
+                dataloader_drop_last=False,
+            )
             if side == "cross":
                 from sentence_transformers.cross_encoder import CrossEncoder as STCrossEncoder
                 from sentence_transformers.cross_encoder import (
@@ -92,11 +115,25 @@ def worker(args: argparse.Namespace) -> dict:
                 from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
 
                 ordered = both_orders(pairs)
-                data = Dataset.from_dict({"sentence1": [a for a, _ in ordered], "sentence2": [b for _, b in ordered],
-                                          "label": np.concatenate([labels, labels]).tolist()})
-                model = STCrossEncoder(resolve_model_path(args.model), num_labels=1, max_length=max_length, device=device)
-                trainer = CrossEncoderTrainer(model=model, args=CrossEncoderTrainingArguments(**common),
-                                              train_dataset=data, loss=BinaryCrossEntropyLoss(model))
+                data = Dataset.from_dict(
+                    {
+                        "sentence1": [a for a, _ in ordered],
+                        "sentence2": [b for _, b in ordered],
+                        "label": np.concatenate([labels, labels]).tolist(),
+                    }
+                )
+                model = STCrossEncoder(
+                    resolve_model_path(args.model),
+                    num_labels=1,
+                    max_length=max_length,
+                    device=device,
+                )
+                trainer = CrossEncoderTrainer(
+                    model=model,
+                    args=CrossEncoderTrainingArguments(**common),
+                    train_dataset=data,
+                    loss=BinaryCrossEntropyLoss(model),
+                )
             else:
                 from sentence_transformers import (
                     SentenceTransformer,
@@ -105,17 +142,30 @@ def worker(args: argparse.Namespace) -> dict:
                 )
                 from sentence_transformers.sentence_transformer.losses import CosineSimilarityLoss
 
-                data = Dataset.from_dict({"sentence1": [a for a, _ in pairs], "sentence2": [b for _, b in pairs],
-                                          "label": labels.tolist()})
+                data = Dataset.from_dict(
+                    {
+                        "sentence1": [a for a, _ in pairs],
+                        "sentence2": [b for _, b in pairs],
+                        "label": labels.tolist(),
+                    }
+                )
                 model = SentenceTransformer(resolve_model_path(args.model), device=device)
                 model.max_seq_length = max_length
-                trainer = SentenceTransformerTrainer(model=model, args=SentenceTransformerTrainingArguments(**common),
-                                                     train_dataset=data, loss=CosineSimilarityLoss(model))
+                trainer = SentenceTransformerTrainer(
+                    model=model,
+                    args=SentenceTransformerTrainingArguments(**common),
+                    train_dataset=data,
+                    loss=CosineSimilarityLoss(model),
+                )
             started = time.perf_counter()
             trainer.train()
             seconds, examples = time.perf_counter() - started, steps * batch
-    return {"examples_per_s": examples / seconds, "seconds": seconds, "examples": examples,
-            "peak_memory_mb": peak_memory_mb()}
+    return {
+        "examples_per_s": examples / seconds,
+        "seconds": seconds,
+        "examples": examples,
+        "peak_memory_mb": peak_memory_mb(),
+    }
 
 
 def main() -> None:
@@ -138,13 +188,21 @@ def main() -> None:
         return
 
     passthrough = [
-        f"--{key.replace('_', '-')}={value}" for key, value in vars(args).items() if key not in ("output", "worker")
+        f"--{key.replace('_', '-')}={value}"
+        for key, value in vars(args).items()
+        if key not in ("output", "worker")
     ]
     runs: dict[str, list[dict]] = {}
     for _ in range(args.repeats):
         for name in ("ours-cross", "st-cross", "ours-bi", "st-bi"):
             command = [sys.executable, __file__, *passthrough, "--worker", name]
-            done = subprocess.run(command, capture_output=True, text=True, check=False, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+            done = subprocess.run(
+                command,
+                capture_output=True,
+                text=True,
+                check=False,
+                env={**os.environ, "HF_HUB_OFFLINE": "1"},
+            )
             if done.returncode != 0:
                 raise SystemExit(f"{name} failed:\n{done.stderr[-3000:]}")
             runs.setdefault(name, []).append(json.loads(done.stdout.strip().splitlines()[-1]))
@@ -155,20 +213,40 @@ def main() -> None:
         ours = statistics.median(r["examples_per_s"] for r in runs[f"ours-{side}"])
         theirs = statistics.median(r["examples_per_s"] for r in runs[f"st-{side}"])
         summary[side] = {
-            "step": label, "ours_examples_per_s": round(ours, 2), "st_examples_per_s": round(theirs, 2),
+            "step": label,
+            "ours_examples_per_s": round(ours, 2),
+            "st_examples_per_s": round(theirs, 2),
             "speedup": round(ours / theirs, 3),
             "ours_peak_memory_mb": round(max(r["peak_memory_mb"] for r in runs[f"ours-{side}"]), 1),
             "st_peak_memory_mb": round(max(r["peak_memory_mb"] for r in runs[f"st-{side}"]), 1),
         }
-    print(f"\n{'step':28} {'ours ex/s':>10} {'s-t ex/s':>10} {'speedup':>8} {'ours MB':>8} {'s-t MB':>8}")
+    print(
+        f"\n{'step':28} {'ours ex/s':>10} {'s-t ex/s':>10} {'speedup':>8} {'ours MB':>8} {'s-t MB':>8}"
+    )
     for row in summary.values():
-        print(f"{row['step']:28} {row['ours_examples_per_s']:10.1f} {row['st_examples_per_s']:10.1f} "
-              f"{row['speedup']:7.2f}x {row['ours_peak_memory_mb']:8.0f} {row['st_peak_memory_mb']:8.0f}")
-    meta = {key: getattr(args, key) for key in ("model", "pairs", "cross_batch_size", "cross_max_length", "cross_steps",
-                                                "bi_batch_size", "bi_max_length", "bi_steps", "repeats")}
+        print(
+            f"{row['step']:28} {row['ours_examples_per_s']:10.1f} {row['st_examples_per_s']:10.1f} "
+            f"{row['speedup']:7.2f}x {row['ours_peak_memory_mb']:8.0f} {row['st_peak_memory_mb']:8.0f}"
+        )
+    meta = {
+        key: getattr(args, key)
+        for key in (
+            "model",
+            "pairs",
+            "cross_batch_size",
+            "cross_max_length",
+            "cross_steps",
+            "bi_batch_size",
+            "bi_max_length",
+            "bi_steps",
+            "repeats",
+        )
+    }
     meta["cpu_count"] = os.cpu_count()
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps({"meta": meta, "summary": summary, "runs": runs}, indent=2) + "\n")
+    Path(args.output).write_text(
+        json.dumps({"meta": meta, "summary": summary, "runs": runs}, indent=2) + "\n"
+    )
     print(f"wrote {args.output}")
 
 
