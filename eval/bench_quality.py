@@ -32,6 +32,21 @@ def table(report: dict) -> str:
     return "\n".join(lines)
 
 
+def summarise(config) -> dict:
+    """The report of a run as far as it went (the start row and every finished cycle)."""
+    from transencoder.training.cycles import TransEncoderRun
+    from transencoder.training.report import write_report
+
+    run = TransEncoderRun(config)
+    progress_file = run.out / "progress.json"
+    if not progress_file.is_file():
+        raise SystemExit(f"{run.out}: no run there to summarise")
+    progress = json.loads(progress_file.read_text(encoding="utf-8"))
+    if progress["config"] != config.to_dict():
+        raise SystemExit(f"{run.out} holds a run with other settings than these")
+    return write_report(run.out, config, run._load_pool(), progress, run.phases())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default="../shared/data/sts/senteval")
@@ -46,6 +61,11 @@ def main() -> None:
         default=[],
         metavar="KEY=YAML",
         help="extra setting for every recipe, e.g. --set bi.epochs=1 (repeatable)",
+    )
+    parser.add_argument(
+        "--summarise-only",
+        action="store_true",
+        help="no training: report the cycles that the runs in --output-root have finished so far",
     )
     args = parser.parse_args()
 
@@ -74,13 +94,16 @@ def main() -> None:
                 target = target.setdefault(parent, {})
             target[leaf] = yaml.safe_load(raw)
         started = time.perf_counter()
-        report = run_trans_encoder(build_config(values))
+        config = build_config(values)
+        report = summarise(config) if args.summarise_only else run_trans_encoder(config)
         print(
             f"\n== recipe {recipe}: {report['pairs']['count']} pairs (transductive), "
             f"wall time {report['seconds']:.0f} s (this invocation {time.perf_counter() - started:.0f} s)"
         )
         print(table(report))
         results[recipe] = {
+            "cycles_finished": sum(label.startswith("cycle ") for label in report["evaluation"]),
+            "cycles_planned": config.cycles,
             "evaluation": report["evaluation"],
             "seconds": report["seconds"],
             "pairs": report["pairs"],

@@ -176,3 +176,25 @@ def test_select_on_dev_picks_the_best_dev_cycle(tiny_model, tmp_path):
     assert report["selected"]["bi"]["dev_spearman"] == pytest.approx(scores[best], abs=1e-3)
     assert "gold dev labels" in report["model_selection"]
     assert "selected bi: cycle" in (out / "report.md").read_text()
+
+
+def test_report_is_written_after_each_cycle(tiny_model, tmp_path, monkeypatch):
+    from transencoder.training.cycles import TransEncoderRun
+
+    pairs = _pairs_file(tmp_path)
+    out = tmp_path / "run"
+    config = build_config(_settings(tiny_model, pairs, output_dir=str(out), cycles=2,
+                                    cross={"batch_size": 8, "epochs": 1}, bi={"batch_size": 8, "epochs": 1}))
+    original = TransEncoderRun._run_label_bi
+
+    def stop_in_cycle_two(self, phase):
+        if phase.cycle == 2:
+            raise KeyboardInterrupt
+        return original(self, phase)
+
+    monkeypatch.setattr(TransEncoderRun, "_run_label_bi", stop_in_cycle_two)
+    with pytest.raises(KeyboardInterrupt):
+        run_trans_encoder(config, log=lambda *a: None)
+    partial = json.loads((out / "report.json").read_text())
+    assert set(partial["evaluation"]) == {"start", "cycle 1"}
+    assert "| cycle 1 |" in (out / "report.md").read_text()

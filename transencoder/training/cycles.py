@@ -71,17 +71,26 @@ class TransEncoderRun:
         # auto: prime a raw language model (no sentence-transformers modules.json), as the paper does.
         from ..models.loading import resolve_model_path
 
-        return any(not (Path(resolve_model_path(m)) / "modules.json").is_file() for m in self.config.models)
+        return any(
+            not (Path(resolve_model_path(m)) / "modules.json").is_file() for m in self.config.models
+        )
 
     def phases(self) -> list[Phase]:
         plan = [Phase("start-eval", "start-eval")]
         if self.needs_priming():
-            plan += [Phase(f"primed/{self._tag('bi', m)}", "prime", 0, m) for m in range(self.members)]
+            plan += [
+                Phase(f"primed/{self._tag('bi', m)}", "prime", 0, m) for m in range(self.members)
+            ]
         for k in range(1, self.config.cycles + 1):
             plan.append(Phase(f"cycle-{k}/label-bi", "label-bi", k))
-            plan += [Phase(f"cycle-{k}/{self._tag('cross', m)}", "cross", k, m) for m in range(self.members)]
+            plan += [
+                Phase(f"cycle-{k}/{self._tag('cross', m)}", "cross", k, m)
+                for m in range(self.members)
+            ]
             plan.append(Phase(f"cycle-{k}/label-cross", "label-cross", k))
-            plan += [Phase(f"cycle-{k}/{self._tag('bi', m)}", "bi", k, m) for m in range(self.members)]
+            plan += [
+                Phase(f"cycle-{k}/{self._tag('bi', m)}", "bi", k, m) for m in range(self.members)
+            ]
             plan.append(Phase(f"cycle-{k}/eval", "eval", k))
         return plan
 
@@ -127,17 +136,29 @@ class TransEncoderRun:
             with self._main() as main:
                 if main:
                     atomic_write_json(self.progress_file, progress)
+                    if phase.kind == "eval":  # a report after every cycle, not only at the end
+                        write_report(self.out, self.config, self.pool, progress, self.phases())
         with self._main() as main:
-            report = write_report(self.out, self.config, self.pool, progress, self.phases()) if main else {}
+            report = (
+                write_report(self.out, self.config, self.pool, progress, self.phases())
+                if main
+                else {}
+            )
         return report
 
     def _main(self):
         """Rank 0 writes files; with several ranks the others wait for it at a barrier."""
-        return self.parallel.only_main() if self.parallel is not None else contextlib.nullcontext(True)
+        return (
+            self.parallel.only_main() if self.parallel is not None else contextlib.nullcontext(True)
+        )
 
     def _score(self, scorer, pairs) -> np.ndarray:
         """Scores of ``pairs``; under a distributed launch each rank scores a shard."""
-        return self.parallel.score(scorer, pairs) if self.parallel is not None else np.asarray(scorer(pairs))
+        return (
+            self.parallel.score(scorer, pairs)
+            if self.parallel is not None
+            else np.asarray(scorer(pairs))
+        )
 
     def _save_array(self, name: str, array: np.ndarray) -> None:
         with self._main() as main:
@@ -161,31 +182,50 @@ class TransEncoderRun:
 
     def _load_pool(self) -> PairPool:
         cfg = self.config
-        pool = pool_from_data_dir(cfg.data_dir, cfg.pool_tasks) if cfg.data_dir else pool_from_pairs_file(cfg.pairs)
+        pool = (
+            pool_from_data_dir(cfg.data_dir, cfg.pool_tasks)
+            if cfg.data_dir
+            else pool_from_pairs_file(cfg.pairs)
+        )
         return pool.limit(cfg.max_pairs, cfg.seed)
 
     def _load_evaluator(self) -> StsEvaluator | None:
         source = self.config.eval_data_dir or self.config.data_dir
         if source is None:
-            self.log("no evaluation data (give data_dir or eval_data_dir): cycles are not evaluated")
+            self.log(
+                "no evaluation data (give data_dir or eval_data_dir): cycles are not evaluated"
+            )
             return None
         tasks = find_tasks(source, tasks=self.config.eval_tasks)
         for task in tasks:
             self.log(f"evaluating on {task.describe()}")
-        return StsEvaluator(tasks, batch_size=self.config.eval_batch_size, show_progress_bar=self.config.show_progress_bar)
+        return StsEvaluator(
+            tasks,
+            batch_size=self.config.eval_batch_size,
+            show_progress_bar=self.config.show_progress_bar,
+        )
 
     def _load_dev_evaluator(self) -> StsEvaluator | None:
         """STS-B dev (gold labels) for the optional best-cycle selection."""
         if not self.config.select_on_dev:
             return None
         source = self.config.eval_data_dir or self.config.data_dir
-        found = [loc for loc in locate_tasks(source) if loc.task == "STSB"] if source and Path(source).is_dir() else []
+        found = (
+            [loc for loc in locate_tasks(source) if loc.task == "STSB"]
+            if source and Path(source).is_dir()
+            else []
+        )
         dev = found[0].split_file("dev") if found else None
         if dev is None:
-            raise ConfigError(f"select_on_dev needs STS-B's sts-dev.csv under {source!r} (data_dir or eval_data_dir)")
+            raise ConfigError(
+                f"select_on_dev needs STS-B's sts-dev.csv under {source!r} (data_dir or eval_data_dir)"
+            )
         self.log(f"model selection on STS-B dev (gold labels): {dev}")
-        return StsEvaluator([read_stsb(dev, name="STSB-dev")], batch_size=self.config.eval_batch_size,
-                            show_progress_bar=self.config.show_progress_bar)
+        return StsEvaluator(
+            [read_stsb(dev, name="STSB-dev")],
+            batch_size=self.config.eval_batch_size,
+            show_progress_bar=self.config.show_progress_bar,
+        )
 
     # ------------------------------------------------------------------ phases
     def _loop_options(self, phase: Phase) -> dict:
@@ -210,15 +250,33 @@ class TransEncoderRun:
         # SimCSE pools with CLS (plus an MLP during priming only), Mirror-BERT with the mean.
         method = "mirror" if self.config.prime == "mirror" else "simcse"
         pooling = "mean" if method == "mirror" else "cls"
-        bi = BiEncoder.from_pretrained(self.config.models[phase.member], pooling=pooling, device=self.device)
+        bi = BiEncoder.from_pretrained(
+            self.config.models[phase.member], pooling=pooling, device=self.device
+        )
         sentences = [s for pair in self.pool.pairs for s in pair]
         options = self._loop_options(phase)
         gather = options["strategy"].gather_views if options["strategy"] is not None else None
-        stats = prime_bi_encoder(bi, sentences, self.config.priming, method=method, seed=self._seed(phase),
-                                 all_gather=gather, **options)
+        stats = prime_bi_encoder(
+            bi,
+            sentences,
+            self.config.priming,
+            method=method,
+            seed=self._seed(phase),
+            all_gather=gather,
+            **options,
+        )
         path = self.model_dir("bi", 0, phase.member)
-        self._finish(phase, bi, stats, path, options, rebuild=lambda: BiEncoder.from_pretrained(
-            self.config.models[phase.member], pooling=pooling, device="cpu"), prefix="bi.")
+        self._finish(
+            phase,
+            bi,
+            stats,
+            path,
+            options,
+            rebuild=lambda: BiEncoder.from_pretrained(
+                self.config.models[phase.member], pooling=pooling, device="cpu"
+            ),
+            prefix="bi.",
+        )
         result = {"train": stats.to_dict()}
         if self.evaluator is not None:
             primed = BiEncoder.from_pretrained(path, device=self.device)
@@ -227,14 +285,24 @@ class TransEncoderRun:
 
     def _current_bi_path(self, cycle: int, member: int) -> str:
         """The bi-encoder that labels cycle ``cycle``: the previous cycle's, or the start."""
-        return str(self.model_dir("bi", cycle - 1, member)) if cycle > 1 else self.start_bi_path(member)
+        return (
+            str(self.model_dir("bi", cycle - 1, member))
+            if cycle > 1
+            else self.start_bi_path(member)
+        )
 
     def _run_label_bi(self, phase: Phase) -> dict:
         cfg, pairs = self.config, self.pool.pairs
-        bis = [BiEncoder.from_pretrained(self._current_bi_path(phase.cycle, m), device=self.device)
-               for m in range(self.members)]
-        bi_scores = self._score(lambda part: label_with_bi(
-            bis, part, batch_size=cfg.eval_batch_size, show_progress_bar=cfg.show_progress_bar), pairs)
+        bis = [
+            BiEncoder.from_pretrained(self._current_bi_path(phase.cycle, m), device=self.device)
+            for m in range(self.members)
+        ]
+        bi_scores = self._score(
+            lambda part: label_with_bi(
+                bis, part, batch_size=cfg.eval_batch_size, show_progress_bar=cfg.show_progress_bar
+            ),
+            pairs,
+        )
         self._save_array(f"cycle-{phase.cycle}-bi-scores", bi_scores)
         teachers, weights = [bi_scores], [1.0]
         if phase.cycle > 1 and cfg.cross_label_from_cross > 0:
@@ -248,24 +316,48 @@ class TransEncoderRun:
     def _run_cross(self, phase: Phase) -> dict:
         cfg, k, m = self.config, phase.cycle, phase.member
         start = (cfg.cross_models or cfg.models)[m]
-        init = {"start": start, "bi": self._current_bi_path(k, m),
-                "continue": str(self.model_dir("cross", k - 1, m)) if k > 1 else start}[cfg.cross_init]
+        init = {
+            "start": start,
+            "bi": self._current_bi_path(k, m),
+            "continue": str(self.model_dir("cross", k - 1, m)) if k > 1 else start,
+        }[cfg.cross_init]
         torch.manual_seed(self._seed(phase))  # the new one-logit head, when there is one
-        cross = CrossEncoder.from_pretrained(init, max_length=cfg.cross.max_length, device=self.device)
+        cross = CrossEncoder.from_pretrained(
+            init, max_length=cfg.cross.max_length, device=self.device
+        )
         labels = np.load(self.labels_file(f"cycle-{k}-cross-targets"))
         options = self._loop_options(phase)
-        stats = train_cross_encoder(cross, self.pool.pairs, labels, cfg.cross, seed=self._seed(phase), **options)
-        self._finish(phase, cross, stats, self.model_dir("cross", k, m), options,
-                     rebuild=lambda: CrossEncoder.from_pretrained(init, max_length=cfg.cross.max_length, device="cpu"))
+        stats = train_cross_encoder(
+            cross, self.pool.pairs, labels, cfg.cross, seed=self._seed(phase), **options
+        )
+        self._finish(
+            phase,
+            cross,
+            stats,
+            self.model_dir("cross", k, m),
+            options,
+            rebuild=lambda: CrossEncoder.from_pretrained(
+                init, max_length=cfg.cross.max_length, device="cpu"
+            ),
+        )
         return {"train": stats.to_dict(), "init": init}
 
     def _run_label_cross(self, phase: Phase) -> dict:
         cfg, k, pairs = self.config, phase.cycle, self.pool.pairs
-        crosses = [CrossEncoder.from_pretrained(self.model_dir("cross", k, m), device=self.device)
-                   for m in range(self.members)]
-        cross_scores = self._score(lambda part: label_with_cross(
-            crosses, part, batch_size=cfg.eval_batch_size, both_orders=cfg.predict_both_orders,
-            show_progress_bar=cfg.show_progress_bar), pairs)
+        crosses = [
+            CrossEncoder.from_pretrained(self.model_dir("cross", k, m), device=self.device)
+            for m in range(self.members)
+        ]
+        cross_scores = self._score(
+            lambda part: label_with_cross(
+                crosses,
+                part,
+                batch_size=cfg.eval_batch_size,
+                both_orders=cfg.predict_both_orders,
+                show_progress_bar=cfg.show_progress_bar,
+            ),
+            pairs,
+        )
         self._save_array(f"cycle-{k}-cross-scores", cross_scores)
         bi_scores = np.load(self.labels_file(f"cycle-{k}-bi-scores"))
         teachers, weights = [cross_scores], [1.0]
@@ -281,47 +373,92 @@ class TransEncoderRun:
         cfg, k, m = self.config, phase.cycle, phase.member
         start = self.start_bi_path(m)
         previous = self._current_bi_path(k, m)
-        reference = BiEncoder.from_pretrained(start, device="cpu")  # pooling and normalisation to keep
-        init = {"start": start, "continue": previous, "cross": str(self.model_dir("cross", k, m))}[cfg.bi_init]
+        reference = BiEncoder.from_pretrained(
+            start, device="cpu"
+        )  # pooling and normalisation to keep
+        init = {"start": start, "continue": previous, "cross": str(self.model_dir("cross", k, m))}[
+            cfg.bi_init
+        ]
         bi = BiEncoder.from_pretrained(
-            init, pooling=reference.pooling, normalize=reference.normalize,
-            max_seq_length=reference.max_seq_length, device=self.device,
+            init,
+            pooling=reference.pooling,
+            normalize=reference.normalize,
+            max_seq_length=reference.max_seq_length,
+            device=self.device,
         )
         del reference
         labels = np.load(self.labels_file(f"cycle-{k}-bi-targets"))
         options = self._loop_options(phase)
-        stats = train_bi_encoder(bi, self.pool.pairs, labels, cfg.bi, seed=self._seed(phase), **options)
-        self._finish(phase, bi, stats, self.model_dir("bi", k, m), options, rebuild=lambda: BiEncoder.from_pretrained(
-            init, pooling=bi.pooling, normalize=bi.normalize, max_seq_length=bi.max_seq_length, device="cpu"))
+        stats = train_bi_encoder(
+            bi, self.pool.pairs, labels, cfg.bi, seed=self._seed(phase), **options
+        )
+        self._finish(
+            phase,
+            bi,
+            stats,
+            self.model_dir("bi", k, m),
+            options,
+            rebuild=lambda: BiEncoder.from_pretrained(
+                init,
+                pooling=bi.pooling,
+                normalize=bi.normalize,
+                max_seq_length=bi.max_seq_length,
+                device="cpu",
+            ),
+        )
         return {"train": stats.to_dict(), "init": init}
 
     def _run_eval(self, phase: Phase) -> dict | None:
         if self.evaluator is None:
             return None
         k = phase.cycle
-        bis = [BiEncoder.from_pretrained(self.model_dir("bi", k, m), device=self.device) for m in range(self.members)]
-        crosses = [CrossEncoder.from_pretrained(self.model_dir("cross", k, m), device=self.device)
-                   for m in range(self.members)]
+        bis = [
+            BiEncoder.from_pretrained(self.model_dir("bi", k, m), device=self.device)
+            for m in range(self.members)
+        ]
+        crosses = [
+            CrossEncoder.from_pretrained(self.model_dir("cross", k, m), device=self.device)
+            for m in range(self.members)
+        ]
         results = self._evaluate({"bi": bis, "cross": crosses})
         if self.dev_evaluator is not None:
-            results["_dev"] = self._evaluate({"bi": bis, "cross": crosses}, self.dev_evaluator, quiet=True)
+            results["_dev"] = self._evaluate(
+                {"bi": bis, "cross": crosses}, self.dev_evaluator, quiet=True
+            )
         return results
 
     # ------------------------------------------------------------------ helpers
     def _evaluate_one(self, model) -> dict:
-        scores = self._score(lambda part: model_scores(
-            model, part, batch_size=self.config.eval_batch_size, show_progress_bar=self.config.show_progress_bar),
-            self.evaluator.pairs)
+        scores = self._score(
+            lambda part: model_scores(
+                model,
+                part,
+                batch_size=self.config.eval_batch_size,
+                show_progress_bar=self.config.show_progress_bar,
+            ),
+            self.evaluator.pairs,
+        )
         return self.evaluator.from_scores(scores).to_dict()
 
-    def _evaluate(self, groups: dict[str, list], evaluator: StsEvaluator | None = None, quiet: bool = False) -> dict:
+    def _evaluate(
+        self, groups: dict[str, list], evaluator: StsEvaluator | None = None, quiet: bool = False
+    ) -> dict:
         evaluator = evaluator or self.evaluator
         log = (lambda *a: None) if quiet else self.log
         results = {}
         for kind, models in groups.items():
-            scores = [self._score(lambda part, m=model: model_scores(
-                m, part, batch_size=self.config.eval_batch_size, show_progress_bar=self.config.show_progress_bar),
-                evaluator.pairs) for model in models]
+            scores = [
+                self._score(
+                    lambda part, m=model: model_scores(
+                        m,
+                        part,
+                        batch_size=self.config.eval_batch_size,
+                        show_progress_bar=self.config.show_progress_bar,
+                    ),
+                    evaluator.pairs,
+                )
+                for model in models
+            ]
             for m, member_scores in enumerate(scores):
                 result = evaluator.from_scores(member_scores)
                 results[self._tag(kind, m)] = result.to_dict()
@@ -332,7 +469,9 @@ class TransEncoderRun:
                 log(f"{kind}-ensemble: average Spearman {ensemble.primary:.2f}")
         return results
 
-    def _finish(self, phase: Phase, model, stats, path: Path, options: dict, *, rebuild, prefix: str = "") -> None:
+    def _finish(
+        self, phase: Phase, model, stats, path: Path, options: dict, *, rebuild, prefix: str = ""
+    ) -> None:
         """Save a trained model (rank 0) and drop the phase's snapshot.
 
         Under a distributed strategy the trained weights are gathered from the prepared model
@@ -348,9 +487,10 @@ class TransEncoderRun:
             if main:
                 plain = rebuild()
                 if prefix:
-                    state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+                    state = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
                 plain.load_state_dict(state)
                 plain.save(path)
+
 
 def run_trans_encoder(config: TrainConfig, **kwargs) -> dict:
     """Run (or resume) the cycles described by ``config``; returns the report dict."""
