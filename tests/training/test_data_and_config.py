@@ -45,6 +45,10 @@ def test_pool_from_data_dir_counts(sts_data):
     assert pool.transductive and set(pool.sources) >= {"STS12", "STSB-train", "STSB-test"}
     only_stsb = pool_from_data_dir(sts_data / "senteval", tasks=["STSB"])
     assert set(only_stsb.sources) == {"STSB-train", "STSB-dev", "STSB-test"}
+    subset = only_stsb.limit(500, seed=3)
+    assert len(subset) == 500 and sum(subset.sources.values()) == 500
+    test_pairs = set(only_stsb.pairs[-only_stsb.sources["STSB-test"]:])
+    assert subset.sources["STSB-test"] == sum(pair in test_pairs for pair in subset.pairs)
 
 
 def test_pool_from_dataset():

@@ -48,7 +48,12 @@ class PairPool:
         import random
 
         chosen = sorted(random.Random(seed).sample(range(len(self.pairs)), max_pairs))
-        return PairPool([self.pairs[i] for i in chosen], dict(self.sources), self.duplicates, self.transductive)
+        # Pairs are stored source after source, so each source is a contiguous range.
+        sources, start = {}, 0
+        for name, count in self.sources.items():
+            sources[name] = sum(start <= i < start + count for i in chosen)
+            start += count
+        return PairPool([self.pairs[i] for i in chosen], sources, self.duplicates, self.transductive)
 
     def describe(self) -> str:
         parts = ", ".join(f"{name} {count}" for name, count in self.sources.items())
