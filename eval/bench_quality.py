@@ -44,7 +44,7 @@ def summarise(config) -> dict:
     progress = json.loads(progress_file.read_text(encoding="utf-8"))
     if progress["config"] != config.to_dict():
         raise SystemExit(f"{run.out} holds a run with other settings than these")
-    return write_report(run.out, config, run._load_pool(), progress, run.phases())
+    return write_report(run.out, config, run.load_pool(), progress, run.phases())
 
 
 def main() -> None:

@@ -117,11 +117,13 @@ class TransEncoderRun:
         started = time.perf_counter()
         self.out.mkdir(parents=True, exist_ok=True)
         progress = self._load_progress()
-        self.pool = self._load_pool()
+        self.pool = self.load_pool()
         self.log(f"pairs: {self.pool.describe()}")
         self.evaluator = self._load_evaluator()
         self.dev_evaluator = self._load_dev_evaluator()
-        for phase in self.phases():
+        phases = self.phases()
+        report: dict | None = None  # the report as of the last phase run, when one was written
+        for phase in phases:
             if phase.name in progress["done"]:
                 continue
             self.log(f"== {phase.name}")
@@ -133,17 +135,17 @@ class TransEncoderRun:
             started = time.perf_counter()
             if self.parallel is not None:
                 progress.setdefault("communication", {}).update(self.parallel.communication)
+            report = None
             with self._main() as main:
                 if main:
                     atomic_write_json(self.progress_file, progress)
                     if phase.kind == "eval":  # a report after every cycle, not only at the end
-                        write_report(self.out, self.config, self.pool, progress, self.phases())
+                        report = write_report(self.out, self.config, self.pool, progress, phases)
         with self._main() as main:
-            report = (
-                write_report(self.out, self.config, self.pool, progress, self.phases())
-                if main
-                else {}
-            )
+            if report is None:
+                report = (
+                    write_report(self.out, self.config, self.pool, progress, phases) if main else {}
+                )
         return report
 
     def _main(self):
@@ -180,7 +182,8 @@ class TransEncoderRun:
             return progress
         return {"config": config, "done": [], "results": {}, "seconds": 0.0}
 
-    def _load_pool(self) -> PairPool:
+    def load_pool(self) -> PairPool:
+        """The configured pool of unlabelled pairs (after `max_pairs`)."""
         cfg = self.config
         pool = (
             pool_from_data_dir(cfg.data_dir, cfg.pool_tasks)
