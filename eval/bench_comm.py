@@ -385,7 +385,8 @@ def write_record(args, rows: list[dict], source: str, n_pairs: int, baseline: fl
         mine = {r["strategy"] for r in rows}
         rows = [r for r in previous["results"] if r["strategy"] not in mine] + rows
         rows.sort(key=lambda r: STRATEGY_ORDER.index(r["strategy"]))
-        commands = previous.get("commands", [previous["command"]]) + commands
+        earlier = previous["commands"] if "commands" in previous else [previous["command"]]
+        commands = [c for c in earlier if c != commands[0]] + commands
     ddp_bytes = next((r["bytes_per_rank_per_step"] for r in rows if r["strategy"] == "ddp"), None)
     record = {
         "commands": commands,

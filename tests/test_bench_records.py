@@ -1,0 +1,55 @@
+"""The communication benchmark's JSON record: ``--append`` merges rows and commands."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from argparse import Namespace
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "eval" / "bench_comm.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_comm_under_test", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _args(out: Path, strategies: str, append: bool, block_steps: int = 25) -> Namespace:
+    return Namespace(strategies=strategies, steps=100, block_steps=block_steps, out=out, append=append)
+
+
+def _row(strategy: str, sent: float) -> dict:
+    return {"strategy": strategy, "bytes_per_rank_per_step": sent, "stsb_spearman": 80.0}
+
+
+def test_append_keeps_earlier_rows_and_commands(bench, tmp_path, monkeypatch):
+    out = tmp_path / "comm.json"
+    monkeypatch.setattr(sys, "argv", ["bench_comm.py", "--strategies", "gtc-bmuf"])
+    bench.write_record(_args(out, "gtc-bmuf", False), [_row("gtc-bmuf", 4.0)], "gold", 10, 81.0)
+
+    monkeypatch.setattr(sys, "argv", ["bench_comm.py", "--strategies", "ddp", "--append"])
+    append = _args(out, "ddp", True)
+    bench.write_record(append, [_row("ddp", 100.0)], "gold", 10, 81.0)
+    # the per-strategy write of a multi-strategy run repeats: the command must not be doubled
+    bench.write_record(append, [_row("ddp", 100.0)], "gold", 10, 81.0)
+
+    record = json.loads(out.read_text())
+    assert [r["strategy"] for r in record["results"]] == ["ddp", "gtc-bmuf"]
+    assert [r["bytes_ratio_vs_ddp"] for r in record["results"]] == [1.0, 0.04]
+    assert len(record["commands"]) == 2
+    assert record["commands"][0].endswith("--strategies gtc-bmuf")
+    assert record["commands"][1].endswith("--strategies ddp --append")
+
+
+def test_append_refuses_other_settings(bench, tmp_path):
+    out = tmp_path / "comm.json"
+    bench.write_record(_args(out, "gtc-bmuf", False), [_row("gtc-bmuf", 4.0)], "gold", 10, 81.0)
+    with pytest.raises(SystemExit, match="other settings"):
+        bench.write_record(_args(out, "ddp", True, block_steps=50), [_row("ddp", 1.0)], "gold", 10, 81.0)
