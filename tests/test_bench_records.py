@@ -22,7 +22,9 @@ def bench():
 
 
 def _args(out: Path, strategies: str, append: bool, block_steps: int = 25) -> Namespace:
-    return Namespace(strategies=strategies, steps=100, block_steps=block_steps, out=out, append=append)
+    return Namespace(
+        strategies=strategies, steps=100, block_steps=block_steps, out=out, append=append
+    )
 
 
 def _row(strategy: str, sent: float) -> dict:
@@ -52,4 +54,6 @@ def test_append_refuses_other_settings(bench, tmp_path):
     out = tmp_path / "comm.json"
     bench.write_record(_args(out, "gtc-bmuf", False), [_row("gtc-bmuf", 4.0)], "gold", 10, 81.0)
     with pytest.raises(SystemExit, match="other settings"):
-        bench.write_record(_args(out, "ddp", True, block_steps=50), [_row("ddp", 1.0)], "gold", 10, 81.0)
+        bench.write_record(
+            _args(out, "ddp", True, block_steps=50), [_row("ddp", 1.0)], "gold", 10, 81.0
+        )
