@@ -55,6 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--strategy", choices=("none", "ddp", "mics", "gtc", "bmuf", "gtc-bmuf"), default="none",
                     help="distributed strategy (launch with accelerate launch)")
     tr.add_argument("--group-size", type=int, help="distributed: ranks per partition / GTC group")
+    tr.add_argument("--threshold", type=float, help="gtc, gtc-bmuf: GTC's tau (default 1e-3)")
+    tr.add_argument("--block-steps", type=int, help="bmuf, gtc-bmuf: BMUF's K, steps per block (default 50)")
+    tr.add_argument("--block-momentum", type=float,
+                    help="bmuf, gtc-bmuf: BMUF's eta in [0, 1) (default 1 - 1/groups; 0 = plain averaging)")
     tr.add_argument("--no-progress", action="store_true")
     return parser
 
@@ -91,6 +95,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
 def run_train(args: argparse.Namespace) -> int:
     from .training import build_config, load_yaml, run_trans_encoder
+    from .training.config import ConfigError
 
     values = load_yaml(args.config) if args.config else {}
     config = build_config(
@@ -116,7 +121,12 @@ def run_train(args: argparse.Namespace) -> int:
     if args.strategy != "none":
         from .training.parallel import make_strategy
 
-        strategy = make_strategy(args.strategy, group_size=args.group_size)
+        knobs = {"threshold": args.threshold, "block_steps": args.block_steps, "block_momentum": args.block_momentum}
+        try:
+            strategy = make_strategy(args.strategy, group_size=args.group_size,
+                                     **{k: v for k, v in knobs.items() if v is not None})
+        except ValueError as err:  # StrategyConfig's checks: a usage error, not a crash
+            raise ConfigError(str(err)) from err
     report = run_trans_encoder(config, strategy=strategy)
     if strategy is None or strategy.rank == 0:
         print(f"\nreport: {os.path.join(config.output_dir, 'report.md')}")

@@ -134,3 +134,34 @@ def test_cli_train_bad_config_file(tmp_path, capsys):
     config.write_text("data_dir: somewhere\ncycles: three\n", encoding="utf-8")
     assert main(["train", "--config", str(config)]) == 2
     assert "cycles must be a positive integer, got 'three'" in capsys.readouterr().err
+
+
+def test_cli_train_passes_distributed_knobs(tmp_path, monkeypatch):
+    from transencoder.distributed import StrategyConfig
+    from transencoder.training import parallel
+
+    class Stop(Exception):
+        pass
+
+    made = []
+
+    def capture(name, group_size=None, **options):
+        made.append(StrategyConfig(name=name, group_size=group_size, **options))
+        raise Stop
+
+    monkeypatch.setattr(parallel, "make_strategy", capture)
+    common = ["train", "--data-dir", str(tmp_path), "--output-dir", str(tmp_path / "out")]
+    with pytest.raises(Stop):
+        main([*common, "--strategy", "gtc-bmuf", "--group-size", "2", "--threshold", "5e-4",
+              "--block-steps", "25", "--block-momentum", "0"])
+    with pytest.raises(Stop):
+        main([*common, "--strategy", "bmuf"])
+    knobs = [(c.name, c.group_size, c.threshold, c.block_steps, c.block_momentum) for c in made]
+    assert knobs == [("gtc-bmuf", 2, 5e-4, 25, 0.0), ("bmuf", None, 1e-3, 50, None)]
+
+
+def test_cli_train_bad_distributed_knob(tmp_path, capsys):
+    code = main(["train", "--data-dir", str(tmp_path), "--output-dir", str(tmp_path / "out"),
+                 "--strategy", "gtc-bmuf", "--block-momentum", "1.5"])
+    assert code == 2
+    assert "block_momentum (BMUF's eta) must be in [0, 1), got 1.5" in capsys.readouterr().err
