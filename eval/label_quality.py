@@ -1,0 +1,105 @@
+"""How good are the labels a Trans-Encoder run distils? The teacher ceiling of a run.
+
+A run keeps every score it labels the pool with (``<run>/labels/cycle-<k>-bi-scores.npy``: the
+bi-encoder that labels cycle k's cross-encoder; ``cycle-<k>-cross-scores.npy``: cycle k's
+cross-encoder, which labels its bi-encoder). With the transductive pool of a data directory
+every evaluation pair is in the pool, so each of these arrays can be evaluated as STS scores
+without running a model; so can their rank averages (an ensemble teacher). A student distilled
+from a label rarely beats it, so the best row bounds what another bi-encoder step could reach.
+
+    python eval/label_quality.py --run-dir runs/q/recommended --data-dir ../shared/data/sts/senteval \\
+        --output eval/results/label_quality.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import rankdata
+
+TASKS = ("STS12", "STS13", "STS14", "STS15", "STS16", "STSB")
+
+
+def load_arrays(run_dir: Path) -> dict[str, np.ndarray]:
+    """Every saved score array of a run, by name, in cycle order (bi before cross)."""
+    found = []
+    for path in (run_dir / "labels").glob("cycle-*-*-scores.npy"):
+        match = re.fullmatch(r"cycle-(\d+)-(bi|cross)-scores", path.stem)
+        if match:
+            found.append((int(match[1]), match[2] == "cross", path))
+    if not found:
+        raise SystemExit(f"no cycle-<k>-<bi|cross>-scores.npy under {run_dir / 'labels'}")
+    names = {}
+    for cycle, is_cross, path in sorted(found):
+        if is_cross:
+            name = f"cycle {cycle} cross"
+        else:
+            name = "start bi" if cycle == 1 else f"cycle {cycle - 1} bi"
+        names[name] = np.load(path).astype(np.float64)
+    return names
+
+
+def rank_average(*arrays: np.ndarray) -> np.ndarray:
+    return np.mean([rankdata(a) / len(a) for a in arrays], axis=0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--run-dir", type=Path, required=True, help="a run's output directory")
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--output", type=Path)
+    args = parser.parse_args()
+
+    from transencoder.eval import StsEvaluator, find_tasks
+    from transencoder.training import build_config
+    from transencoder.training.cycles import TransEncoderRun
+
+    progress = json.loads((args.run_dir / "progress.json").read_text(encoding="utf-8"))
+    pool = TransEncoderRun(build_config(progress["config"]), log=lambda *a, **k: None).load_pool()
+    position = {}
+    for i, (a, b) in enumerate(pool.pairs):
+        position.setdefault((a, b), i)
+        position.setdefault((b, a), i)
+    evaluator = StsEvaluator(find_tasks(args.data_dir, tasks=TASKS), show_progress_bar=False)
+    missing = [pair for pair in evaluator.pairs if pair not in position]
+    if missing:
+        raise SystemExit(
+            f"{len(missing)} evaluation pairs are not in the run's pool (not transductive)"
+        )
+    where = np.array([position[pair] for pair in evaluator.pairs])
+
+    arrays = load_arrays(args.run_dir)
+    for name, scores in arrays.items():
+        if len(scores) != len(pool.pairs):
+            raise SystemExit(f"{name}: {len(scores)} scores for a pool of {len(pool.pairs)} pairs")
+    bis = [n for n in arrays if n.endswith(" bi")]
+    crosses = [n for n in arrays if n.endswith(" cross")]
+    if crosses:
+        last = crosses[-1]
+        arrays[f"rank avg: start bi + {last}"] = rank_average(arrays["start bi"], arrays[last])
+        if bis[-1] != "start bi":
+            arrays[f"rank avg: {bis[-1]} + {last}"] = rank_average(arrays[bis[-1]], arrays[last])
+
+    rows = {}
+    header = f"{'label':40} " + " ".join(f"{t:>6}" for t in TASKS) + f" {'avg':>6}"
+    print(header)
+    print("-" * len(header))
+    for name, scores in arrays.items():
+        result = evaluator.from_scores(scores[where])
+        cells = {t: result.tasks[t].spearman for t in TASKS if t in result.tasks}
+        average = float(np.mean(list(cells.values())))
+        rows[name] = {"spearman": cells, "average": average}
+        print(f"{name:40} " + " ".join(f"{v:6.2f}" for v in cells.values()) + f" {average:6.2f}")
+    if args.output:
+        record = {"run_dir": str(args.run_dir), "data_dir": str(args.data_dir), "rows": rows}
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
