@@ -117,11 +117,14 @@ def run_train(args: argparse.Namespace) -> int:
     )
     if args.data_dir is not None and "pairs" in values:  # the flag replaces the file's source
         config.pairs = None
+    knobs = {"threshold": args.threshold, "block_steps": args.block_steps, "block_momentum": args.block_momentum}
+    if args.strategy == "none" and any(v is not None for v in knobs.values()):
+        given = ", ".join("--" + k.replace("_", "-") for k, v in knobs.items() if v is not None)
+        raise ConfigError(f"{given} only apply to a distributed run: add --strategy gtc|bmuf|gtc-bmuf")
     strategy = None
     if args.strategy != "none":
         from .training.parallel import make_strategy
 
-        knobs = {"threshold": args.threshold, "block_steps": args.block_steps, "block_momentum": args.block_momentum}
         try:
             strategy = make_strategy(args.strategy, group_size=args.group_size,
                                      **{k: v for k, v in knobs.items() if v is not None})

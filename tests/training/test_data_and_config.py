@@ -165,3 +165,6 @@ def test_cli_train_bad_distributed_knob(tmp_path, capsys):
                  "--strategy", "gtc-bmuf", "--block-momentum", "1.5"])
     assert code == 2
     assert "block_momentum (BMUF's eta) must be in [0, 1), got 1.5" in capsys.readouterr().err
+    code = main(["train", "--data-dir", str(tmp_path), "--block-steps", "25", "--threshold", "1e-4"])
+    assert code == 2
+    assert "--threshold, --block-steps only apply to a distributed run" in capsys.readouterr().err
