@@ -35,16 +35,11 @@ def table(report: dict) -> str:
 def summarise(config) -> dict:
     """The report of a run as far as it went (the start row and every finished cycle)."""
     from transencoder.training.cycles import TransEncoderRun
-    from transencoder.training.report import write_report
 
-    run = TransEncoderRun(config)
-    progress_file = run.out / "progress.json"
-    if not progress_file.is_file():
-        raise SystemExit(f"{run.out}: no run there to summarise")
-    progress = json.loads(progress_file.read_text(encoding="utf-8"))
-    if progress["config"] != config.to_dict():
-        raise SystemExit(f"{run.out} holds a run with other settings than these")
-    return write_report(run.out, config, run.load_pool(), progress, run.phases())
+    try:
+        return TransEncoderRun(config).report_so_far()
+    except (FileNotFoundError, RuntimeError) as err:  # no run, or one with other settings
+        raise SystemExit(str(err)) from err
 
 
 def main() -> None:

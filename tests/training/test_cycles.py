@@ -198,3 +198,13 @@ def test_report_is_written_after_each_cycle(tiny_model, tmp_path, monkeypatch):
     partial = json.loads((out / "report.json").read_text())
     assert set(partial["evaluation"]) == {"start", "cycle 1"}
     assert "| cycle 1 |" in (out / "report.md").read_text()
+
+    # The same report again from the run's files alone, without training (bench_quality's
+    # --summarise-only); a directory without a run is an error.
+    (out / "report.json").unlink()
+    again = TransEncoderRun(config, log=lambda *a: None).report_so_far()
+    assert again["evaluation"] == partial["evaluation"]
+    assert json.loads((out / "report.json").read_text())["evaluation"] == partial["evaluation"]
+    config.output_dir = str(tmp_path / "empty")
+    with pytest.raises(FileNotFoundError, match="no run there"):
+        TransEncoderRun(config, log=lambda *a: None).report_so_far()

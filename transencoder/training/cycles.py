@@ -148,6 +148,14 @@ class TransEncoderRun:
                 )
         return report
 
+    def report_so_far(self) -> dict:
+        """Write and return the report of the phases an existing run has finished (no training)."""
+        if not self.progress_file.is_file():
+            raise FileNotFoundError(f"{self.out}: no run there to report on")
+        return write_report(
+            self.out, self.config, self.load_pool(), self._load_progress(), self.phases()
+        )
+
     def _main(self):
         """Rank 0 writes files; with several ranks the others wait for it at a barrier."""
         return (
@@ -328,17 +336,11 @@ class TransEncoderRun:
         cross = CrossEncoder.from_pretrained(
             init, max_length=cfg.cross.max_length, device=self.device
         )
-        labels = np.load(self.labels_file(f"cycle-{k}-cross-targets"))
-        options = self._loop_options(phase)
-        stats = train_cross_encoder(
-            cross, self.pool.pairs, labels, cfg.cross, seed=self._seed(phase), **options
-        )
-        self._finish(
+        stats = self._fit(
             phase,
             cross,
-            stats,
-            self.model_dir("cross", k, m),
-            options,
+            train_cross_encoder,
+            cfg.cross,
             rebuild=lambda: CrossEncoder.from_pretrained(
                 init, max_length=cfg.cross.max_length, device="cpu"
             ),
@@ -390,17 +392,11 @@ class TransEncoderRun:
             device=self.device,
         )
         del reference
-        labels = np.load(self.labels_file(f"cycle-{k}-bi-targets"))
-        options = self._loop_options(phase)
-        stats = train_bi_encoder(
-            bi, self.pool.pairs, labels, cfg.bi, seed=self._seed(phase), **options
-        )
-        self._finish(
+        stats = self._fit(
             phase,
             bi,
-            stats,
-            self.model_dir("bi", k, m),
-            options,
+            train_bi_encoder,
+            cfg.bi,
             rebuild=lambda: BiEncoder.from_pretrained(
                 init,
                 pooling=bi.pooling,
@@ -471,6 +467,16 @@ class TransEncoderRun:
                 results[f"{kind}-ensemble"] = ensemble.to_dict()
                 log(f"{kind}-ensemble: average Spearman {ensemble.primary:.2f}")
         return results
+
+    def _fit(self, phase: Phase, model, trainer, settings, *, rebuild):
+        """Train ``model`` (phase kind "cross" or "bi") on its cycle's targets and save it."""
+        kind, k = phase.kind, phase.cycle
+        labels = np.load(self.labels_file(f"cycle-{k}-{kind}-targets"))
+        options = self._loop_options(phase)
+        stats = trainer(model, self.pool.pairs, labels, settings, seed=self._seed(phase), **options)
+        out = self.model_dir(kind, k, phase.member)
+        self._finish(phase, model, stats, out, options, rebuild=rebuild)
+        return stats
 
     def _finish(
         self, phase: Phase, model, stats, path: Path, options: dict, *, rebuild, prefix: str = ""

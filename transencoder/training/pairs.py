@@ -46,12 +46,13 @@ class PairPool:
         if max_pairs is None or max_pairs >= len(self.pairs):
             return self
         import random
+        from bisect import bisect_left
 
         chosen = sorted(random.Random(seed).sample(range(len(self.pairs)), max_pairs))
         # Pairs are stored source after source, so each source is a contiguous range.
         sources, start = {}, 0
         for name, count in self.sources.items():
-            sources[name] = sum(start <= i < start + count for i in chosen)
+            sources[name] = bisect_left(chosen, start + count) - bisect_left(chosen, start)
             start += count
         return PairPool([self.pairs[i] for i in chosen], sources, self.duplicates, self.transductive)
 
