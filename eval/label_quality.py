@@ -2,7 +2,8 @@
 
 A run keeps every score it labels the pool with (``<run>/labels/cycle-<k>-bi-scores.npy``: the
 bi-encoder that labels cycle k's cross-encoder; ``cycle-<k>-cross-scores.npy``: cycle k's
-cross-encoder, which labels its bi-encoder). With the transductive pool of a data directory
+cross-encoder, which labels its bi-encoder; with ``label_views`` beyond ``pooled`` a bi-encoder's
+array is its views' rank average, not its cosine). With the transductive pool of a data directory
 every evaluation pair is in the pool, so each of these arrays can be evaluated as STS scores
 without running a model; so can their rank averages (an ensemble teacher). A student distilled
 from a label rarely beats it, so the best row bounds what another bi-encoder step could reach.

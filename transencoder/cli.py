@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--max-pairs", type=int, help="use a random subset of this many pairs (quick runs)")
     tr.add_argument("--seed", type=int)
     tr.add_argument("--device")
+    tr.add_argument("--label-views", metavar="VIEW,...",
+                    help="how a bi-encoder labels pairs: pooled, first_last, token_f1 (rank-averaged); "
+                         "default: the recipe's (recommended: all three, official: pooled)")
     tr.add_argument("--select-on-dev", action="store_true", default=None,
                     help="keep the best cycle by STS-B dev Spearman (uses gold dev labels; off by default)")
     tr.add_argument("--strategy", choices=("none", "ddp", "mics", "gtc", "bmuf", "gtc-bmuf"), default="none",
@@ -113,6 +116,7 @@ def run_train(args: argparse.Namespace) -> int:
         seed=args.seed,
         device=args.device,
         select_on_dev=args.select_on_dev,
+        label_views=_split_list(args.label_views),
         show_progress_bar=False if args.no_progress else None,
     )
     if args.data_dir is not None and "pairs" in values:  # the flag replaces the file's source

@@ -116,6 +116,11 @@ def test_recipe_defaults_and_overrides():
     official = build_config({"data_dir": "x", "recipe": "official", "cross": {"epochs": 3}})
     assert (official.cross.epochs, official.cross.lr, official.cross.max_length) == (3, 2e-5, 64)
     assert (official.bi.batch_size, official.bi.lr, official.bi.warmup_ratio) == (128, 5e-5, 0.0)
+    assert (official.bi_init, official.cross_init, official.label_views) == ("start", "start", ["pooled"])
+    recommended = build_config({"data_dir": "x", "bi": {"lr": 3e-5}})
+    assert (recommended.bi_init, recommended.cross_init, recommended.label_mode) == ("start", "continue", "rank")
+    assert (recommended.bi.epochs, recommended.bi.lr, recommended.cross.epochs) == (2, 3e-5, 2)
+    assert recommended.label_views == ["pooled", "first_last", "token_f1"]
 
 
 def test_yaml_exponent_without_dot_is_a_number(tmp_path):
@@ -168,3 +173,19 @@ def test_cli_train_bad_distributed_knob(tmp_path, capsys):
     code = main(["train", "--data-dir", str(tmp_path), "--block-steps", "25", "--threshold", "1e-4"])
     assert code == 2
     assert "--threshold, --block-steps only apply to a distributed run" in capsys.readouterr().err
+
+
+def test_cli_train_label_views(tmp_path, capsys, monkeypatch):
+    seen = []
+
+    def capture(config, **kwargs):
+        seen.append(config.label_views)
+        return {"evaluation": {}}
+
+    monkeypatch.setattr("transencoder.training.run_trans_encoder", capture)
+    common = ["train", "--data-dir", str(tmp_path), "--output-dir", str(tmp_path / "out")]
+    main([*common, "--label-views", "pooled,token_f1"])
+    main([*common, "--recipe", "official"])
+    assert seen == [["pooled", "token_f1"], ["pooled"]]
+    assert main([*common, "--label-views", "pooled,max"]) == 2
+    assert "label_views must be a non-empty list of distinct views" in capsys.readouterr().err

@@ -170,7 +170,10 @@ class BiEncoder(nn.Module):
         kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
         if token_type_ids is not None:
             kwargs["token_type_ids"] = token_type_ids
-        hidden = self.encoder(**kwargs).last_hidden_state
+        return self.pool(self.encoder(**kwargs).last_hidden_state, attention_mask)
+
+    def pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The sentence embedding of the encoder's last hidden states (this model's pooling)."""
         if self.pooling == "mean":
             pooled = mean_pool(hidden, attention_mask)
         else:

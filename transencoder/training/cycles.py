@@ -310,7 +310,11 @@ class TransEncoderRun:
         ]
         bi_scores = self._score(
             lambda part: label_with_bi(
-                bis, part, batch_size=cfg.eval_batch_size, show_progress_bar=cfg.show_progress_bar
+                bis,
+                part,
+                batch_size=cfg.eval_batch_size,
+                show_progress_bar=cfg.show_progress_bar,
+                views=cfg.label_views,
             ),
             pairs,
         )

@@ -25,6 +25,7 @@ from ..models.batching import pad_batch, tokenize_pairs, tokenize_texts, unique_
 from .config import PrimingConfig, StepConfig
 from .loop import PhaseStats, train_phase
 from .pairs import both_orders
+from .views import view_scores, views_teacher
 
 
 def length_grouped_batches(
@@ -51,12 +52,21 @@ def epoch_seed(seed: int, epoch: int) -> int:
 # ----------------------------------------------------------------------------- labelling
 def label_with_bi(
     models: BiEncoder | Sequence[BiEncoder], pairs: Sequence[tuple[str, str]], *, batch_size: int = 128,
-    show_progress_bar: bool | None = None,
+    show_progress_bar: bool | None = None, views: Sequence[str] = ("pooled",),
 ) -> np.ndarray:
-    """Cosine of each pair (mean over several bi-encoders), raw as the official code uses it."""
+    """Cosine of each pair (mean over several bi-encoders), raw as the official code uses it.
+
+    With more ``views`` than ``"pooled"`` (see :mod:`.views`), each view is averaged over the
+    bi-encoders and the views' rank average is returned on the cosine's scale.
+    """
     members = [models] if isinstance(models, nn.Module) else list(models)
-    scores = [m.similarity(pairs, batch_size=batch_size, show_progress_bar=show_progress_bar) for m in members]
-    return np.mean(np.stack(scores), axis=0)
+    if tuple(views) == ("pooled",):
+        scores = [m.similarity(pairs, batch_size=batch_size, show_progress_bar=show_progress_bar) for m in members]
+        return np.mean(np.stack(scores), axis=0)
+    per_member = [
+        view_scores(m, pairs, views, batch_size=batch_size, show_progress_bar=show_progress_bar) for m in members
+    ]
+    return views_teacher({v: np.mean([s[v] for s in per_member], axis=0) for v in views})
 
 
 def label_with_cross(

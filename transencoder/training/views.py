@@ -1,0 +1,133 @@
+"""Several views of one bi-encoder's similarity, combined into one teacher.
+
+A bi-encoder can score a pair in more ways than its own embedding's cosine, from the same
+forward pass:
+
+* ``pooled``: the cosine of the model's sentence embeddings (what it is trained for);
+* ``first_last``: the cosine of the mean of the first and last layers' token vectors
+  (the "first-last average" pooling of Su et al. 2021 and SimCSE's evaluation);
+* ``token_f1``: greedy alignment of the two sentences' last-layer token vectors, as
+  BERTScore's F1 without idf weights: each token is matched to its most similar token of
+  the other sentence, precision and recall average those maxima.
+
+The views err on different pairs, so their rank average is a better teacher than the cosine
+alone when the start model is already strong: on this project's STS-B dev set (gold labels)
+the packaged MiniLM's cosine scores 86.72 and the three views together 87.34 (see the README).
+The combination is mapped onto the ``pooled`` scores' distribution, so the labels stay on the
+student's own cosine scale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from ..models import BiEncoder
+from ..models.batching import length_sorted_batches, pad_batch, unique_in_order
+from ..models.bi_encoder import mean_pool, progress_default
+from .labels import combine_teachers
+
+VIEWS = ("pooled", "first_last", "token_f1")
+
+
+def view_scores(
+    bi: BiEncoder,
+    pairs: Sequence[tuple[str, str]],
+    views: Sequence[str] = VIEWS,
+    *,
+    batch_size: int = 128,
+    show_progress_bar: bool | None = None,
+) -> dict[str, np.ndarray]:
+    """Each view's score of every pair, from one forward pass over the distinct sentences.
+
+    ``token_f1`` keeps every sentence's token vectors (float16, on the CPU) until the pairs
+    are scored: about ``tokens x hidden x 2`` bytes, 0.5 GB for 23,000 STS sentences.
+    """
+    unknown = sorted(set(views) - set(VIEWS))
+    if unknown or not views:
+        raise ValueError(f"views must be a non-empty subset of {VIEWS}, got {list(views)}")
+    firsts = [a for a, _ in pairs]
+    unique, index = unique_in_order(firsts + [b for _, b in pairs])
+    left = torch.as_tensor(index[: len(firsts)], dtype=torch.long)
+    right = torch.as_tensor(index[len(firsts) :], dtype=torch.long)
+    embeddings = {
+        v: torch.zeros((len(unique), bi.encoder.config.hidden_size)) for v in views if v != "token_f1"
+    }
+    tokens: list[torch.Tensor | None] = [None] * len(unique)
+    special = torch.as_tensor(sorted(set(bi.tokenizer.all_special_ids)), dtype=torch.long)
+    token_ids = bi.tokenize(unique)
+    was_training = bi.training
+    bi.eval()
+    batches = length_sorted_batches([len(ids) for ids in token_ids], batch_size)
+    with torch.inference_mode():
+        for batch in tqdm(batches, desc="views", disable=not progress_default(show_progress_bar)):
+            features = pad_batch([token_ids[i] for i in batch], bi.tokenizer.pad_token_id or 0, device=bi.device)
+            out = bi.encoder(**features, output_hidden_states="first_last" in views)
+            last, mask = out.last_hidden_state, features["attention_mask"]
+            rows = torch.as_tensor(batch)
+            if "pooled" in embeddings:
+                embeddings["pooled"][rows] = bi.pool(last, mask).float().cpu()
+            if "first_last" in embeddings:
+                both = (out.hidden_states[1] + last) / 2
+                embeddings["first_last"][rows] = mean_pool(both, mask).float().cpu()
+            if "token_f1" in views:
+                keep = (mask.bool() & ~torch.isin(features["input_ids"], special.to(mask.device))).cpu()
+                unit = F.normalize(last.float(), dim=-1).cpu().half()
+                for row, i in enumerate(batch):
+                    tokens[i] = unit[row][keep[row]]
+    bi.train(was_training)
+    scores = {}
+    for view, matrix in embeddings.items():
+        matrix = F.normalize(matrix, dim=-1)
+        scores[view] = (matrix[left] * matrix[right]).sum(dim=-1).numpy()
+    if "token_f1" in views:
+        scores["token_f1"] = _token_f1(tokens, left.tolist(), right.tolist())
+    return {v: scores[v] for v in views}
+
+
+def _token_f1(tokens: list[torch.Tensor], left: list[int], right: list[int], chunk: int = 512) -> np.ndarray:
+    """Greedy-alignment F1 of each pair's token vectors (0 where a side has no tokens)."""
+    out = np.zeros(len(left))
+    for start in range(0, len(left), chunk):
+        a_list = [tokens[i] for i in left[start : start + chunk]]
+        b_list = [tokens[i] for i in right[start : start + chunk]]
+        a, a_mask = _stack(a_list)
+        b, b_mask = _stack(b_list)
+        sims = a @ b.transpose(1, 2)  # (pairs, tokens of a, tokens of b)
+        pair_mask = a_mask.unsqueeze(2) & b_mask.unsqueeze(1)
+        sims = sims.masked_fill(~pair_mask, float("-inf"))
+        precision = _masked_mean(sims.amax(dim=2), a_mask)
+        recall = _masked_mean(sims.amax(dim=1), b_mask)
+        f1 = 2 * precision * recall / (precision + recall)
+        empty = (a_mask.sum(1) == 0) | (b_mask.sum(1) == 0)
+        out[start : start + len(a_list)] = torch.where(empty, 0.0, f1).nan_to_num(0.0).numpy()
+    return out
+
+
+def _stack(vectors: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(1, max(len(v) for v in vectors))
+    hidden = vectors[0].shape[-1]
+    out = torch.zeros((len(vectors), width, hidden))
+    mask = torch.zeros((len(vectors), width), dtype=torch.bool)
+    for row, v in enumerate(vectors):
+        out[row, : len(v)] = v.float()
+        mask[row, : len(v)] = True
+    return out, mask
+
+
+def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    values = values.masked_fill(~mask, 0.0)
+    return values.sum(dim=1) / mask.sum(dim=1).clamp(min=1)
+
+
+def views_teacher(scores: dict[str, np.ndarray]) -> np.ndarray:
+    """Equal-weight rank average of the views, on the ``pooled`` (else first) view's scale."""
+    arrays = list(scores.values())
+    reference = scores.get("pooled", arrays[0])
+    if len(arrays) == 1:
+        return np.asarray(arrays[0], dtype=np.float64)
+    return combine_teachers(arrays, [1.0] * len(arrays), mode="rank", reference=reference)
