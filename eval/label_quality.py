@@ -1,5 +1,8 @@
 """How good are the labels a Trans-Encoder run distils? The teacher ceiling of a run.
 
+Each row is scored on the six STS tasks and, when the pool holds them, on the STS-B dev pairs
+(``dev``: gold labels, the set to choose settings on; the test tasks are for reporting).
+
 A run keeps every score it labels the pool with (``<run>/labels/cycle-<k>-bi-scores.npy``: the
 bi-encoder that labels cycle k's cross-encoder; ``cycle-<k>-cross-scores.npy``: cycle k's
 cross-encoder, which labels its bi-encoder; with ``label_views`` beyond ``pooled`` a bi-encoder's
@@ -48,14 +51,31 @@ def rank_average(*arrays: np.ndarray) -> np.ndarray:
     return np.mean([rankdata(a) / len(a) for a in arrays], axis=0)
 
 
+def start_views(config: dict, pairs) -> dict[str, np.ndarray]:
+    """Each label view of the run's (first) start model, and the views' rank average."""
+    from transencoder.models import BiEncoder
+    from transencoder.training.views import VIEWS, view_scores, views_teacher
+
+    model = BiEncoder.from_pretrained(config["models"][0], device="cpu")
+    scores = view_scores(model, pairs, VIEWS, show_progress_bar=False)
+    rows = {f"start view: {v}": s.astype(np.float64) for v, s in scores.items()}
+    rows["start views: rank average"] = views_teacher(scores)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--run-dir", type=Path, required=True, help="a run's output directory")
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--output", type=Path)
+    parser.add_argument(
+        "--start-views",
+        action="store_true",
+        help="also score each label view of the run's start model (pooled, first_last, token_f1) and their rank average",
+    )
     args = parser.parse_args()
 
-    from transencoder.eval import StsEvaluator, find_tasks
+    from transencoder.eval import StsEvaluator, find_tasks, read_stsb
     from transencoder.training import build_config
     from transencoder.training.cycles import TransEncoderRun
 
@@ -72,8 +92,15 @@ def main() -> None:
             f"{len(missing)} evaluation pairs are not in the run's pool (not transductive)"
         )
     where = np.array([position[pair] for pair in evaluator.pairs])
+    dev_file = args.data_dir / "STSBenchmark" / "sts-dev.csv"
+    dev = StsEvaluator([read_stsb(dev_file, name="dev")], show_progress_bar=False) if dev_file.is_file() else None
+    dev_where = np.array([position.get(pair, -1) for pair in dev.pairs]) if dev else None
+    if dev_where is not None and (dev_where < 0).any():
+        dev, dev_where = None, None  # the pool lacks STS-B dev: no dev column
 
     arrays = load_arrays(args.run_dir)
+    if args.start_views:
+        arrays = {**start_views(progress["config"], pool.pairs), **arrays}
     for name, scores in arrays.items():
         if len(scores) != len(pool.pairs):
             raise SystemExit(f"{name}: {len(scores)} scores for a pool of {len(pool.pairs)} pairs")
@@ -87,6 +114,7 @@ def main() -> None:
 
     rows = {}
     header = f"{'label':40} " + " ".join(f"{t:>6}" for t in TASKS) + f" {'avg':>6}"
+    header += f" {'dev':>6}" if dev else ""
     print(header)
     print("-" * len(header))
     for name, scores in arrays.items():
@@ -94,7 +122,11 @@ def main() -> None:
         cells = {t: result.tasks[t].spearman for t in TASKS if t in result.tasks}
         average = float(np.mean(list(cells.values())))
         rows[name] = {"spearman": cells, "average": average}
-        print(f"{name:40} " + " ".join(f"{v:6.2f}" for v in cells.values()) + f" {average:6.2f}")
+        line = f"{name:40} " + " ".join(f"{v:6.2f}" for v in cells.values()) + f" {average:6.2f}"
+        if dev:
+            rows[name]["stsb_dev"] = dev.from_scores(scores[dev_where]).primary
+            line += f" {rows[name]['stsb_dev']:6.2f}"
+        print(line)
     if args.output:
         record = {"run_dir": str(args.run_dir), "data_dir": str(args.data_dir), "rows": rows}
         args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -146,6 +146,32 @@ def test_mutual_distillation_targets_are_member_means(tiny_model, tmp_path):
     assert {"bi-1", "bi-2", "bi-ensemble", "cross-1", "cross-2", "cross-ensemble"} <= set(report["evaluation"]["cycle 1"])
 
 
+def test_start_views_anchor_the_bi_encoder_labels(tiny_model, tmp_path):
+    from transencoder.training.labels import combine_teachers
+    from transencoder.training.pairs import pool_from_pairs_file
+    from transencoder.training.views import view_scores, views_teacher
+
+    pairs_file = _pairs_file(tmp_path)
+    out = tmp_path / "views"
+    views = ["pooled", "first_last", "token_f1"]
+    run_trans_encoder(
+        build_config(_settings(tiny_model, pairs_file, output_dir=str(out), recipe="recommended",
+                               start_views=views, bi_label_from_start=0.25, cross={"batch_size": 8, "epochs": 1},
+                               bi={"batch_size": 8, "epochs": 1})),
+        log=lambda *a: None,
+    )
+    pairs = pool_from_pairs_file(pairs_file).pairs
+    start = BiEncoder.from_pretrained(tiny_model, device="cpu")
+    labels = out / "labels"
+    cosines = start.similarity(pairs)
+    np.testing.assert_allclose(np.load(labels / "cycle-1-bi-scores.npy"), cosines, atol=1e-6)  # label_views: pooled
+    anchor = views_teacher(view_scores(start, pairs, views))
+    np.testing.assert_allclose(np.load(labels / "start-views-scores.npy"), anchor, atol=1e-6)
+    expected = combine_teachers([np.load(labels / "cycle-1-cross-scores.npy"), anchor], [0.75, 0.25],
+                                mode="rank", reference=cosines)
+    np.testing.assert_allclose(np.load(labels / "cycle-1-bi-targets.npy"), expected, atol=1e-6)
+
+
 def test_existing_run_with_other_config_is_refused(tiny_model, tmp_path):
     pairs = _pairs_file(tmp_path, count=16)
     out = tmp_path / "run"

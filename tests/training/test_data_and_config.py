@@ -116,11 +116,12 @@ def test_recipe_defaults_and_overrides():
     official = build_config({"data_dir": "x", "recipe": "official", "cross": {"epochs": 3}})
     assert (official.cross.epochs, official.cross.lr, official.cross.max_length) == (3, 2e-5, 64)
     assert (official.bi.batch_size, official.bi.lr, official.bi.warmup_ratio) == (128, 5e-5, 0.0)
-    assert (official.bi_init, official.cross_init, official.label_views) == ("start", "start", ["pooled"])
+    assert (official.bi_init, official.cross_init) == ("start", "start")
+    assert official.label_views == official.start_views == ["pooled"]
     recommended = build_config({"data_dir": "x", "bi": {"lr": 3e-5}})
     assert (recommended.bi_init, recommended.cross_init, recommended.label_mode) == ("start", "continue", "rank")
     assert (recommended.bi.epochs, recommended.bi.lr, recommended.cross.epochs) == (2, 3e-5, 2)
-    assert recommended.label_views == ["pooled", "first_last", "token_f1"]
+    assert (recommended.label_views, recommended.start_views) == (["pooled"], ["pooled", "first_last", "token_f1"])
 
 
 def test_yaml_exponent_without_dot_is_a_number(tmp_path):

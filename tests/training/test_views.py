@@ -84,9 +84,9 @@ def test_label_with_bi_averages_views_over_members(tmp_path, pairs):
 
 
 def test_label_views_config():
-    assert build_config({"data_dir": "x"}).label_views == ["pooled", "first_last", "token_f1"]
-    assert build_config({"data_dir": "x", "recipe": "official"}).label_views == ["pooled"]
+    assert build_config({"data_dir": "x"}).start_views == ["pooled", "first_last", "token_f1"]
     assert build_config({"data_dir": "x", "label_views": "pooled,token_f1"}).label_views == ["pooled", "token_f1"]
-    for bad in (["pooled", "cls"], [], ["pooled", "pooled"]):
-        with pytest.raises(ConfigError, match="label_views"):
-            build_config({"data_dir": "x", "label_views": bad})
+    for name in ("label_views", "start_views"):
+        for bad in (["pooled", "cls"], [], ["pooled", "pooled"]):
+            with pytest.raises(ConfigError, match=name):
+                build_config({"data_dir": "x", name: bad})

@@ -104,7 +104,8 @@ class TrainConfig:
     bi_label_from_start: float = 0.0  # weight of the start bi-encoder in the cross->bi labels
     label_mode: str = "raw"  # how teachers are combined: raw mean, or mean of ranks mapped to the student's scale
     predict_both_orders: bool = False  # cross-encoder labels average (a, b) and (b, a)
-    label_views: list[str] = field(default_factory=lambda: ["pooled"])  # how a bi-encoder labels pairs
+    label_views: list[str] = field(default_factory=lambda: ["pooled"])  # how a bi-encoder labels the cross-encoder's pairs
+    start_views: list[str] = field(default_factory=lambda: ["pooled"])  # how the start model scores pairs in the bi-encoder's labels
     select_on_dev: bool = False  # keep the best cycle by STS-B dev Spearman (uses gold dev labels)
     priming: PrimingConfig = field(default_factory=PrimingConfig)
     cross: StepConfig = field(default_factory=StepConfig)
@@ -133,13 +134,13 @@ class TrainConfig:
                               ("mixed_precision", ("auto", "no", "bf16"))):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
-        if (not isinstance(self.label_views, list) or not self.label_views
-                or len(set(self.label_views)) != len(self.label_views)
-                or not set(self.label_views) <= set(LABEL_VIEWS)):
-            raise ConfigError(
-                f"label_views must be a non-empty list of distinct views from {LABEL_VIEWS}, "
-                f"got {self.label_views!r}"
-            )
+        for name in ("label_views", "start_views"):
+            views = getattr(self, name)
+            if (not isinstance(views, list) or not views or len(set(views)) != len(views)
+                    or not set(views) <= set(LABEL_VIEWS)):
+                raise ConfigError(
+                    f"{name} must be a non-empty list of distinct views from {LABEL_VIEWS}, got {views!r}"
+                )
         _positive_int(self.cycles, "cycles")
         _positive_int(self.checkpoint_every, "checkpoint_every")
         _positive_int(self.eval_batch_size, "eval_batch_size")
@@ -176,6 +177,7 @@ def recipe_defaults(name: str) -> dict[str, Any]:
             "label_mode": "raw",
             "predict_both_orders": False,
             "label_views": ["pooled"],
+            "start_views": ["pooled"],
             "cross": {"epochs": 1, "batch_size": 32, "lr": 2e-5, "max_length": 64,
                       "weight_decay": 0.01, "warmup_ratio": 0.1},
             "bi": {"epochs": 10, "batch_size": 128, "lr": 5e-5, "max_length": 32,
@@ -189,7 +191,8 @@ def recipe_defaults(name: str) -> dict[str, Any]:
             "bi_label_from_start": 0.5,
             "label_mode": "rank",
             "predict_both_orders": True,
-            "label_views": ["pooled", "first_last", "token_f1"],
+            "label_views": ["pooled"],
+            "start_views": ["pooled", "first_last", "token_f1"],
             "cross": {"epochs": 2, "batch_size": 32, "lr": 2e-5, "max_length": 128,
                       "weight_decay": 0.01, "warmup_ratio": 0.1},
             "bi": {"epochs": 2, "batch_size": 64, "lr": 4e-5, "max_length": 128,
@@ -225,7 +228,7 @@ def build_config(values: dict[str, Any] | None = None, **overrides: Any) -> Trai
         if bad:
             raise ConfigError(f"unknown {key} setting(s) {bad}; valid: {sorted(allowed)}")
         merged[key] = cls(**_coerce_floats(cls, step_values, f"{key}."))
-    for key in ("models", "cross_models", "pool_tasks", "eval_tasks", "label_views"):
+    for key in ("models", "cross_models", "pool_tasks", "eval_tasks", "label_views", "start_views"):
         if isinstance(merged.get(key), str):
             merged[key] = [part.strip() for part in merged[key].split(",") if part.strip()]
     return TrainConfig(**_coerce_floats(TrainConfig, merged, "")).validate()

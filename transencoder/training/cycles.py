@@ -38,6 +38,7 @@ from .steps import (
     train_bi_encoder,
     train_cross_encoder,
 )
+from .views import view_scores, views_teacher
 
 
 @dataclass
@@ -303,21 +304,12 @@ class TransEncoderRun:
         )
 
     def _run_label_bi(self, phase: Phase) -> dict:
-        cfg, pairs = self.config, self.pool.pairs
+        cfg = self.config
         bis = [
             BiEncoder.from_pretrained(self._current_bi_path(phase.cycle, m), device=self.device)
             for m in range(self.members)
         ]
-        bi_scores = self._score(
-            lambda part: label_with_bi(
-                bis,
-                part,
-                batch_size=cfg.eval_batch_size,
-                show_progress_bar=cfg.show_progress_bar,
-                views=cfg.label_views,
-            ),
-            pairs,
-        )
+        bi_scores = self._bi_labels(bis, cfg.label_views)
         self._save_array(f"cycle-{phase.cycle}-bi-scores", bi_scores)
         teachers, weights = [bi_scores], [1.0]
         if phase.cycle > 1 and cfg.cross_label_from_cross > 0:
@@ -371,12 +363,40 @@ class TransEncoderRun:
         bi_scores = np.load(self.labels_file(f"cycle-{k}-bi-scores"))
         teachers, weights = [cross_scores], [1.0]
         if cfg.bi_label_from_start > 0:
-            start_scores = np.load(self.labels_file("cycle-1-bi-scores"))  # the start bi-encoder(s)
-            teachers.append(start_scores)
+            teachers.append(self._start_anchor())
             weights = [1 - cfg.bi_label_from_start, cfg.bi_label_from_start]
         labels = combine_teachers(teachers, weights, mode=cfg.label_mode, reference=bi_scores)
         self._save_array(f"cycle-{k}-bi-targets", labels)
         return {"label_mean": float(labels.mean()), "label_std": float(labels.std())}
+
+    def _bi_labels(self, bis: list[BiEncoder], views: list[str]) -> np.ndarray:
+        """The bi-encoders' (mean) scores of the pool under ``views``, combined over the whole pool
+        (each view is scored separately so that a distributed launch can shard the pairs)."""
+        cfg, pairs = self.config, self.pool.pairs
+        per_view = {
+            view: self._score(
+                lambda part, v=view: label_with_bi(
+                    bis, part, batch_size=cfg.eval_batch_size, show_progress_bar=cfg.show_progress_bar, views=[v]
+                ) if v == "pooled" else np.mean(
+                    [view_scores(m, part, [v], batch_size=cfg.eval_batch_size,
+                                 show_progress_bar=cfg.show_progress_bar)[v] for m in bis], axis=0
+                ),
+                pairs,
+            )
+            for view in views
+        }
+        return views_teacher(per_view)
+
+    def _start_anchor(self) -> np.ndarray:
+        """The start model(s)' scores under ``start_views``, which the bi-encoder's labels blend in."""
+        cfg = self.config
+        if cfg.start_views == cfg.label_views:
+            return np.load(self.labels_file("cycle-1-bi-scores"))  # what the start labelled cycle 1 with
+        path = self.labels_file("start-views-scores")
+        if not path.is_file():
+            starts = [BiEncoder.from_pretrained(self.start_bi_path(m), device=self.device) for m in range(self.members)]
+            self._save_array("start-views-scores", self._bi_labels(starts, cfg.start_views))
+        return np.load(path)
 
     def _run_bi(self, phase: Phase) -> dict:
         cfg, k, m = self.config, phase.cycle, phase.member
