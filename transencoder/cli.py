@@ -51,8 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--seed", type=int)
     tr.add_argument("--device")
     tr.add_argument("--label-views", metavar="VIEW,...",
-                    help="how a bi-encoder labels pairs: pooled, first_last, token_f1 (rank-averaged); "
-                         "default: the recipe's (recommended: all three, official: pooled)")
+                    help="views a bi-encoder labels the cross-encoder's pairs with: pooled, first_last, "
+                         "token_f1 (rank-averaged); default: pooled (the start model's anchor uses start_views)")
     tr.add_argument("--select-on-dev", action="store_true", default=None,
                     help="keep the best cycle by STS-B dev Spearman (uses gold dev labels; off by default)")
     tr.add_argument("--strategy", choices=("none", "ddp", "mics", "gtc", "bmuf", "gtc-bmuf"), default="none",

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -66,7 +67,10 @@ def _launch(config: Path, out: Path, strategy: str, processes: int = 2) -> subpr
 
 def test_ddp_run_matches_one_process_run(setup):
     root, model, pairs = setup
-    config = _config(root, model, pairs, "parity")
+    # The start model's views anchor the bi-encoder's labels: under DDP each view is scored on
+    # sharded pairs and rank-combined after the gather, so the anchor must equal one process's.
+    config = _config(root, model, pairs, "parity", bi_label_from_start=0.5, label_mode="rank",
+                     start_views=["pooled", "first_last", "token_f1"])
     single = subprocess.run([sys.executable, "-m", "transencoder", "train", "--config", str(config),
                              "--output-dir", str(root / "single"), "--no-progress"],
                             env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
@@ -76,6 +80,9 @@ def test_ddp_run_matches_one_process_run(setup):
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     from safetensors.torch import load_file
 
+    for name in ("start-views-scores", "cycle-1-bi-targets"):
+        np.testing.assert_allclose(np.load(root / "ddp" / "labels" / f"{name}.npy"),
+                                   np.load(root / "single" / "labels" / f"{name}.npy"), atol=1e-5)
     for kind in ("cross", "bi"):
         a = load_file(str(root / "single" / "cycle-1" / kind / "model.safetensors"))
         b = load_file(str(root / "ddp" / "cycle-1" / kind / "model.safetensors"))

@@ -370,17 +370,16 @@ class TransEncoderRun:
         return {"label_mean": float(labels.mean()), "label_std": float(labels.std())}
 
     def _bi_labels(self, bis: list[BiEncoder], views: list[str]) -> np.ndarray:
-        """The bi-encoders' (mean) scores of the pool under ``views``, combined over the whole pool
-        (each view is scored separately so that a distributed launch can shard the pairs)."""
+        """The bi-encoders' (mean) scores of the pool under ``views``, rank-combined over the whole
+        pool. One process scores every view in one pass; under a distributed launch each view is
+        scored on sharded pairs and gathered first (a rank average of a shard would be wrong)."""
         cfg, pairs = self.config, self.pool.pairs
+        options = {"batch_size": cfg.eval_batch_size, "show_progress_bar": cfg.show_progress_bar}
+        if self.parallel is None:
+            return label_with_bi(bis, pairs, views=views, **options)
         per_view = {
             view: self._score(
-                lambda part, v=view: label_with_bi(
-                    bis, part, batch_size=cfg.eval_batch_size, show_progress_bar=cfg.show_progress_bar, views=[v]
-                ) if v == "pooled" else np.mean(
-                    [view_scores(m, part, [v], batch_size=cfg.eval_batch_size,
-                                 show_progress_bar=cfg.show_progress_bar)[v] for m in bis], axis=0
-                ),
+                lambda part, v=view: np.mean([view_scores(m, part, [v], **options)[v] for m in bis], axis=0),
                 pairs,
             )
             for view in views
