@@ -8,7 +8,9 @@ bi-encoder that labels cycle k's cross-encoder; ``cycle-<k>-cross-scores.npy``: 
 cross-encoder, which labels its bi-encoder; with ``label_views`` beyond ``pooled`` a bi-encoder's
 array is its views' rank average, not its cosine). With the transductive pool of a data directory
 every evaluation pair is in the pool, so each of these arrays can be evaluated as STS scores
-without running a model; so can their rank averages (an ensemble teacher). A student distilled
+without running a model; so can their rank averages (an ensemble teacher). With ``--targets``
+the arrays each step trained on (``cycle-<k>-<bi|cross>-targets.npy``, after blending) are
+scored too: the teacher each student saw. A student distilled
 from a label rarely beats it, so the best row bounds what another bi-encoder step could reach.
 
     python eval/label_quality.py --run-dir runs/q/recommended --data-dir ../shared/data/sts/senteval \\
@@ -47,6 +49,19 @@ def load_arrays(run_dir: Path) -> dict[str, np.ndarray]:
     return names
 
 
+def load_targets(run_dir: Path) -> dict[str, np.ndarray]:
+    """The targets each training step distilled (cycle-<k>-<bi|cross>-targets.npy), in cycle order."""
+    found = []
+    for path in (run_dir / "labels").glob("cycle-*-*-targets.npy"):
+        match = re.fullmatch(r"cycle-(\d+)-(bi|cross)-targets", path.stem)
+        if match:
+            found.append((int(match[1]), match[2] == "bi", path))
+    return {
+        f"cycle {cycle} {'bi' if is_bi else 'cross'}-step targets": np.load(path).astype(np.float64)
+        for cycle, is_bi, path in sorted(found)
+    }
+
+
 def rank_average(*arrays: np.ndarray) -> np.ndarray:
     return np.mean([rankdata(a) / len(a) for a in arrays], axis=0)
 
@@ -72,6 +87,11 @@ def main() -> None:
         "--start-views",
         action="store_true",
         help="also score each label view of the run's start model (pooled, first_last, token_f1) and their rank average",
+    )
+    parser.add_argument(
+        "--targets",
+        action="store_true",
+        help="also score the targets each training step distilled (the teacher each student saw)",
     )
     args = parser.parse_args()
 
@@ -99,6 +119,8 @@ def main() -> None:
         dev, dev_where = None, None  # the pool lacks STS-B dev: no dev column
 
     arrays = load_arrays(args.run_dir)
+    if args.targets:
+        arrays.update(load_targets(args.run_dir))
     if args.start_views:
         arrays = {**start_views(progress["config"], pool.pairs), **arrays}
     for name, scores in arrays.items():
