@@ -113,7 +113,11 @@ def main() -> None:
         )
     where = np.array([position[pair] for pair in evaluator.pairs])
     dev_file = args.data_dir / "STSBenchmark" / "sts-dev.csv"
-    dev = StsEvaluator([read_stsb(dev_file, name="dev")], show_progress_bar=False) if dev_file.is_file() else None
+    dev = (
+        StsEvaluator([read_stsb(dev_file, name="dev")], show_progress_bar=False)
+        if dev_file.is_file()
+        else None
+    )
     dev_where = np.array([position.get(pair, -1) for pair in dev.pairs]) if dev else None
     if dev_where is not None and (dev_where < 0).any():
         dev, dev_where = None, None  # the pool lacks STS-B dev: no dev column
