@@ -47,6 +47,8 @@ def test_pool_from_data_dir_counts(sts_data):
     assert set(only_stsb.sources) == {"STSB-train", "STSB-dev", "STSB-test"}
     subset = only_stsb.limit(500, seed=3)
     assert len(subset) == 500 and sum(subset.sources.values()) == 500
+    assert subset.describe().startswith(f"500 of {len(only_stsb)} unique pairs (a seeded draw) [STSB-train ")
+    assert only_stsb.describe().startswith(f"{len(only_stsb)} unique pairs [STSB-train ")
     test_pairs = set(only_stsb.pairs[-only_stsb.sources["STSB-test"]:])
     assert subset.sources["STSB-test"] == sum(pair in test_pairs for pair in subset.pairs)
 

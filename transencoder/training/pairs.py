@@ -37,6 +37,7 @@ class PairPool:
     sources: dict[str, int] = field(default_factory=dict)
     duplicates: int = 0
     transductive: bool = False
+    drawn_from: int | None = None  # the pool's size before ``limit`` drew a subset
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -54,12 +55,17 @@ class PairPool:
         for name, count in self.sources.items():
             sources[name] = bisect_left(chosen, start + count) - bisect_left(chosen, start)
             start += count
-        return PairPool([self.pairs[i] for i in chosen], sources, self.duplicates, self.transductive)
+        return PairPool(
+            [self.pairs[i] for i in chosen], sources, self.duplicates, self.transductive, len(self.pairs)
+        )
 
     def describe(self) -> str:
         parts = ", ".join(f"{name} {count}" for name, count in self.sources.items())
         note = " (transductive: includes evaluation pairs, labels dropped)" if self.transductive else ""
-        return f"{len(self.pairs)} unique pairs [{parts}], {self.duplicates} duplicates dropped{note}"
+        size = f"{len(self.pairs)} unique pairs"
+        if self.drawn_from is not None:
+            size = f"{len(self.pairs)} of {self.drawn_from} unique pairs (a seeded draw)"
+        return f"{size} [{parts}], {self.duplicates} duplicates dropped from the source{note}"
 
 
 def _add(pool: PairPool, seen: set, source: str, pairs: Iterable[tuple[str, str]]) -> None:
