@@ -172,6 +172,30 @@ def test_start_views_anchor_the_bi_encoder_labels(tiny_model, tmp_path):
     np.testing.assert_allclose(np.load(labels / "cycle-1-bi-targets.npy"), expected, atol=1e-6)
 
 
+@pytest.mark.parametrize("bi_init", ["start", "continue"])
+def test_bi_targets_take_the_scale_of_the_student_start(tiny_model, tmp_path, bi_init):
+    # Rank-mode bi-encoder targets carry the cosine distribution of the model the bi step starts
+    # from: the start model's when it restarts each cycle, the previous bi-encoder's when it continues.
+    from transencoder.training.labels import combine_teachers
+
+    pairs_file = _pairs_file(tmp_path)
+    out = tmp_path / bi_init
+    run_trans_encoder(
+        build_config(_settings(tiny_model, pairs_file, output_dir=str(out), recipe="recommended", cycles=2,
+                               bi_init=bi_init, start_views=["pooled"], bi_label_from_start=0.25,
+                               cross={"batch_size": 8, "epochs": 1}, bi={"batch_size": 8, "epochs": 1})),
+        log=lambda *a: None,
+    )
+    labels = out / "labels"
+    start_cosines = np.load(labels / "cycle-1-bi-scores.npy")
+    cycle_1_cosines = np.load(labels / "cycle-2-bi-scores.npy")  # the cycle-1 bi-encoder's
+    assert np.abs(np.sort(start_cosines) - np.sort(cycle_1_cosines)).max() > 1e-4  # training moved it
+    scale = start_cosines if bi_init == "start" else cycle_1_cosines
+    expected = combine_teachers([np.load(labels / "cycle-2-cross-scores.npy"), start_cosines], [0.75, 0.25],
+                                mode="rank", reference=scale)
+    np.testing.assert_allclose(np.load(labels / "cycle-2-bi-targets.npy"), expected, atol=1e-6)
+
+
 def test_existing_run_with_other_config_is_refused(tiny_model, tmp_path):
     pairs = _pairs_file(tmp_path, count=16)
     out = tmp_path / "run"

@@ -102,7 +102,7 @@ class TrainConfig:
     cross_init: str = "start"
     cross_label_from_cross: float = 0.0  # weight of the previous cycle's cross-encoder in the bi->cross labels
     bi_label_from_start: float = 0.0  # weight of the start bi-encoder in the cross->bi labels
-    label_mode: str = "raw"  # how teachers are combined: raw mean, or mean of ranks mapped to the student's scale
+    label_mode: str = "raw"  # how teachers are combined: raw mean, or mean of ranks mapped onto a cosine scale
     predict_both_orders: bool = False  # cross-encoder labels average (a, b) and (b, a)
     label_views: list[str] = field(default_factory=lambda: ["pooled"])  # how a bi-encoder labels the cross-encoder's pairs
     start_views: list[str] = field(default_factory=lambda: ["pooled"])  # how the start model scores pairs in the bi-encoder's labels

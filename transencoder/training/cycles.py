@@ -360,12 +360,17 @@ class TransEncoderRun:
             pairs,
         )
         self._save_array(f"cycle-{k}-cross-scores", cross_scores)
-        bi_scores = np.load(self.labels_file(f"cycle-{k}-bi-scores"))
+        # Rank-combined targets take the scale of the bi-encoder the step starts from: the start
+        # model's scores (what it labelled cycle 1 with) when it restarts from the start, else the
+        # labelling bi-encoder's. Mapping onto a later cycle's scale would make a restarted student
+        # also learn that cycle's drift in the cosine distribution.
+        scale = 1 if cfg.bi_init == "start" else k
+        reference = np.load(self.labels_file(f"cycle-{scale}-bi-scores"))
         teachers, weights = [cross_scores], [1.0]
         if cfg.bi_label_from_start > 0:
             teachers.append(self._start_anchor())
             weights = [1 - cfg.bi_label_from_start, cfg.bi_label_from_start]
-        labels = combine_teachers(teachers, weights, mode=cfg.label_mode, reference=bi_scores)
+        labels = combine_teachers(teachers, weights, mode=cfg.label_mode, reference=reference)
         self._save_array(f"cycle-{k}-bi-targets", labels)
         return {"label_mean": float(labels.mean()), "label_std": float(labels.std())}
 
