@@ -30,18 +30,25 @@ from scipy.stats import rankdata
 TASKS = ("STS12", "STS13", "STS14", "STS15", "STS16", "STSB")
 
 
+def _cycle_files(run_dir: Path, kind: str, first: str) -> list[tuple[int, str, Path]]:
+    """(cycle, "bi" | "cross", path) of each ``labels/cycle-<k>-<bi|cross>-<kind>.npy``, in the
+    order a run writes them: by cycle, ``first`` before the other role."""
+    found = []
+    for path in (run_dir / "labels").glob(f"cycle-*-*-{kind}.npy"):
+        match = re.fullmatch(rf"cycle-(\d+)-(bi|cross)-{kind}", path.stem)
+        if match:
+            found.append((int(match[1]), match[2], path))
+    return sorted(found, key=lambda item: (item[0], item[1] != first))
+
+
 def load_arrays(run_dir: Path) -> dict[str, np.ndarray]:
     """Every saved score array of a run, by name, in cycle order (bi before cross)."""
-    found = []
-    for path in (run_dir / "labels").glob("cycle-*-*-scores.npy"):
-        match = re.fullmatch(r"cycle-(\d+)-(bi|cross)-scores", path.stem)
-        if match:
-            found.append((int(match[1]), match[2] == "cross", path))
+    found = _cycle_files(run_dir, "scores", first="bi")
     if not found:
         raise SystemExit(f"no cycle-<k>-<bi|cross>-scores.npy under {run_dir / 'labels'}")
     names = {}
-    for cycle, is_cross, path in sorted(found):
-        if is_cross:
+    for cycle, role, path in found:
+        if role == "cross":
             name = f"cycle {cycle} cross"
         else:
             name = "start bi" if cycle == 1 else f"cycle {cycle - 1} bi"
@@ -51,14 +58,9 @@ def load_arrays(run_dir: Path) -> dict[str, np.ndarray]:
 
 def load_targets(run_dir: Path) -> dict[str, np.ndarray]:
     """The targets each training step distilled (cycle-<k>-<bi|cross>-targets.npy), in cycle order."""
-    found = []
-    for path in (run_dir / "labels").glob("cycle-*-*-targets.npy"):
-        match = re.fullmatch(r"cycle-(\d+)-(bi|cross)-targets", path.stem)
-        if match:
-            found.append((int(match[1]), match[2] == "bi", path))
     return {
-        f"cycle {cycle} {'bi' if is_bi else 'cross'}-step targets": np.load(path).astype(np.float64)
-        for cycle, is_bi, path in sorted(found)
+        f"cycle {cycle} {role}-step targets": np.load(path).astype(np.float64)
+        for cycle, role, path in _cycle_files(run_dir, "targets", first="cross")
     }
 
 

@@ -376,20 +376,19 @@ class TransEncoderRun:
 
     def _bi_labels(self, bis: list[BiEncoder], views: list[str]) -> np.ndarray:
         """The bi-encoders' (mean) scores of the pool under ``views``, rank-combined over the whole
-        pool. One process scores every view in one pass; under a distributed launch each view is
-        scored on sharded pairs and gathered first (a rank average of a shard would be wrong)."""
+        pool, every view from one pass. Under a distributed launch each rank scores its shard under
+        every view and the columns are gathered before the rank average (a shard's would be wrong)."""
         cfg, pairs = self.config, self.pool.pairs
         options = {"batch_size": cfg.eval_batch_size, "show_progress_bar": cfg.show_progress_bar}
         if self.parallel is None:
             return label_with_bi(bis, pairs, views=views, **options)
-        per_view = {
-            view: self._score(
-                lambda part, v=view: np.mean([view_scores(m, part, [v], **options)[v] for m in bis], axis=0),
-                pairs,
-            )
-            for view in views
-        }
-        return views_teacher(per_view)
+
+        def shard_columns(part):  # (len(part), len(views)): each view, averaged over the bi-encoders
+            per_member = [view_scores(m, part, views, **options) for m in bis]
+            return np.mean([np.column_stack([s[v] for v in views]) for s in per_member], axis=0)
+
+        columns = self.parallel.score(shard_columns, pairs, columns=len(views))
+        return views_teacher(dict(zip(views, columns.T)))
 
     def _start_anchor(self) -> np.ndarray:
         """The start model(s)' scores under ``start_views``, which the bi-encoder's labels blend in."""

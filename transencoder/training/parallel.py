@@ -104,13 +104,20 @@ class DistributedRun:
         if self.world_size > 1:
             dist.barrier()
 
-    def score(self, score_shard: Callable[[Sequence[tuple[str, str]]], np.ndarray], pairs: Sequence) -> np.ndarray:
-        """Each rank scores its contiguous shard; all ranks get every score, in order."""
+    def score(
+        self,
+        score_shard: Callable[[Sequence[tuple[str, str]]], np.ndarray],
+        pairs: Sequence,
+        columns: int | None = None,
+    ) -> np.ndarray:
+        """Each rank scores its contiguous shard; all ranks get every score, in order. With
+        ``columns``, ``score_shard`` gives that many scores per pair (an array of shape (n, columns))."""
         if self.world_size == 1:
             return np.asarray(score_shard(pairs))
         shard = shard_indices(len(pairs), self.rank, self.world_size)
         mine = [pairs[i] for i in shard]
-        local = np.asarray(score_shard(mine) if mine else np.zeros(0), dtype=np.float64)
+        empty = np.zeros((0, columns) if columns else 0)
+        local = np.asarray(score_shard(mine) if mine else empty, dtype=np.float64)
         return np.asarray(gather_in_order(local, len(pairs)), dtype=np.float64)
 
     def only_main(self):
