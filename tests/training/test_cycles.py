@@ -200,8 +200,25 @@ def test_existing_run_with_other_config_is_refused(tiny_model, tmp_path):
     pairs = _pairs_file(tmp_path, count=16)
     out = tmp_path / "run"
     run_trans_encoder(build_config(_settings(tiny_model, pairs, output_dir=str(out))), log=lambda *a: None)
-    with pytest.raises(RuntimeError, match="different configuration"):
+    with pytest.raises(RuntimeError, match=r"different configuration \(seed: 5 there, 6 now\)"):
         run_trans_encoder(build_config(_settings(tiny_model, pairs, output_dir=str(out), seed=6)), log=lambda *a: None)
+
+
+def test_moved_run_directory_resumes(tiny_model, tmp_path):
+    # A finished run moved elsewhere resumes there (output_dir and display settings are not part of
+    # the comparison): every phase is done, so nothing is retrained and the report is the same.
+    pairs = _pairs_file(tmp_path, count=16)
+    first = run_trans_encoder(build_config(_settings(tiny_model, pairs, output_dir=str(tmp_path / "a"))),
+                              log=lambda *a: None)
+    (tmp_path / "a").rename(tmp_path / "b")
+    logged = []
+    again = run_trans_encoder(
+        build_config(_settings(tiny_model, pairs, output_dir=str(tmp_path / "b"), checkpoint_every=5)),
+        log=logged.append,
+    )
+    assert any("phases done" in line for line in logged)
+    assert again["evaluation"] == first["evaluation"] and again["phases"] == first["phases"]
+    assert again["config"]["output_dir"] == str(tmp_path / "b")
 
 
 def test_select_on_dev_picks_the_best_dev_cycle(tiny_model, tmp_path):

@@ -40,6 +40,10 @@ from .steps import (
 )
 from .views import view_scores, views_teacher
 
+# Settings that may differ when a run is resumed: where it lives and how it reports and snapshots
+# (none of them changes a trained model or a score).
+FREE_ON_RESUME = ("output_dir", "show_progress_bar", "checkpoint_every")
+
 
 @dataclass
 class Phase:
@@ -180,11 +184,20 @@ class TransEncoderRun:
         config = self.config.to_dict()
         if self.progress_file.is_file():
             progress = json.loads(self.progress_file.read_text(encoding="utf-8"))
-            if progress["config"] != config:
-                raise RuntimeError(
-                    f"{self.out} holds a run with a different configuration; use another "
-                    "--output-dir, or delete it to start over"
+            changed = sorted(
+                key
+                for key in set(config) | set(progress["config"])
+                if key not in FREE_ON_RESUME and config.get(key) != progress["config"].get(key)
+            )
+            if changed:
+                details = "; ".join(
+                    f"{key}: {progress['config'].get(key)!r} there, {config.get(key)!r} now" for key in changed
                 )
+                raise RuntimeError(
+                    f"{self.out} holds a run with a different configuration ({details}); use "
+                    "another --output-dir, or delete it to start over"
+                )
+            progress["config"] = config  # a moved directory or new display settings are fine
             self.log(f"resuming {self.out}: {len(progress['done'])} phases done")
             for done in progress["done"]:
                 recover_directory(self.out / done)
