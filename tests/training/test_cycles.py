@@ -217,6 +217,7 @@ def test_moved_run_directory_resumes(tiny_model, tmp_path):
         log=logged.append,
     )
     assert any("phases done" in line for line in logged)
+    assert not [line for line in logged if line.startswith("== ")]  # no phase ran again
     assert again["evaluation"] == first["evaluation"] and again["phases"] == first["phases"]
     assert again["config"]["output_dir"] == str(tmp_path / "b")
 

@@ -34,11 +34,12 @@ from .report import write_report
 from .steps import (
     label_with_bi,
     label_with_cross,
+    member_view_scores,
     prime_bi_encoder,
     train_bi_encoder,
     train_cross_encoder,
 )
-from .views import view_scores, views_teacher
+from .views import views_teacher
 
 # Settings that may differ when a run is resumed: where it lives and how it reports and snapshots
 # (none of them changes a trained model or a score).
@@ -397,8 +398,8 @@ class TransEncoderRun:
             return label_with_bi(bis, pairs, views=views, **options)
 
         def shard_columns(part):  # (len(part), len(views)): each view, averaged over the bi-encoders
-            per_member = [view_scores(m, part, views, **options) for m in bis]
-            return np.mean([np.column_stack([s[v] for v in views]) for s in per_member], axis=0)
+            scores = member_view_scores(bis, part, views, **options)
+            return np.column_stack([scores[v] for v in views])
 
         columns = self.parallel.score(shard_columns, pairs, columns=len(views))
         return views_teacher(dict(zip(views, columns.T)))

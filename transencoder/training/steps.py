@@ -63,10 +63,17 @@ def label_with_bi(
     if tuple(views) == ("pooled",):
         scores = [m.similarity(pairs, batch_size=batch_size, show_progress_bar=show_progress_bar) for m in members]
         return np.mean(np.stack(scores), axis=0)
-    per_member = [
-        view_scores(m, pairs, views, batch_size=batch_size, show_progress_bar=show_progress_bar) for m in members
-    ]
-    return views_teacher({v: np.mean([s[v] for s in per_member], axis=0) for v in views})
+    return views_teacher(
+        member_view_scores(members, pairs, views, batch_size=batch_size, show_progress_bar=show_progress_bar)
+    )
+
+
+def member_view_scores(
+    members: Sequence[BiEncoder], pairs: Sequence[tuple[str, str]], views: Sequence[str], **options
+) -> dict[str, np.ndarray]:
+    """Each view's scores of ``pairs``, averaged over the bi-encoders (one forward pass per model)."""
+    per_member = [view_scores(m, pairs, views, **options) for m in members]
+    return {v: np.mean([s[v] for s in per_member], axis=0) for v in views}
 
 
 def label_with_cross(
