@@ -122,7 +122,7 @@ def test_recipe_defaults_and_overrides():
     assert official.label_views == official.start_views == ["pooled"]
     recommended = build_config({"data_dir": "x", "bi": {"lr": 3e-5}})
     assert (recommended.bi_init, recommended.cross_init, recommended.label_mode) == ("start", "continue", "rank")
-    assert (recommended.bi.epochs, recommended.bi.lr, recommended.cross.epochs) == (2, 3e-5, 2)
+    assert (recommended.bi.epochs, recommended.bi.lr, recommended.cross.epochs) == (4, 3e-5, 2)
     assert (recommended.label_views, recommended.start_views) == (["pooled"], ["pooled", "first_last", "token_f1"])
 
 

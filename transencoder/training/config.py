@@ -195,7 +195,7 @@ def recipe_defaults(name: str) -> dict[str, Any]:
             "start_views": ["pooled", "first_last", "token_f1"],
             "cross": {"epochs": 2, "batch_size": 32, "lr": 2e-5, "max_length": 128,
                       "weight_decay": 0.01, "warmup_ratio": 0.1},
-            "bi": {"epochs": 2, "batch_size": 64, "lr": 4e-5, "max_length": 128,
+            "bi": {"epochs": 4, "batch_size": 64, "lr": 4e-5, "max_length": 128,
                    "weight_decay": 0.01, "warmup_ratio": 0.1},
         }
     raise ConfigError(f"recipe must be one of {RECIPES}, got {name!r}")
