@@ -167,7 +167,9 @@ def test_start_views_anchor_the_bi_encoder_labels(tiny_model, tmp_path):
     np.testing.assert_allclose(np.load(labels / "cycle-1-bi-scores.npy"), cosines, atol=1e-6)  # label_views: pooled
     anchor = views_teacher(view_scores(start, pairs, views))
     np.testing.assert_allclose(np.load(labels / "start-views-scores.npy"), anchor, atol=1e-6)
-    expected = combine_teachers([np.load(labels / "cycle-1-cross-scores.npy"), anchor], [0.75, 0.25],
+    # In cycle 1 the labelling bi-encoder is the start model: the recipe's bi_label_from_bi (0.25)
+    # joins the start anchor's weight.
+    expected = combine_teachers([np.load(labels / "cycle-1-cross-scores.npy"), anchor], [0.5, 0.5],
                                 mode="rank", reference=cosines)
     np.testing.assert_allclose(np.load(labels / "cycle-1-bi-targets.npy"), expected, atol=1e-6)
 
@@ -176,6 +178,8 @@ def test_start_views_anchor_the_bi_encoder_labels(tiny_model, tmp_path):
 def test_bi_targets_take_the_scale_of_the_student_start(tiny_model, tmp_path, bi_init):
     # Rank-mode bi-encoder targets carry the cosine distribution of the model the bi step starts
     # from: the start model's when it restarts each cycle, the previous bi-encoder's when it continues.
+    # From cycle 2 on they blend three teachers: the cross-encoder, the start model and the
+    # bi-encoder that labelled the cycle (the recipe's bi_label_from_bi, 0.25).
     from transencoder.training.labels import combine_teachers
 
     pairs_file = _pairs_file(tmp_path)
@@ -191,8 +195,8 @@ def test_bi_targets_take_the_scale_of_the_student_start(tiny_model, tmp_path, bi
     cycle_1_cosines = np.load(labels / "cycle-2-bi-scores.npy")  # the cycle-1 bi-encoder's
     assert np.abs(np.sort(start_cosines) - np.sort(cycle_1_cosines)).max() > 1e-4  # training moved it
     scale = start_cosines if bi_init == "start" else cycle_1_cosines
-    expected = combine_teachers([np.load(labels / "cycle-2-cross-scores.npy"), start_cosines], [0.75, 0.25],
-                                mode="rank", reference=scale)
+    expected = combine_teachers([np.load(labels / "cycle-2-cross-scores.npy"), start_cosines, cycle_1_cosines],
+                                [0.5, 0.25, 0.25], mode="rank", reference=scale)
     np.testing.assert_allclose(np.load(labels / "cycle-2-bi-targets.npy"), expected, atol=1e-6)
 
 

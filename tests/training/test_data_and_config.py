@@ -99,6 +99,7 @@ def test_length_grouped_batches_are_a_seeded_partition():
         ({"cyclez": 3}, r"unknown setting\(s\) \['cyclez'\]"),
         ({"cross": {"epoch": 1}}, r"unknown cross setting\(s\) \['epoch'\]"),
         ({"bi_label_from_start": 1.5}, r"bi_label_from_start must be in \[0, 1\)"),
+        ({"bi_label_from_start": 0.5, "bi_label_from_bi": 0.5}, r"bi_label_from_start \+ bi_label_from_bi must be < 1"),
         ({"models": ["a", "b"], "cross_models": ["c"]}, "one cross-encoder start per model"),
     ],
 )
@@ -124,6 +125,8 @@ def test_recipe_defaults_and_overrides():
     assert (recommended.bi_init, recommended.cross_init, recommended.label_mode) == ("start", "continue", "rank")
     assert (recommended.bi.epochs, recommended.bi.lr, recommended.cross.epochs) == (4, 3e-5, 2)
     assert (recommended.label_views, recommended.start_views) == (["pooled"], ["pooled", "first_last", "token_f1"])
+    assert (recommended.bi_label_from_start, recommended.bi_label_from_bi) == (0.25, 0.25)
+    assert (official.bi_label_from_start, official.bi_label_from_bi) == (0.0, 0.0)
 
 
 def test_yaml_exponent_without_dot_is_a_number(tmp_path):

@@ -102,6 +102,7 @@ class TrainConfig:
     cross_init: str = "start"
     cross_label_from_cross: float = 0.0  # weight of the previous cycle's cross-encoder in the bi->cross labels
     bi_label_from_start: float = 0.0  # weight of the start bi-encoder in the cross->bi labels
+    bi_label_from_bi: float = 0.0  # weight of the labelling (previous cycle's) bi-encoder in the cross->bi labels
     label_mode: str = "raw"  # how teachers are combined: raw mean, or mean of ranks mapped onto a cosine scale
     predict_both_orders: bool = False  # cross-encoder labels average (a, b) and (b, a)
     label_views: list[str] = field(default_factory=lambda: ["pooled"])  # how a bi-encoder labels the cross-encoder's pairs
@@ -146,10 +147,15 @@ class TrainConfig:
         _positive_int(self.eval_batch_size, "eval_batch_size")
         if self.max_pairs is not None:
             _positive_int(self.max_pairs, "max_pairs")
-        for name in ("cross_label_from_cross", "bi_label_from_start"):
+        for name in ("cross_label_from_cross", "bi_label_from_start", "bi_label_from_bi"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and 0 <= value < 1):
                 raise ConfigError(f"{name} must be in [0, 1), got {value!r}")
+        if self.bi_label_from_start + self.bi_label_from_bi >= 1:
+            raise ConfigError(
+                "bi_label_from_start + bi_label_from_bi must be < 1 (the cross-encoder keeps the rest), "
+                f"got {self.bi_label_from_start} + {self.bi_label_from_bi}"
+            )
         self.priming.validate("priming")
         self.cross.validate("cross")
         self.bi.validate("bi")
@@ -174,6 +180,7 @@ def recipe_defaults(name: str) -> dict[str, Any]:
             "cross_init": "start",
             "cross_label_from_cross": 0.0,
             "bi_label_from_start": 0.0,
+            "bi_label_from_bi": 0.0,
             "label_mode": "raw",
             "predict_both_orders": False,
             "label_views": ["pooled"],
@@ -188,7 +195,8 @@ def recipe_defaults(name: str) -> dict[str, Any]:
             "bi_init": "start",
             "cross_init": "continue",
             "cross_label_from_cross": 0.5,
-            "bi_label_from_start": 0.5,
+            "bi_label_from_start": 0.25,
+            "bi_label_from_bi": 0.25,
             "label_mode": "rank",
             "predict_both_orders": True,
             "label_views": ["pooled"],

@@ -380,10 +380,18 @@ class TransEncoderRun:
         # also learn that cycle's drift in the cosine distribution.
         scale = 1 if cfg.bi_init == "start" else k
         reference = np.load(self.labels_file(f"cycle-{scale}-bi-scores"))
-        teachers, weights = [cross_scores], [1.0]
-        if cfg.bi_label_from_start > 0:
+        # Teachers: the cross-encoder, the start model and the bi-encoder that labelled this cycle.
+        # In cycle 1 that bi-encoder is the start model, so its weight goes to the start anchor.
+        from_start, from_bi = cfg.bi_label_from_start, cfg.bi_label_from_bi
+        if k == 1:
+            from_start, from_bi = from_start + from_bi, 0.0
+        teachers, weights = [cross_scores], [1.0 - from_start - from_bi]
+        if from_start > 0:
             teachers.append(self._start_anchor())
-            weights = [1 - cfg.bi_label_from_start, cfg.bi_label_from_start]
+            weights.append(from_start)
+        if from_bi > 0:
+            teachers.append(np.load(self.labels_file(f"cycle-{k}-bi-scores")))
+            weights.append(from_bi)
         labels = combine_teachers(teachers, weights, mode=cfg.label_mode, reference=reference)
         self._save_array(f"cycle-{k}-bi-targets", labels)
         return {"label_mean": float(labels.mean()), "label_std": float(labels.std())}
