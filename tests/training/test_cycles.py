@@ -156,7 +156,8 @@ def test_start_views_anchor_the_bi_encoder_labels(tiny_model, tmp_path):
     views = ["pooled", "first_last", "token_f1"]
     run_trans_encoder(
         build_config(_settings(tiny_model, pairs_file, output_dir=str(out), recipe="recommended",
-                               start_views=views, bi_label_from_start=0.25, cross={"batch_size": 8, "epochs": 1},
+                               start_views=views, bi_label_from_start=0.25, bi_label_from_bi=0.25,
+                               cross={"batch_size": 8, "epochs": 1},
                                bi={"batch_size": 8, "epochs": 1})),
         log=lambda *a: None,
     )
@@ -167,8 +168,8 @@ def test_start_views_anchor_the_bi_encoder_labels(tiny_model, tmp_path):
     np.testing.assert_allclose(np.load(labels / "cycle-1-bi-scores.npy"), cosines, atol=1e-6)  # label_views: pooled
     anchor = views_teacher(view_scores(start, pairs, views))
     np.testing.assert_allclose(np.load(labels / "start-views-scores.npy"), anchor, atol=1e-6)
-    # In cycle 1 the labelling bi-encoder is the start model: the recipe's bi_label_from_bi (0.25)
-    # joins the start anchor's weight.
+    # In cycle 1 the labelling bi-encoder is the start model: bi_label_from_bi (0.25) joins the
+    # start anchor's weight.
     expected = combine_teachers([np.load(labels / "cycle-1-cross-scores.npy"), anchor], [0.5, 0.5],
                                 mode="rank", reference=cosines)
     np.testing.assert_allclose(np.load(labels / "cycle-1-bi-targets.npy"), expected, atol=1e-6)
@@ -179,14 +180,14 @@ def test_bi_targets_take_the_scale_of_the_student_start(tiny_model, tmp_path, bi
     # Rank-mode bi-encoder targets carry the cosine distribution of the model the bi step starts
     # from: the start model's when it restarts each cycle, the previous bi-encoder's when it continues.
     # From cycle 2 on they blend three teachers: the cross-encoder, the start model and the
-    # bi-encoder that labelled the cycle (the recipe's bi_label_from_bi, 0.25).
+    # bi-encoder that labelled the cycle (bi_label_from_bi).
     from transencoder.training.labels import combine_teachers
 
     pairs_file = _pairs_file(tmp_path)
     out = tmp_path / bi_init
     run_trans_encoder(
         build_config(_settings(tiny_model, pairs_file, output_dir=str(out), recipe="recommended", cycles=2,
-                               bi_init=bi_init, start_views=["pooled"], bi_label_from_start=0.25,
+                               bi_init=bi_init, start_views=["pooled"], bi_label_from_start=0.25, bi_label_from_bi=0.25,
                                cross={"batch_size": 8, "epochs": 1}, bi={"batch_size": 8, "epochs": 1})),
         log=lambda *a: None,
     )

@@ -125,7 +125,7 @@ def test_recipe_defaults_and_overrides():
     assert (recommended.bi_init, recommended.cross_init, recommended.label_mode) == ("start", "continue", "rank")
     assert (recommended.bi.epochs, recommended.bi.lr, recommended.cross.epochs) == (4, 3e-5, 2)
     assert (recommended.label_views, recommended.start_views) == (["pooled"], ["pooled", "first_last", "token_f1"])
-    assert (recommended.bi_label_from_start, recommended.bi_label_from_bi) == (0.25, 0.25)
+    assert (recommended.bi_label_from_start, recommended.bi_label_from_bi) == (0.5, 0.0)
     assert (official.bi_label_from_start, official.bi_label_from_bi) == (0.0, 0.0)
 
 
