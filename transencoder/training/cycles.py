@@ -379,7 +379,8 @@ class TransEncoderRun:
         # labelling bi-encoder's. Mapping onto a later cycle's scale would make a restarted student
         # also learn that cycle's drift in the cosine distribution.
         scale = 1 if cfg.bi_init == "start" else k
-        reference = np.load(self.labels_file(f"cycle-{scale}-bi-scores"))
+        labelling = np.load(self.labels_file(f"cycle-{k}-bi-scores"))  # the bi-encoder that labelled this cycle
+        reference = labelling if scale == k else np.load(self.labels_file(f"cycle-{scale}-bi-scores"))
         # Teachers: the cross-encoder, the start model and the bi-encoder that labelled this cycle.
         # In cycle 1 that bi-encoder is the start model, so its weight goes to the start anchor.
         from_start, from_bi = cfg.bi_label_from_start, cfg.bi_label_from_bi
@@ -390,7 +391,7 @@ class TransEncoderRun:
             teachers.append(self._start_anchor())
             weights.append(from_start)
         if from_bi > 0:
-            teachers.append(np.load(self.labels_file(f"cycle-{k}-bi-scores")))
+            teachers.append(labelling)
             weights.append(from_bi)
         labels = combine_teachers(teachers, weights, mode=cfg.label_mode, reference=reference)
         self._save_array(f"cycle-{k}-bi-targets", labels)
