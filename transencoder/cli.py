@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "token_f1 (rank-averaged); default: pooled (the start model's anchor uses start_views)")
     tr.add_argument("--select-on-dev", action="store_true", default=None,
                     help="keep the best cycle by STS-B dev Spearman (uses gold dev labels; off by default)")
+    tr.add_argument("--average-bi", action=argparse.BooleanOptionalAction, default=None,
+                    help="average the cycles' bi-encoders weight by weight into <output-dir>/average/bi "
+                         "(default: on in the recommended recipe, off in the official one)")
     tr.add_argument("--strategy", choices=("none", "ddp", "mics", "gtc", "bmuf", "gtc-bmuf"), default="none",
                     help="distributed strategy (launch with accelerate launch)")
     tr.add_argument("--group-size", type=int, help="distributed: ranks per partition / GTC group")
@@ -116,6 +119,7 @@ def run_train(args: argparse.Namespace) -> int:
         seed=args.seed,
         device=args.device,
         select_on_dev=args.select_on_dev,
+        average_bi=args.average_bi,
         label_views=_split_list(args.label_views),
         show_progress_bar=False if args.no_progress else None,
     )
@@ -137,8 +141,9 @@ def run_train(args: argparse.Namespace) -> int:
     report = run_trans_encoder(config, strategy=strategy)
     if strategy is None or strategy.rank == 0:
         print(f"\nreport: {os.path.join(config.output_dir, 'report.md')}")
-        last = list(report["evaluation"].items())[-1:] if report["evaluation"] else []
-        for label, result in last:
+        cycles = [label for label in report["evaluation"] if label.startswith("cycle ")]
+        shown = cycles[-1:] + [label for label in report["evaluation"] if label == "average"]
+        for label, result in ((label, report["evaluation"][label]) for label in shown):
             for tag, scores in result.items():
                 print(f"{label} {tag}: average Spearman {scores['average']['spearman']:.2f}")
     return 0

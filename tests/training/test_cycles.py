@@ -281,3 +281,43 @@ def test_report_is_written_after_each_cycle(tiny_model, tmp_path, monkeypatch):
     config.output_dir = str(tmp_path / "empty")
     with pytest.raises(FileNotFoundError, match="no run there"):
         TransEncoderRun(config, log=lambda *a: None).report_so_far()
+
+
+def test_average_bi_is_the_weight_mean_of_the_cycles(tiny_model, tmp_path):
+    # A finished 2-cycle run, started again with average_bi on, runs only the averaging phases
+    # (the setting changes no trained model); <out>/average/bi holds the float64 mean of the two
+    # cycles' weights, loads in sentence-transformers, and the report's "average" row is its score.
+    from sentence_transformers import SentenceTransformer
+
+    from transencoder.eval import StsEvaluator, find_tasks
+
+    pairs = _pairs_file(tmp_path)
+    out = tmp_path / "run"
+    settings = _settings(tiny_model, pairs, output_dir=str(out), cycles=2,
+                         cross={"batch_size": 8, "epochs": 1}, bi={"batch_size": 8, "epochs": 1})
+    first = run_trans_encoder(build_config(settings), log=lambda *a: None)
+    assert "average" not in first["evaluation"] and not (out / "average").exists()
+    logged = []
+    report = run_trans_encoder(build_config({**settings, "average_bi": True}), log=logged.append)
+    assert [line for line in logged if line.startswith("== ")] == ["== average/bi", "== average/eval"]
+
+    states = [BiEncoder.from_pretrained(out / f"cycle-{k}" / "bi", device="cpu").state_dict() for k in (1, 2)]
+    average = BiEncoder.from_pretrained(out / "average" / "bi", device="cpu")
+    moved = 0
+    for name, tensor in average.state_dict().items():
+        if tensor.is_floating_point():
+            expected = (states[0][name].double() + states[1][name].double()) / 2
+            assert torch.allclose(tensor.double(), expected, atol=1e-7), name
+            moved += int((states[0][name] != states[1][name]).any())
+    assert moved > 10  # the two cycles' bi-encoders differ, so the mean is a third model
+    sentences = tiny_sentences()[:6]
+    reference = SentenceTransformer(str(out / "average" / "bi"), device="cpu").encode(sentences)
+    assert np.abs(reference - average.encode(sentences)).max() < 1e-5
+
+    evaluator = StsEvaluator(find_tasks(str(pairs)), show_progress_bar=False)
+    assert set(report["evaluation"]["average"]) == {"bi"}
+    assert report["evaluation"]["average"]["bi"]["average"]["spearman"] == pytest.approx(
+        evaluator(average).primary, abs=1e-3)
+    assert report["evaluation"]["cycle 2"] == first["evaluation"]["cycle 2"]
+    assert "weight average of the 2 cycles' bi-encoders" in report["model_selection"]
+    assert "| average |" in (out / "report.md").read_text()

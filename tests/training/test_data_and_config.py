@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from scipy.stats import rankdata
 
 from transencoder.cli import main
@@ -127,6 +128,8 @@ def test_recipe_defaults_and_overrides():
     assert (recommended.label_views, recommended.start_views) == (["pooled"], ["pooled", "first_last", "token_f1"])
     assert (recommended.bi_label_from_start, recommended.bi_label_from_bi) == (0.5, 0.0)
     assert (official.bi_label_from_start, official.bi_label_from_bi) == (0.0, 0.0)
+    assert (recommended.average_bi, official.average_bi) == (True, False)
+    assert build_config({"data_dir": "x"}).bi.lr == 8e-5
 
 
 def test_yaml_exponent_without_dot_is_a_number(tmp_path):
@@ -195,3 +198,42 @@ def test_cli_train_label_views(tmp_path, capsys, monkeypatch):
     assert seen == [["pooled", "token_f1"], ["pooled"]]
     assert main([*common, "--label-views", "pooled,max"]) == 2
     assert "label_views must be a non-empty list of distinct views" in capsys.readouterr().err
+
+
+def test_average_bi_phases_only_with_several_cycles():
+    from transencoder.training.cycles import TransEncoderRun
+
+    def names(**extra):
+        config = build_config({"data_dir": "x", "prime": "none", **extra})
+        return [phase.name for phase in TransEncoderRun(config).phases()]
+
+    assert names(cycles=3)[-2:] == ["average/bi", "average/eval"]  # on in the recommended recipe
+    assert not [n for n in names(cycles=1) if n.startswith("average")]  # one cycle: nothing to average
+    assert not [n for n in names(recipe="official", cycles=3) if n.startswith("average")]
+    assert names(cycles=2, models=["a", "b"])[-3:] == ["average/bi-1", "average/bi-2", "average/eval"]
+    with pytest.raises(ConfigError, match="average_bi must be true or false, got 'yes'"):
+        build_config({"data_dir": "x", "average_bi": "yes"})
+
+
+def test_average_weights_against_a_hand_mean():
+    from transencoder.training.averaging import average_weights
+
+    first = {"w": torch.tensor([1.0, 2.0]), "h": torch.tensor([1.0], dtype=torch.bfloat16),
+             "ids": torch.tensor([0, 1, 2])}
+    second = {"w": torch.tensor([2.0, 4.0]), "h": torch.tensor([2.0], dtype=torch.bfloat16),
+              "ids": torch.tensor([0, 1, 2])}
+    third = {"w": torch.tensor([6.0, 0.5]), "h": torch.tensor([3.0], dtype=torch.bfloat16),
+             "ids": torch.tensor([0, 1, 2])}
+    mean = average_weights([first, second, third])
+    assert torch.equal(mean["w"], torch.tensor([3.0, 6.5 / 3], dtype=torch.float32))
+    assert mean["h"].dtype == torch.bfloat16 and mean["h"].item() == 2.0
+    assert torch.equal(mean["ids"], torch.tensor([0, 1, 2]))
+    assert first["w"].tolist() == [1.0, 2.0]  # inputs untouched
+    with pytest.raises(ValueError, match="non-float tensor that differs"):
+        average_weights([first, {**second, "ids": torch.tensor([0, 1, 3])}])
+    with pytest.raises(ValueError, match=r"cannot average w: shape \(3,\)"):
+        average_weights([first, {**second, "w": torch.zeros(3)}])
+    with pytest.raises(ValueError, match="different parameters"):
+        average_weights([first, {"w": second["w"], "h": second["h"]}])
+    with pytest.raises(ValueError, match="no models"):
+        average_weights([])

@@ -7,7 +7,8 @@ recorded, resumes the phase in progress from its snapshot, and ends with the sam
 metrics as an unbroken run.
 
 Outputs: ``<out>/cycle-<k>/bi`` and ``<out>/cycle-<k>/cross`` (``bi-<m>`` / ``cross-<m>`` per
-member with mutual distillation), in sentence-transformers' format; ``report.json``,
+member with mutual distillation), in sentence-transformers' format; with ``average_bi``,
+``<out>/average/bi``, the weight average of the cycles' bi-encoders; ``report.json``,
 ``report.md`` and ``spearman.png``.
 """
 
@@ -26,6 +27,7 @@ import torch
 from ..eval import StsEvaluator, find_tasks, locate_tasks, model_scores, read_stsb
 from ..models import BiEncoder, CrossEncoder
 from ..models.st_format import recover_directory
+from .averaging import average_weights
 from .checkpoint import PhaseCheckpoint, atomic_save_array, atomic_write_json
 from .config import ConfigError, TrainConfig
 from .labels import combine_teachers
@@ -41,15 +43,16 @@ from .steps import (
 )
 from .views import views_teacher
 
-# Settings that may differ when a run is resumed: where it lives and how it reports and snapshots
-# (none of them changes a trained model or a score).
-FREE_ON_RESUME = ("output_dir", "show_progress_bar", "checkpoint_every")
+# Settings that may differ when a run is resumed: where it lives and how it reports and snapshots,
+# and whether the cycles' bi-encoders are averaged at the end (none of them changes a model that
+# a phase trains, or a label).
+FREE_ON_RESUME = ("output_dir", "show_progress_bar", "checkpoint_every", "average_bi")
 
 
 @dataclass
 class Phase:
     name: str
-    kind: str  # start-eval | prime | label-bi | cross | label-cross | bi | eval
+    kind: str  # start-eval | prime | label-bi | cross | label-cross | bi | eval | average-bi | average-eval
     cycle: int = 0
     member: int = 0
 
@@ -98,6 +101,13 @@ class TransEncoderRun:
                 Phase(f"cycle-{k}/{self._tag('bi', m)}", "bi", k, m) for m in range(self.members)
             ]
             plan.append(Phase(f"cycle-{k}/eval", "eval", k))
+        if self.config.average_bi and self.config.cycles > 1:
+            last = self.config.cycles
+            plan += [
+                Phase(f"average/{self._tag('bi', m)}", "average-bi", last, m)
+                for m in range(self.members)
+            ]
+            plan.append(Phase("average/eval", "average-eval", last))
         return plan
 
     def _tag(self, kind: str, member: int) -> str:
@@ -110,6 +120,9 @@ class TransEncoderRun:
     def model_dir(self, kind: str, cycle: int, member: int) -> Path:
         folder = "primed" if cycle == 0 else f"cycle-{cycle}"
         return self.out / folder / self._tag(kind, member)
+
+    def average_dir(self, member: int) -> Path:
+        return self.out / "average" / self._tag("bi", member)
 
     def start_bi_path(self, member: int) -> str:
         primed = self.model_dir("bi", 0, member)
@@ -474,6 +487,29 @@ class TransEncoderRun:
             results["_dev"] = self._evaluate(
                 {"bi": bis, "cross": crosses}, self.dev_evaluator, quiet=True
             )
+        return results
+
+    def _run_average_bi(self, phase: Phase) -> dict:
+        """Average the cycles' bi-encoders of one member weight by weight and save the result."""
+        sources = [self.model_dir("bi", k, phase.member) for k in range(1, phase.cycle + 1)]
+        average = BiEncoder.from_pretrained(sources[-1], device="cpu")
+        states = (BiEncoder.from_pretrained(path, device="cpu").state_dict() for path in sources)
+        average.load_state_dict(average_weights(states))
+        with self._main() as main:
+            if main:
+                average.save(self.average_dir(phase.member))
+        return {"averaged": [str(path) for path in sources]}
+
+    def _run_average_eval(self, phase: Phase) -> dict | None:
+        if self.evaluator is None:
+            return None
+        bis = [
+            BiEncoder.from_pretrained(self.average_dir(m), device=self.device)
+            for m in range(self.members)
+        ]
+        results = self._evaluate({"bi": bis})
+        if self.dev_evaluator is not None:
+            results["_dev"] = self._evaluate({"bi": bis}, self.dev_evaluator, quiet=True)
         return results
 
     # ------------------------------------------------------------------ helpers

@@ -10,7 +10,7 @@ from .checkpoint import atomic_write_bytes, atomic_write_json
 
 
 def _rows(progress: dict, phases) -> list[tuple[str, dict]]:
-    """(row label, {model tag: eval result}) for the start and each evaluated cycle."""
+    """(row label, {model tag: eval result}) for the start, each evaluated cycle and the average."""
     rows = []
     start = progress["results"].get("start-eval")
     if start:
@@ -25,6 +25,9 @@ def _rows(progress: dict, phases) -> list[tuple[str, dict]]:
         if phase.kind == "eval" and progress["results"].get(phase.name):
             result = {tag: r for tag, r in progress["results"][phase.name].items() if not tag.startswith("_")}
             rows.append((f"cycle {phase.cycle}", result))
+        if phase.kind == "average-eval" and progress["results"].get(phase.name):
+            result = {tag: r for tag, r in progress["results"][phase.name].items() if not tag.startswith("_")}
+            rows.append(("average", result))
     return rows
 
 
@@ -44,6 +47,15 @@ def select_on_dev(progress: dict, phases, out: Path) -> dict:
                                  "path": str(path) if path else None, "test": result.get(tag, {}).get("average"),
                                  "kind": kind}
     return selected
+
+
+def _selection(config, out: Path) -> str:
+    if config.select_on_dev:
+        return "best cycle by STS-B dev Spearman (gold dev labels)"
+    if config.average_bi and config.cycles > 1:
+        return (f"none: the weight average of the {config.cycles} cycles' bi-encoders "
+                f"({out / 'average'}) and the last cycle's cross-encoder are the result")
+    return "none: the last cycle's models are the result"
 
 
 def _fmt(value) -> str:
@@ -106,8 +118,7 @@ def write_report(out: Path, config, pool, progress: dict, phases) -> dict:
             "duplicates_dropped": pool.duplicates,
             "transductive": pool.transductive,
         },
-        "model_selection": "best cycle by STS-B dev Spearman (gold dev labels)" if config.select_on_dev
-        else "none: the last cycle's models are the result",
+        "model_selection": _selection(config, out),
         "evaluation": {label: result for label, result in rows},
         "phases": {name: result for name, result in progress["results"].items() if "train" in (result or {})},
         "seconds": round(progress["seconds"], 1),
