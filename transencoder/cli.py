@@ -141,12 +141,20 @@ def run_train(args: argparse.Namespace) -> int:
     report = run_trans_encoder(config, strategy=strategy)
     if strategy is None or strategy.rank == 0:
         print(f"\nreport: {os.path.join(config.output_dir, 'report.md')}")
-        cycles = [label for label in report["evaluation"] if label.startswith("cycle ")]
-        shown = cycles[-1:] + [label for label in report["evaluation"] if label == "average"]
-        for label, result in ((label, report["evaluation"][label]) for label in shown):
-            for tag, scores in result.items():
-                print(f"{label} {tag}: average Spearman {scores['average']['spearman']:.2f}")
+        for line in result_lines(report["evaluation"]):
+            print(line)
     return 0
+
+
+def result_lines(evaluation: dict) -> list[str]:
+    """The run's results, one line per model: the last cycle's and, when made, the average."""
+    cycles = [label for label in evaluation if label.startswith("cycle ")]
+    shown = cycles[-1:] + [label for label in evaluation if label == "average"]
+    return [
+        f"{label} {tag}: average Spearman {scores['average']['spearman']:.2f}"
+        for label in shown
+        for tag, scores in evaluation[label].items()
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -237,3 +237,21 @@ def test_average_weights_against_a_hand_mean():
         average_weights([first, {"w": second["w"], "h": second["h"]}])
     with pytest.raises(ValueError, match="no models"):
         average_weights([])
+
+
+def test_cli_prints_the_last_cycle_and_the_average():
+    from transencoder.cli import build_parser, result_lines
+
+    def row(**scores):
+        return {tag: {"average": {"spearman": value}} for tag, value in scores.items()}
+
+    evaluation = {"start": row(bi=79.0), "cycle 1": row(bi=80.0, cross=78.0),
+                  "cycle 2": row(bi=80.1, cross=79.5), "average": row(bi=80.25)}
+    assert result_lines(evaluation) == ["cycle 2 bi: average Spearman 80.10",
+                                        "cycle 2 cross: average Spearman 79.50",
+                                        "average bi: average Spearman 80.25"]
+    del evaluation["average"]
+    assert result_lines(evaluation) == ["cycle 2 bi: average Spearman 80.10", "cycle 2 cross: average Spearman 79.50"]
+    parse = build_parser().parse_args
+    assert [parse(["train", *flag]).average_bi for flag in ([], ["--average-bi"], ["--no-average-bi"])] == [
+        None, True, False]

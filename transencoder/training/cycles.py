@@ -482,19 +482,14 @@ class TransEncoderRun:
             CrossEncoder.from_pretrained(self.model_dir("cross", k, m), device=self.device)
             for m in range(self.members)
         ]
-        results = self._evaluate({"bi": bis, "cross": crosses})
-        if self.dev_evaluator is not None:
-            results["_dev"] = self._evaluate(
-                {"bi": bis, "cross": crosses}, self.dev_evaluator, quiet=True
-            )
-        return results
+        return self._evaluate_with_dev({"bi": bis, "cross": crosses})
 
     def _run_average_bi(self, phase: Phase) -> dict:
         """Average the cycles' bi-encoders of one member weight by weight and save the result."""
         sources = [self.model_dir("bi", k, phase.member) for k in range(1, phase.cycle + 1)]
-        average = BiEncoder.from_pretrained(sources[-1], device="cpu")
-        states = (BiEncoder.from_pretrained(path, device="cpu").state_dict() for path in sources)
-        average.load_state_dict(average_weights(states))
+        average = BiEncoder.from_pretrained(sources[-1], device="cpu")  # also the last cycle's state
+        states = (BiEncoder.from_pretrained(path, device="cpu").state_dict() for path in sources[:-1])
+        average.load_state_dict(average_weights([*states, average.state_dict()]))
         with self._main() as main:
             if main:
                 average.save(self.average_dir(phase.member))
@@ -507,12 +502,16 @@ class TransEncoderRun:
             BiEncoder.from_pretrained(self.average_dir(m), device=self.device)
             for m in range(self.members)
         ]
-        results = self._evaluate({"bi": bis})
-        if self.dev_evaluator is not None:
-            results["_dev"] = self._evaluate({"bi": bis}, self.dev_evaluator, quiet=True)
-        return results
+        return self._evaluate_with_dev({"bi": bis})
 
     # ------------------------------------------------------------------ helpers
+    def _evaluate_with_dev(self, groups: dict[str, list]) -> dict:
+        """The evaluation tasks' results, and STS-B dev's under ``_dev`` when the pool has it."""
+        results = self._evaluate(groups)
+        if self.dev_evaluator is not None:
+            results["_dev"] = self._evaluate(groups, self.dev_evaluator, quiet=True)
+        return results
+
     def _evaluate_one(self, model) -> dict:
         scores = self._score(
             lambda part: model_scores(

@@ -22,12 +22,9 @@ def _rows(progress: dict, phases) -> list[tuple[str, dict]]:
     if primed:
         rows.append(("primed", primed))
     for phase in phases:
-        if phase.kind == "eval" and progress["results"].get(phase.name):
+        if phase.kind in ("eval", "average-eval") and progress["results"].get(phase.name):
             result = {tag: r for tag, r in progress["results"][phase.name].items() if not tag.startswith("_")}
-            rows.append((f"cycle {phase.cycle}", result))
-        if phase.kind == "average-eval" and progress["results"].get(phase.name):
-            result = {tag: r for tag, r in progress["results"][phase.name].items() if not tag.startswith("_")}
-            rows.append(("average", result))
+            rows.append((f"cycle {phase.cycle}" if phase.kind == "eval" else "average", result))
     return rows
 
 
@@ -49,10 +46,10 @@ def select_on_dev(progress: dict, phases, out: Path) -> dict:
     return selected
 
 
-def _selection(config, out: Path) -> str:
+def _selection(config, out: Path, phases) -> str:
     if config.select_on_dev:
         return "best cycle by STS-B dev Spearman (gold dev labels)"
-    if config.average_bi and config.cycles > 1:
+    if any(phase.kind == "average-bi" for phase in phases):
         return (f"none: the weight average of the {config.cycles} cycles' bi-encoders "
                 f"({out / 'average'}) and the last cycle's cross-encoder are the result")
     return "none: the last cycle's models are the result"
@@ -118,7 +115,7 @@ def write_report(out: Path, config, pool, progress: dict, phases) -> dict:
             "duplicates_dropped": pool.duplicates,
             "transductive": pool.transductive,
         },
-        "model_selection": _selection(config, out),
+        "model_selection": _selection(config, out, phases),
         "evaluation": {label: result for label, result in rows},
         "phases": {name: result for name, result in progress["results"].items() if "train" in (result or {})},
         "seconds": round(progress["seconds"], 1),
