@@ -240,7 +240,8 @@ def test_average_weights_against_a_hand_mean():
 
 
 def test_cli_prints_the_last_cycle_and_the_average():
-    from transencoder.cli import build_parser, result_lines
+    from transencoder.cli import build_parser
+    from transencoder.commands.train import result_lines
 
     def row(**scores):
         return {tag: {"average": {"spearman": value}} for tag, value in scores.items()}

@@ -6,13 +6,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import InputError
+
 #: The seven tasks of the usual STS suite, in the order SentEval/SimCSE report them.
 STS_TASKS = ("STS12", "STS13", "STS14", "STS15", "STS16", "STSB", "SICKR")
 #: Tasks made of several subsets, where ``all`` / ``mean`` / ``wmean`` differ.
 YEAR_TASKS = ("STS12", "STS13", "STS14", "STS15", "STS16")
 
 
-class DataFormatError(ValueError):
+class DataFormatError(InputError, ValueError):
     """A data file does not have the expected format. Names the file, the line and the rule."""
 
     def __init__(self, path: str, line: int | None, problem: str, expected: str) -> None:

@@ -16,10 +16,12 @@ from typing import Any
 
 import torch
 
+from ..errors import InputError
+
 DEFAULT_MODEL = "default"
 
 
-class ModelLoadError(RuntimeError):
+class ModelLoadError(InputError, RuntimeError):
     """A model directory is missing, incomplete or unreadable."""
 
 

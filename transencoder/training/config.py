@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import UsageError
+
 RECIPES = ("official", "recommended")
 PRIMING_METHODS = ("auto", "simcse", "mirror", "none")
 BI_INITS = ("start", "continue", "cross")
@@ -21,7 +23,7 @@ LABEL_MODES = ("raw", "rank")
 LABEL_VIEWS = ("pooled", "first_last", "token_f1")  # see transencoder.training.views
 
 
-class ConfigError(ValueError):
+class ConfigError(UsageError):
     """A configuration value is invalid; the message names the field and what is allowed."""
 
 
