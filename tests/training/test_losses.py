@@ -10,7 +10,6 @@ import torch
 from transencoder.losses import (
     bi_encoder_mse,
     cross_encoder_bce,
-    mutual_targets,
     random_span_mask,
     simcse_infonce,
 )
@@ -67,10 +66,3 @@ def test_bi_encoder_mse_by_hand():
     labels = torch.tensor([0.5, 0.0, 1.0])
     expected = ((math.sqrt(0.5) - 0.5) ** 2 + (-1.0 - 0.0) ** 2 + 0.0) / 3
     assert bi_encoder_mse(u, v, labels).item() == pytest.approx(expected, rel=1e-5)
-
-
-def test_mutual_targets_are_the_mean():
-    scores = [torch.tensor([0.2, 0.9]), torch.tensor([0.4, 0.5]), torch.tensor([0.0, 0.1])]
-    assert mutual_targets(scores).tolist() == pytest.approx([0.2, 0.5])
-    with pytest.raises(ValueError):
-        mutual_targets([])

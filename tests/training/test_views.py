@@ -9,9 +9,9 @@ from scipy.stats import rankdata
 
 from transencoder.models import BiEncoder
 from transencoder.testing import tiny_sentences
-from transencoder.training import ConfigError, build_config
 from transencoder.training.steps import label_with_bi
-from transencoder.training.views import VIEWS, view_scores, views_teacher
+from transencoder.training.teachers import views_teacher
+from transencoder.training.views import VIEWS, view_scores
 
 
 @pytest.fixture(scope="module")
@@ -81,12 +81,3 @@ def test_label_with_bi_averages_views_over_members(tmp_path, pairs):
     np.testing.assert_allclose(
         plain, np.mean([m.similarity(pairs, show_progress_bar=False) for m in members], axis=0)
     )
-
-
-def test_label_views_config():
-    assert build_config({"data_dir": "x"}).start_views == ["pooled", "first_last", "token_f1"]
-    assert build_config({"data_dir": "x", "label_views": "pooled,token_f1"}).label_views == ["pooled", "token_f1"]
-    for name in ("label_views", "start_views"):
-        for bad in (["pooled", "cls"], [], ["pooled", "pooled"]):
-            with pytest.raises(ConfigError, match=name):
-                build_config({"data_dir": "x", name: bad})

@@ -1,4 +1,4 @@
-"""The self-distillation losses of Trans-Encoder (Liu et al., ICLR 2022), and mutual targets.
+"""The self-distillation losses of Trans-Encoder (Liu et al., ICLR 2022).
 
 * bi -> cross: the cross-encoder's logit ``z`` for a pair is fit to the bi-encoder's cosine
   ``y`` in [0, 1] (a soft label) with binary cross-entropy on the logit::
@@ -10,15 +10,14 @@
 
       loss = mean( (cos(u, v) - y)^2 )
 
-* mutual distillation (paper section 2.4): with ``K`` models, each student's target for a pair
-  is the mean of the ``K`` teachers' scores for it.
+Mutual distillation (paper section 2.4) needs no loss of its own: each student's target is the
+mean of the ``K`` teachers' scores (:func:`transencoder.training.steps.label_with_bi` /
+``label_with_cross`` score with several models).
 
 The losses take scores or embeddings, never a model, so any wrapper (DDP, FSDP) works unchanged.
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -39,11 +38,3 @@ def bi_encoder_mse(
     if cosine.shape != labels.shape:
         raise ValueError(f"{tuple(cosine.shape)} cosines vs {tuple(labels.shape)} labels")
     return F.mse_loss(cosine, labels.float())
-
-
-def mutual_targets(scores: Sequence[torch.Tensor]) -> torch.Tensor:
-    """Mutual distillation: the mean of ``K`` models' scores for each pair."""
-    if len(scores) == 0:
-        raise ValueError("mutual_targets needs at least one model's scores")
-    stacked = torch.stack([torch.as_tensor(s, dtype=torch.float64) for s in scores])
-    return stacked.mean(dim=0)

@@ -1,15 +1,26 @@
-"""Trans-Encoder training: the cycle loop and each step usable on its own."""
+"""Trans-Encoder training: the run (:mod:`.runner`), its steps, and each part usable on its own."""
 
-from .config import ConfigError, PrimingConfig, StepConfig, TrainConfig, build_config, load_yaml
-from .cycles import TransEncoderRun, run_trans_encoder
-from .labels import combine_teachers
+from .config import (
+    BiStepConfig,
+    ConfigError,
+    CrossStepConfig,
+    DataConfig,
+    PrimingConfig,
+    RunConfig,
+    StepConfig,
+    TeacherConfig,
+    TrainConfig,
+)
 from .pairs import (
     PairPool,
     both_orders,
+    load_pool,
     pool_from_data_dir,
     pool_from_dataset,
     pool_from_pairs_file,
 )
+from .recipes import RECIPES, build_config, load_yaml, parse_set
+from .runner import TransEncoderRun, run_trans_encoder
 from .steps import (
     label_with_bi,
     label_with_cross,
@@ -18,12 +29,19 @@ from .steps import (
     train_bi_encoder,
     train_cross_encoder,
 )
+from .teachers import combine_teachers
 
 __all__ = [
+    "RECIPES",
+    "BiStepConfig",
     "ConfigError",
+    "CrossStepConfig",
+    "DataConfig",
     "PairPool",
     "PrimingConfig",
+    "RunConfig",
     "StepConfig",
+    "TeacherConfig",
     "TrainConfig",
     "TransEncoderRun",
     "both_orders",
@@ -32,7 +50,9 @@ __all__ = [
     "label_with_bi",
     "label_with_cross",
     "length_grouped_batches",
+    "load_pool",
     "load_yaml",
+    "parse_set",
     "pool_from_data_dir",
     "pool_from_dataset",
     "pool_from_pairs_file",

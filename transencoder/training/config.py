@@ -1,51 +1,104 @@
-"""Configuration of a Trans-Encoder run: typed dataclasses, two recipes, YAML loading.
+"""The settings of a Trans-Encoder run: nested typed dataclasses whose defaults ARE the
+recommended recipe (``TrainConfig()``); the official recipe is ``recipes/official.yaml``.
 
-``recipe`` picks the defaults; any field set explicitly (Python, YAML or a CLI flag) overrides
-them. ``official`` reproduces amzn/trans-encoder's ``train_self_distill.sh``;
-``recommended`` is this project's recipe for starting from a strong supervised encoder (see
-``docs`` in the README and ``eval/bench_quality.py`` for the measurements behind it).
+Sections: ``data`` (where pairs and evaluation data come from), ``teachers`` (what each student
+learns from), ``cross`` and ``bi`` (the two distillation steps), ``priming`` (SimCSE /
+Mirror-BERT for a raw language model) and ``run`` (output, seed, device, display). Every field
+has a one-line ``doc``; ``docs/config.md`` is generated from them (``python -m
+transencoder.training.config``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
 
-RECIPES = ("official", "recommended")
 PRIMING_METHODS = ("auto", "simcse", "mirror", "none")
 BI_INITS = ("start", "continue", "cross")
 CROSS_INITS = ("start", "continue", "bi")
 LABEL_MODES = ("raw", "rank")
 LABEL_VIEWS = ("pooled", "first_last", "token_f1")  # see transencoder.training.views
+MIXED_PRECISION = ("bf16", "no")
 
 
 class ConfigError(UsageError):
     """A configuration value is invalid; the message names the field and what is allowed."""
 
 
+def setting(default: Any, doc: str, *, factory: bool = False) -> Any:
+    """A dataclass field with its documentation (``metadata["doc"]``)."""
+    if factory:
+        return field(default_factory=default, metadata={"doc": doc})
+    return field(default=default, metadata={"doc": doc})
+
+
+@dataclass
+class DataConfig:
+    """Where the unlabelled pairs and the labelled evaluation data come from."""
+
+    data_dir: str | None = setting(None, "a folder of benchmark tasks: their pairs, labels dropped, form the pool (transductive) and are evaluated")
+    pairs: str | None = setting(None, "a sentence1<TAB>sentence2 file of unlabelled pairs (an optional header row is skipped)")
+    pool_tasks: list[str] | None = setting(None, "tasks of data_dir whose pairs form the pool (default: all found)")
+    max_pairs: int | None = setting(None, "use a seeded random subset of this many pairs (quick runs)")
+    eval_data_dir: str | None = setting(None, "where each cycle is evaluated (default: data_dir); trains nothing")
+    eval_tasks: list[str] | None = setting(None, "tasks evaluated after each cycle (default: all found)")
+
+    def validate(self) -> None:
+        if (self.data_dir is None) == (self.pairs is None):
+            raise ConfigError(
+                "give exactly one source of pairs: data.data_dir (a data folder) or data.pairs (a TSV file)"
+            )
+        if self.max_pairs is not None:
+            _positive_int(self.max_pairs, "data.max_pairs")
+
+
+@dataclass
+class TeacherConfig:
+    """What each student learns from (the heart of the recipe; see docs/methods.md)."""
+
+    mode: str = setting("rank", "combine teachers by their raw mean, or by mean rank mapped onto the student's cosine scale")
+    cross_from_cross: float = setting(0.5, "from cycle 2, weight of the previous cross-encoder in the cross-encoder's targets")
+    bi_from_start: float = setting(0.5, "weight of the start model's views in the bi-encoder's targets (the cross-encoder has the rest)")
+    both_orders: bool = setting(True, "cross-encoder scores average (a, b) and (b, a)")
+    label_views: list[str] = setting(lambda: ["pooled"], "views a bi-encoder labels the cross-encoder's pairs with", factory=True)
+    start_views: list[str] = setting(lambda: list(LABEL_VIEWS), "views of the start model that anchor the bi-encoder's targets", factory=True)
+
+    def validate(self) -> None:
+        _choice(self.mode, LABEL_MODES, "teachers.mode")
+        for name in ("cross_from_cross", "bi_from_start"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 1):
+                raise ConfigError(f"teachers.{name} must be in [0, 1), got {value!r}")
+        _boolean(self.both_orders, "teachers.both_orders")
+        for name in ("label_views", "start_views"):
+            views = getattr(self, name)
+            if (not isinstance(views, list) or not views or len(set(views)) != len(views)
+                    or not set(views) <= set(LABEL_VIEWS)):
+                raise ConfigError(
+                    f"teachers.{name} must be a non-empty list of distinct views from {LABEL_VIEWS}, got {views!r}"
+                )
+
+
 @dataclass
 class StepConfig:
-    """Optimisation settings of one step of the method (priming, bi->cross, cross->bi)."""
+    """Optimisation settings of one step of the method."""
 
-    epochs: int = 1
-    batch_size: int = 32
-    lr: float = 2e-5
-    max_length: int = 64
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.0
-    grad_accum: int = 1
-    max_grad_norm: float | None = 1.0
-    max_steps: int | None = None
+    epochs: int = setting(1, "passes over the pool")
+    batch_size: int = setting(32, "pairs (or sentences, priming) per optimizer step")
+    lr: float = setting(2e-5, "peak learning rate of AdamW")
+    max_length: int = setting(64, "tokens per text (per pair for the cross-encoder)")
+    weight_decay: float = setting(0.01, "AdamW weight decay on weight matrices")
+    warmup_ratio: float = setting(0.0, "share of the steps spent warming up linearly, then linear decay")
+    grad_accum: int = setting(1, "micro-batches per optimizer step")
+    max_grad_norm: float | None = setting(1.0, "gradient clipping norm (null: no clipping)")
+    max_steps: int | None = setting(None, "stop after this many optimizer steps")
 
     def validate(self, where: str) -> None:
-        _positive_int(self.epochs, f"{where}.epochs")
-        _positive_int(self.batch_size, f"{where}.batch_size")
-        _positive_int(self.max_length, f"{where}.max_length")
-        _positive_int(self.grad_accum, f"{where}.grad_accum")
+        for name in ("epochs", "batch_size", "max_length", "grad_accum"):
+            _positive_int(getattr(self, name), f"{where}.{name}")
         if self.max_steps is not None:
             _positive_int(self.max_steps, f"{where}.max_steps")
         if not (isinstance(self.lr, (int, float)) and 0 < self.lr < 1):
@@ -54,119 +107,123 @@ class StepConfig:
             raise ConfigError(f"{where}.weight_decay must be >= 0, got {self.weight_decay!r}")
         if not (isinstance(self.warmup_ratio, (int, float)) and 0 <= self.warmup_ratio < 1):
             raise ConfigError(f"{where}.warmup_ratio must be in [0, 1), got {self.warmup_ratio!r}")
-        if self.max_grad_norm is not None and not self.max_grad_norm > 0:
+        if self.max_grad_norm is not None and not (
+            isinstance(self.max_grad_norm, (int, float)) and self.max_grad_norm > 0
+        ):
             raise ConfigError(f"{where}.max_grad_norm must be > 0 or null, got {self.max_grad_norm!r}")
 
 
 @dataclass
-class PrimingConfig(StepConfig):
-    """SimCSE / Mirror-BERT priming of a bi-encoder (contrastive, unlabelled sentences)."""
+class CrossStepConfig(StepConfig):
+    """bi -> cross: BCE of the cross-encoder's logit against soft labels, both orders."""
 
-    epochs: int = 1
-    batch_size: int = 64
-    lr: float = 3e-5
-    max_length: int = 32
-    temperature: float | None = None  # None: 0.05 for SimCSE, 0.04 for Mirror-BERT
-    span: int = 5
+    init: str = setting("continue", "where each cycle's cross-encoder starts: start model, previous cross-encoder, or the labelling bi-encoder")
+    epochs: int = setting(2, "passes over the pool (both orders)")
+    lr: float = setting(2e-5, "peak learning rate of AdamW")
+    max_length: int = setting(128, "tokens per pair")
+    warmup_ratio: float = setting(0.1, "share of the steps spent warming up linearly, then linear decay")
+
+    def validate(self, where: str = "cross") -> None:
+        super().validate(where)
+        _choice(self.init, CROSS_INITS, f"{where}.init")
+
+
+@dataclass
+class BiStepConfig(StepConfig):
+    """cross -> bi: MSE between the bi-encoder's cosine and the targets."""
+
+    init: str = setting("start", "where each cycle's bi-encoder starts: start model, previous bi-encoder, or the cross-encoder")
+    epochs: int = setting(4, "passes over the pool")
+    batch_size: int = setting(64, "pairs per optimizer step")
+    lr: float = setting(8e-5, "peak learning rate of AdamW")
+    max_length: int = setting(128, "tokens per sentence")
+    warmup_ratio: float = setting(0.1, "share of the steps spent warming up linearly, then linear decay")
+
+    def validate(self, where: str = "bi") -> None:
+        super().validate(where)
+        _choice(self.init, BI_INITS, f"{where}.init")
+
+
+@dataclass
+class PrimingConfig(StepConfig):
+    """SimCSE / Mirror-BERT priming of a raw language model on the pool's sentences."""
+
+    method: str = setting("auto", "auto primes with SimCSE when a start model is a raw language model (no modules.json)")
+    batch_size: int = setting(64, "sentences per optimizer step")
+    lr: float = setting(3e-5, "peak learning rate of AdamW")
+    max_length: int = setting(32, "tokens per sentence")
+    temperature: float | None = setting(None, "InfoNCE temperature (null: 0.05 SimCSE, 0.04 Mirror-BERT)")
+    span: int = setting(5, "Mirror-BERT: tokens of the masked span")
 
     def temperature_for(self, method: str) -> float:
         if self.temperature is not None:
             return self.temperature
         return 0.04 if method == "mirror" else 0.05
 
-    def validate(self, where: str) -> None:
+    def validate(self, where: str = "priming") -> None:
         super().validate(where)
+        _choice(self.method, PRIMING_METHODS, f"{where}.method")
         if self.temperature is not None and not self.temperature > 0:
             raise ConfigError(f"{where}.temperature must be > 0, got {self.temperature!r}")
         _positive_int(self.span, f"{where}.span")
 
 
 @dataclass
-class TrainConfig:
-    """Everything a Trans-Encoder run needs. Paths may be relative to the working directory."""
+class RunConfig:
+    """Where the run lives and how it runs; none of these changes a trained model."""
 
-    # What to start from: one checkpoint = self-distillation, several = mutual distillation.
-    models: list[str] = field(default_factory=lambda: ["default"])
-    cross_models: list[str] | None = None  # where cross-encoders start (default: `models`)
-    # Unlabelled pairs: a data directory (transductive pool of the tasks found) or a pairs file.
-    data_dir: str | None = None
-    pairs: str | None = None
-    pool_tasks: list[str] | None = None
-    max_pairs: int | None = None
-    # Evaluation after every cycle (default: the tasks found in data_dir).
-    eval_data_dir: str | None = None
-    eval_tasks: list[str] | None = None
-    # The method.
-    recipe: str = "recommended"
-    cycles: int = 3
-    prime: str = "auto"
-    bi_init: str = "start"
-    cross_init: str = "start"
-    cross_label_from_cross: float = 0.0  # weight of the previous cycle's cross-encoder in the bi->cross labels
-    bi_label_from_start: float = 0.0  # weight of the start bi-encoder in the cross->bi labels
-    bi_label_from_bi: float = 0.0  # weight of the labelling (previous cycle's) bi-encoder in the cross->bi labels
-    label_mode: str = "raw"  # how teachers are combined: raw mean, or mean of ranks mapped onto a cosine scale
-    predict_both_orders: bool = False  # cross-encoder labels average (a, b) and (b, a)
-    label_views: list[str] = field(default_factory=lambda: ["pooled"])  # how a bi-encoder labels the cross-encoder's pairs
-    start_views: list[str] = field(default_factory=lambda: ["pooled"])  # how the start model scores pairs in the bi-encoder's labels
-    select_on_dev: bool = False  # keep the best cycle by STS-B dev Spearman (uses gold dev labels)
-    # After the last cycle, average the cycles' bi-encoders weight by weight (a "model soup") into
-    # <out>/average/bi: the run's bi-encoder result when on (needs cycles >= 2 to do anything).
-    average_bi: bool = False
-    priming: PrimingConfig = field(default_factory=PrimingConfig)
-    cross: StepConfig = field(default_factory=StepConfig)
-    bi: StepConfig = field(default_factory=StepConfig)
-    # The run.
-    output_dir: str = "runs/trans-encoder"
-    seed: int = 2021
-    device: str | None = None
-    mixed_precision: str = "auto"  # auto / bf16: bf16 autocast on a GPU (off on a CPU); "no": fp32
-    checkpoint_every: int = 100  # optimizer steps between training-state snapshots
-    eval_batch_size: int = 128
-    show_progress_bar: bool | None = None
+    output_dir: str = setting("runs/trans-encoder", "the run directory (resumable; locked while a run uses it)")
+    seed: int = setting(2021, "every random draw of the run comes from it")
+    device: str | None = setting(None, "cpu, cuda, cuda:1 ... (default: cuda when available)")
+    mixed_precision: str = setting("bf16", "bf16 autocast on a GPU (a CPU always trains in fp32), or no")
+    checkpoint_every: int = setting(100, "optimizer steps between training-state snapshots")
+    eval_batch_size: int = setting(128, "batch size when scoring pairs")
+    show_progress_bar: bool | None = setting(None, "progress bars (null: when stderr is a terminal)")
+
+    def validate(self) -> None:
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
+            raise ConfigError(f"run.seed must be an integer, got {self.seed!r}")
+        from ..devices import check_device
+
+        try:
+            check_device(self.device, "run.device")
+        except UsageError as err:
+            raise ConfigError(str(err)) from None
+        _choice(self.mixed_precision, MIXED_PRECISION, "run.mixed_precision")
+        _positive_int(self.checkpoint_every, "run.checkpoint_every")
+        _positive_int(self.eval_batch_size, "run.eval_batch_size")
+        if self.show_progress_bar is not None:
+            _boolean(self.show_progress_bar, "run.show_progress_bar")
+
+
+@dataclass
+class TrainConfig:
+    """Everything a Trans-Encoder run needs; the defaults are the recommended recipe."""
+
+    models: list[str] = setting(lambda: ["default"], "start checkpoints: one for self-distillation, several for mutual distillation", factory=True)
+    recipe: str = setting("recommended", "the recipe the defaults came from (recommended or official)")
+    cycles: int = setting(3, "bi -> cross -> bi cycles")
+    average_bi: bool = setting(True, "after the last cycle, average the cycles' bi-encoders weight by weight (needs cycles >= 2)")
+    select_on_dev: bool = setting(False, "keep the best cycle by STS-B dev Spearman (uses gold dev labels)")
+    data: DataConfig = setting(DataConfig, "", factory=True)
+    teachers: TeacherConfig = setting(TeacherConfig, "", factory=True)
+    cross: CrossStepConfig = setting(CrossStepConfig, "", factory=True)
+    bi: BiStepConfig = setting(BiStepConfig, "", factory=True)
+    priming: PrimingConfig = setting(PrimingConfig, "", factory=True)
+    run: RunConfig = setting(RunConfig, "", factory=True)
 
     def validate(self) -> TrainConfig:
-        if not self.models or not all(isinstance(m, str) and m for m in self.models):
+        if not isinstance(self.models, list) or not self.models or not all(isinstance(m, str) and m for m in self.models):
             raise ConfigError(f"models must be a non-empty list of paths or 'default', got {self.models!r}")
-        if self.cross_models is not None and len(self.cross_models) != len(self.models):
-            raise ConfigError(
-                f"cross_models has {len(self.cross_models)} entries but models has {len(self.models)}; "
-                "give one cross-encoder start per model"
-            )
-        if (self.data_dir is None) == (self.pairs is None):
-            raise ConfigError("give exactly one source of pairs: data_dir (an STS data folder) or pairs (a TSV file)")
-        for name, allowed in (("recipe", RECIPES), ("prime", PRIMING_METHODS), ("bi_init", BI_INITS),
-                              ("cross_init", CROSS_INITS), ("label_mode", LABEL_MODES),
-                              ("mixed_precision", ("auto", "no", "bf16"))):
-            if getattr(self, name) not in allowed:
-                raise ConfigError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
-        for name in ("label_views", "start_views"):
-            views = getattr(self, name)
-            if (not isinstance(views, list) or not views or len(set(views)) != len(views)
-                    or not set(views) <= set(LABEL_VIEWS)):
-                raise ConfigError(
-                    f"{name} must be a non-empty list of distinct views from {LABEL_VIEWS}, got {views!r}"
-                )
         _positive_int(self.cycles, "cycles")
-        _positive_int(self.checkpoint_every, "checkpoint_every")
-        _positive_int(self.eval_batch_size, "eval_batch_size")
-        if self.max_pairs is not None:
-            _positive_int(self.max_pairs, "max_pairs")
-        for name in ("predict_both_orders", "select_on_dev", "average_bi"):
-            if not isinstance(getattr(self, name), bool):
-                raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
-        for name in ("cross_label_from_cross", "bi_label_from_start", "bi_label_from_bi"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and 0 <= value < 1):
-                raise ConfigError(f"{name} must be in [0, 1), got {value!r}")
-        if self.bi_label_from_start + self.bi_label_from_bi >= 1:
-            raise ConfigError(
-                "bi_label_from_start + bi_label_from_bi must be < 1 (the cross-encoder keeps the rest), "
-                f"got {self.bi_label_from_start} + {self.bi_label_from_bi}"
-            )
-        self.priming.validate("priming")
-        self.cross.validate("cross")
-        self.bi.validate("bi")
+        _boolean(self.average_bi, "average_bi")
+        _boolean(self.select_on_dev, "select_on_dev")
+        self.data.validate()
+        self.teachers.validate()
+        self.cross.validate()
+        self.bi.validate()
+        self.priming.validate()
+        self.run.validate()
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -177,108 +234,42 @@ class TrainConfig:
         return len(self.models) > 1
 
 
-def recipe_defaults(name: str) -> dict[str, Any]:
-    """The field values a recipe sets (explicit settings override them)."""
-    if name == "official":
-        # amzn/trans-encoder, train_self_distill.sh with --init_with_new_models: the cross-encoder
-        # restarts from the start checkpoint (the "PLM") and the bi-encoder from the start
-        # bi-encoder in every cycle; raw cosine / sigmoid labels.
-        return {
-            "bi_init": "start",
-            "cross_init": "start",
-            "cross_label_from_cross": 0.0,
-            "bi_label_from_start": 0.0,
-            "bi_label_from_bi": 0.0,
-            "average_bi": False,
-            "label_mode": "raw",
-            "predict_both_orders": False,
-            "label_views": ["pooled"],
-            "start_views": ["pooled"],
-            "cross": {"epochs": 1, "batch_size": 32, "lr": 2e-5, "max_length": 64,
-                      "weight_decay": 0.01, "warmup_ratio": 0.1},
-            "bi": {"epochs": 10, "batch_size": 128, "lr": 5e-5, "max_length": 32,
-                   "weight_decay": 0.01, "warmup_ratio": 0.0},
-        }
-    if name == "recommended":
-        return {
-            "bi_init": "start",
-            "cross_init": "continue",
-            "cross_label_from_cross": 0.5,
-            "bi_label_from_start": 0.5,
-            "bi_label_from_bi": 0.0,  # 0.25 (with 0.25 from the start) gave better targets, not a better student
-            "average_bi": True,  # the cycles' bi-encoders share the start's weights as their init
-            "label_mode": "rank",
-            "predict_both_orders": True,
-            "label_views": ["pooled"],
-            "start_views": ["pooled", "first_last", "token_f1"],
-            "cross": {"epochs": 2, "batch_size": 32, "lr": 2e-5, "max_length": 128,
-                      "weight_decay": 0.01, "warmup_ratio": 0.1},
-            "bi": {"epochs": 4, "batch_size": 64, "lr": 8e-5, "max_length": 128,
-                   "weight_decay": 0.01, "warmup_ratio": 0.1},
-        }
-    raise ConfigError(f"recipe must be one of {RECIPES}, got {name!r}")
+SECTIONS = {f.name: f.default_factory for f in dataclasses.fields(TrainConfig) if dataclasses.is_dataclass(f.default_factory)}
 
 
-_STEP_FIELDS = {"priming": PrimingConfig, "cross": StepConfig, "bi": StepConfig}
+def _choice(value: Any, allowed: tuple[str, ...], name: str) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {allowed}, got {value!r}")
 
 
-def build_config(values: dict[str, Any] | None = None, **overrides: Any) -> TrainConfig:
-    """A validated config: recipe defaults, then ``values``, then ``overrides``."""
-    merged: dict[str, Any] = {}
-    explicit = {**(values or {}), **{k: v for k, v in overrides.items() if v is not None}}
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = sorted(set(explicit) - known)
-    if unknown:
-        raise ConfigError(f"unknown setting(s) {unknown}; valid settings: {sorted(known)}")
-    recipe = explicit.get("recipe", TrainConfig.recipe)
-    for source in (recipe_defaults(recipe), explicit):
-        for key, value in source.items():
-            if key in _STEP_FIELDS and isinstance(value, dict):
-                merged.setdefault(key, {}).update(value)
-            else:
-                merged[key] = value
-    for key, cls in _STEP_FIELDS.items():
-        step_values = merged.get(key, {})
-        if not isinstance(step_values, dict):
-            raise ConfigError(f"{key} must be a mapping of step settings, got {step_values!r}")
-        allowed = {f.name for f in dataclasses.fields(cls)}
-        bad = sorted(set(step_values) - allowed)
-        if bad:
-            raise ConfigError(f"unknown {key} setting(s) {bad}; valid: {sorted(allowed)}")
-        merged[key] = cls(**_coerce_floats(cls, step_values, f"{key}."))
-    for key in ("models", "cross_models", "pool_tasks", "eval_tasks", "label_views", "start_views"):
-        if isinstance(merged.get(key), str):
-            merged[key] = [part.strip() for part in merged[key].split(",") if part.strip()]
-    return TrainConfig(**_coerce_floats(TrainConfig, merged, "")).validate()
-
-
-def _coerce_floats(cls, values: dict[str, Any], where: str) -> dict[str, Any]:
-    """YAML 1.1 reads ``2e-5`` (no dot) as a string: turn such strings into floats where the
-    field is a float."""
-    floats = {f.name for f in dataclasses.fields(cls) if "float" in str(f.type)}
-    out = dict(values)
-    for key, value in values.items():
-        if key in floats and isinstance(value, str):
-            try:
-                out[key] = float(value)
-            except ValueError:
-                raise ConfigError(f"{where}{key} must be a number, got {value!r}") from None
-    return out
-
-
-def load_yaml(path: str | Path) -> dict[str, Any]:
-    import yaml
-
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({err})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of settings at the top level")
-    return data
+def _boolean(value: Any, name: str) -> None:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{name} must be true or false, got {value!r}")
 
 
 def _positive_int(value: Any, name: str) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+
+
+def reference_markdown() -> str:
+    """The config reference (``docs/config.md``): every section and field with default and doc."""
+    lines = ["# Configuration reference", "",
+             "Generated by `python -m transencoder.training.config` from `transencoder/training/config.py`.",
+             "The defaults are the recommended recipe; `--recipe official` applies",
+             "`transencoder/training/recipes/official.yaml` on top. Set any field in a YAML file",
+             "(`--config`) or with `transencoder train --set section.field=value`.", ""]
+    for name, cls in [("(top level)", TrainConfig), *SECTIONS.items()]:
+        lines += [f"## {name}", "", (cls.__doc__ or "").strip(), "", "| field | default | meaning |", "|---|---|---|"]
+        instance = cls()
+        for f in dataclasses.fields(cls):
+            if f.name in SECTIONS and cls is TrainConfig:
+                continue
+            value = getattr(instance, f.name)
+            lines.append(f"| `{f.name}` | `{value!r}` | {f.metadata.get('doc', '')} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(reference_markdown())

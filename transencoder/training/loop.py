@@ -6,10 +6,10 @@ AdamW (no decay on biases and LayerNorm), linear warm-up then linear decay to ze
 accumulation, gradient clipping, mixed precision on a GPU. Every ``checkpoint_every`` optimizer
 steps the full training state is written, so a killed run resumes bit-for-bit.
 
-A distributed strategy (``transencoder.distributed``) plugs in through four calls: ``prepare``
-(wrap/shard the model, build the optimizer), ``accumulate`` (skip or reduce the gradient sync
-on micro-batches), ``step`` (optimizer step plus the strategy's own communication) and
-``state_dict`` (a full state dict for snapshots).
+The process layout comes in as a :class:`~transencoder.training.runtime.Runtime`: ``prepare``
+(wrap/shard the model, build the optimizer), ``local_slice`` (this rank's share of a batch),
+``accumulate`` (skip or reduce the gradient sync on micro-batches), ``clip``, ``step`` (optimizer
+step plus the strategy's own communication), ``finish`` and ``state_dict`` (snapshots).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from ..models.bi_encoder import progress_default
 from .checkpoint import PhaseCheckpoint, set_rng_state
 from .config import StepConfig
+from .runtime import LocalRuntime, Runtime
 
 Batch = dict[str, torch.Tensor]
 
@@ -41,7 +42,7 @@ class PhaseStats:
     seconds: float = 0.0
     losses: list[float] = field(default_factory=list)  # mean loss of each logging window
     resumed_from_step: int = 0
-    model: nn.Module | None = field(default=None, repr=False, compare=False)  # as the strategy prepared it
+    model: nn.Module | None = field(default=None, repr=False, compare=False)  # as the runtime prepared it
 
     def to_dict(self) -> dict:
         return {
@@ -53,37 +54,6 @@ class PhaseStats:
             "last_loss": self.losses[-1] if self.losses else None,
             "resumed_from_step": self.resumed_from_step,
         }
-
-
-class LocalStrategy:
-    """Single-process training: no communication."""
-
-    rank, world_size = 0, 1
-
-    def prepare(self, model: nn.Module, make_optimizer: Callable) -> tuple[nn.Module, torch.optim.Optimizer]:
-        return model, make_optimizer([p for p in model.parameters() if p.requires_grad])
-
-    def local_slice(self, indices: Sequence[int]) -> Sequence[int]:
-        return indices
-
-    def finish(self, model: nn.Module) -> nn.Module:
-        return model
-
-    def accumulate(self, model: nn.Module, is_last_microbatch: bool):
-        return contextlib.nullcontext()
-
-    def step(self, optimizer: torch.optim.Optimizer) -> None:
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
-    def state_dict(self, model: nn.Module) -> dict[str, torch.Tensor]:
-        return {key: value.detach().clone() for key, value in model.state_dict().items()}
-
-    def load_state_dict(self, model: nn.Module, state: dict[str, torch.Tensor]) -> None:
-        model.load_state_dict(state)
-
-    def clip(self, model: nn.Module, max_norm: float) -> None:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
 
 
 def adamw(parameters: Sequence[nn.Parameter], lr: float, weight_decay: float) -> torch.optim.AdamW:
@@ -108,7 +78,7 @@ def linear_schedule(optimizer, warmup_steps: int, total_steps: int) -> torch.opt
 
 
 def autocast_context(device: torch.device, mixed_precision: str):
-    """bf16 autocast on a GPU (``auto`` or ``bf16``; bf16 needs no loss scaling); fp32 on a CPU."""
+    """bf16 autocast on a GPU (bf16 needs no loss scaling); fp32 on a CPU or with ``no``."""
     if device.type != "cuda" or mixed_precision == "no":
         return contextlib.nullcontext()
     return torch.autocast("cuda", dtype=torch.bfloat16)
@@ -125,16 +95,21 @@ def train_phase(
     seed: int,
     checkpoint: PhaseCheckpoint | None = None,
     checkpoint_every: int = 100,
-    strategy=None,
-    mixed_precision: str = "auto",
+    runtime: Runtime | None = None,
+    mixed_precision: str = "bf16",
     show_progress_bar: bool | None = None,
+    on_step: Callable[[int, torch.Tensor, float], None] | None = None,
 ) -> PhaseStats:
-    """Train ``model`` in place for ``step_config.epochs`` epochs of ``plan``."""
-    strategy = strategy or LocalStrategy()
+    """Train ``model`` in place for ``step_config.epochs`` epochs of ``plan``.
+
+    ``on_step(step, loss, lr)`` is called after every optimizer step with the step's last micro-batch loss (a
+    tensor: reading it is a host sync, which a caller that logs pays for) and the learning rate.
+    """
+    runtime = runtime or LocalRuntime()
     cfg = step_config
-    if strategy.world_size > 1:  # every rank needs a share: drop a last batch smaller than the world
+    if runtime.world_size > 1:  # every rank needs a share: drop a last batch smaller than the world
         planned = plan
-        plan = lambda epoch: [b for b in planned(epoch) if len(b) >= strategy.world_size]  # noqa: E731
+        plan = lambda epoch: [b for b in planned(epoch) if len(b) >= runtime.world_size]  # noqa: E731
     batches_per_epoch = len(plan(0))
     steps_per_epoch = math.ceil(batches_per_epoch / cfg.grad_accum)
     total_steps = steps_per_epoch * cfg.epochs
@@ -142,13 +117,13 @@ def train_phase(
         total_steps = min(total_steps, cfg.max_steps)
     torch.manual_seed(seed)  # dropout masks of this phase; restored from the snapshot on resume
     model.train()
-    model, optimizer = strategy.prepare(model, lambda params: adamw(params, cfg.lr, cfg.weight_decay))
+    model, optimizer = runtime.prepare(model, lambda params: adamw(params, cfg.lr, cfg.weight_decay))
     scheduler = linear_schedule(optimizer, math.ceil(cfg.warmup_ratio * total_steps), total_steps)
     stats = PhaseStats(name)
     step = 0
     snapshot = checkpoint.load() if checkpoint else None
     if snapshot is not None:  # resume: weights, optimizer, schedule, RNG and position
-        strategy.load_state_dict(model, snapshot["model"])
+        runtime.load_state_dict(model, snapshot["model"])
         optimizer.load_state_dict(snapshot["optimizer"])
         scheduler.load_state_dict(snapshot["scheduler"])
         set_rng_state(snapshot["rng"])
@@ -169,9 +144,9 @@ def train_phase(
         batches = plan(epoch)
         for micro in range(first_step * cfg.grad_accum, batches_per_epoch):
             is_last = (micro + 1) % cfg.grad_accum == 0 or micro + 1 == batches_per_epoch
-            local = strategy.local_slice(batches[micro])  # this rank's share of the global batch
+            local = runtime.local_slice(batches[micro])  # this rank's share of the global batch
             batch = {k: v.to(device, non_blocking=True) for k, v in collate(local).items()}
-            with strategy.accumulate(model, is_last), autocast_context(device, mixed_precision):
+            with runtime.accumulate(model, is_last), autocast_context(device, mixed_precision):
                 loss = loss_fn(model, batch)
                 (loss / cfg.grad_accum).backward()
             window += loss.detach()
@@ -181,10 +156,13 @@ def train_phase(
                 continue
             # One optimizer step: clip, update (plus the strategy's sync), advance the schedule.
             if cfg.max_grad_norm is not None:
-                strategy.clip(model, cfg.max_grad_norm)
-            strategy.step(optimizer)
+                runtime.clip(model, cfg.max_grad_norm)
+            runtime.step(optimizer)
+            lr = scheduler.get_last_lr()[0]
             scheduler.step()
             step += 1
+            if on_step is not None:
+                on_step(step, loss.detach(), lr)
             bar.update(1)
             if step % 20 == 0 or step == total_steps:  # the only host sync of the loop
                 stats.losses.append(float(window) / window_batches)
@@ -193,7 +171,7 @@ def train_phase(
                 window_batches = 0
             if checkpoint is not None and step % checkpoint_every == 0 and step < total_steps:
                 checkpoint.save(
-                    model_state=strategy.state_dict(model),
+                    model_state=runtime.state_dict(model),
                     optimizer=optimizer,
                     scheduler=scheduler,
                     position={"step": step, "losses": stats.losses, "examples": stats.examples,
@@ -204,7 +182,7 @@ def train_phase(
     bar.close()
     stats.steps = step
     stats.seconds = time.perf_counter() - started
-    strategy.finish(model)  # e.g. a last BMUF block sync: every rank then holds the result
+    runtime.finish(model)  # e.g. a last BMUF block sync: every rank then holds the result
     model.eval()
     stats.model = model
     return stats

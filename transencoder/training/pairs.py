@@ -106,17 +106,39 @@ def pool_from_data_dir(
     return pool
 
 
+_HEADER = ("sentence1", "sentence2")
+
+
 def pool_from_pairs_file(path: str | Path) -> PairPool:
-    """A ``sentence1<TAB>sentence2`` file (a third column, e.g. a score, is ignored)."""
+    """A ``sentence1<TAB>sentence2`` file (a third column, e.g. a score, is ignored; a first row
+    naming the columns ``sentence1``, ``sentence2`` is a header, as ``eval`` reads it)."""
     path = Path(path)
     pairs = []
-    for number, line in enumerate(read_lines(path), start=1):
+    lines = read_lines(path)
+    first = 1
+    if lines and tuple(c.strip().lower() for c in lines[0].split("\t")[:2]) == _HEADER:
+        first = 2
+    for number, line in enumerate(lines[first - 1 :], start=first):
         fields = split_columns(line, str(path), number, (2, 3), "sentence1, sentence2[, ignored]")
         pairs.append((parse_sentence(fields[0], str(path), number, 1), parse_sentence(fields[1], str(path), number, 2)))
     pool, seen = PairPool([]), set()
     _add(pool, seen, path.name, pairs)
     if not pool.pairs:
         raise DataFormatError(str(path), None, "no pairs", "sentence1<TAB>sentence2 lines")
+    return pool
+
+
+def load_pool(data, seed: int, log=print) -> PairPool:
+    """The pool a run's ``data`` settings describe (after ``max_pairs``), with warnings for a
+    pool that shrank to a fraction by de-duplication and a ``max_pairs`` above its size."""
+    pool = pool_from_data_dir(data.data_dir, data.pool_tasks) if data.data_dir else pool_from_pairs_file(data.pairs)
+    if not pool.transductive and pool.duplicates:
+        log(f"warning: {pool.duplicates} of {pool.duplicates + len(pool)} pairs in {data.pairs} repeat an "
+            f"earlier pair (in either order) and are dropped: the pool has {len(pool)} pairs")
+    if data.max_pairs is not None and data.max_pairs > len(pool):
+        log(f"warning: max_pairs {data.max_pairs} is above the pool's {len(pool)} pairs; all are used")
+    pool = pool.limit(data.max_pairs, seed)
+    log(f"pairs: {pool.describe()}")
     return pool
 
 
@@ -143,6 +165,7 @@ def both_orders(pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
 __all__ = [
     "PairPool",
     "both_orders",
+    "load_pool",
     "normalize_sentence",
     "pool_from_data_dir",
     "pool_from_dataset",

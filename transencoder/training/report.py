@@ -7,6 +7,8 @@ import math
 from pathlib import Path
 
 from .checkpoint import atomic_write_bytes, atomic_write_json
+from .plan import PhaseKind
+from .rundir import RunDir
 
 
 def _rows(progress: dict, phases) -> list[tuple[str, dict]]:
@@ -17,29 +19,29 @@ def _rows(progress: dict, phases) -> list[tuple[str, dict]]:
         rows.append(("start", start))
     primed = {}
     for phase in phases:
-        if phase.kind == "prime" and "eval" in (progress["results"].get(phase.name) or {}):
+        if phase.kind is PhaseKind.PRIME and "eval" in (progress["results"].get(phase.name) or {}):
             primed.update(progress["results"][phase.name]["eval"])
     if primed:
         rows.append(("primed", primed))
     for phase in phases:
-        if phase.kind in ("eval", "average-eval") and progress["results"].get(phase.name):
+        if phase.kind in (PhaseKind.EVAL, PhaseKind.AVERAGE_EVAL) and progress["results"].get(phase.name):
             result = {tag: r for tag, r in progress["results"][phase.name].items() if not tag.startswith("_")}
-            rows.append((f"cycle {phase.cycle}" if phase.kind == "eval" else "average", result))
+            rows.append((f"cycle {phase.cycle}" if phase.kind is PhaseKind.EVAL else "average", result))
     return rows
 
 
-def select_on_dev(progress: dict, phases, out: Path) -> dict:
+def select_on_dev(progress: dict, phases, run_dir: RunDir) -> dict:
     """Per model tag, the cycle with the best STS-B dev Spearman (ties: the earlier cycle)."""
     selected: dict[str, dict] = {}
     for phase in phases:
         result = progress["results"].get(phase.name) or {}
-        if phase.kind != "eval" or "_dev" not in result:
+        if phase.kind is not PhaseKind.EVAL or "_dev" not in result:
             continue
         for tag, dev in result["_dev"].items():
             score = dev["average"]["spearman"]
             if tag not in selected or score > selected[tag]["dev_spearman"]:
                 kind = tag.split("-")[0]
-                path = out / f"cycle-{phase.cycle}" / tag if not tag.endswith("ensemble") else None
+                path = run_dir.root / f"cycle-{phase.cycle}" / tag if not tag.endswith("ensemble") else None
                 selected[tag] = {"cycle": phase.cycle, "dev_spearman": round(score, 4),
                                  "path": str(path) if path else None, "test": result.get(tag, {}).get("average"),
                                  "kind": kind}
@@ -49,7 +51,7 @@ def select_on_dev(progress: dict, phases, out: Path) -> dict:
 def _selection(config, out: Path, phases) -> str:
     if config.select_on_dev:
         return "best cycle by STS-B dev Spearman (gold dev labels)"
-    if any(phase.kind == "average-bi" for phase in phases):
+    if any(phase.kind is PhaseKind.AVERAGE_BI for phase in phases):
         return (f"none: the weight average of the {config.cycles} cycles' bi-encoders "
                 f"({out / 'average'}) and the last cycle's cross-encoder are the result")
     return "none: the last cycle's models are the result"
@@ -105,7 +107,8 @@ def plot(rows: list[tuple[str, dict]], path: Path) -> bool:
     return True
 
 
-def write_report(out: Path, config, pool, progress: dict, phases) -> dict:
+def write_report(run_dir: RunDir, config, pool, progress: dict, phases) -> dict:
+    out = run_dir.root
     rows = _rows(progress, phases)
     report = {
         "config": config.to_dict(),
@@ -123,7 +126,7 @@ def write_report(out: Path, config, pool, progress: dict, phases) -> dict:
     if progress.get("communication"):
         report["communication"] = progress["communication"]
     if config.select_on_dev:
-        report["selected"] = select_on_dev(progress, phases, out)
+        report["selected"] = select_on_dev(progress, phases, run_dir)
     atomic_write_json(out / "report.json", report)
     lines = [
         "# Trans-Encoder run",

@@ -25,7 +25,8 @@ from ..models.batching import pad_batch, tokenize_pairs, tokenize_texts, unique_
 from .config import PrimingConfig, StepConfig
 from .loop import PhaseStats, train_phase
 from .pairs import both_orders
-from .views import view_scores, views_teacher
+from .teachers import views_teacher
+from .views import view_scores
 
 
 def length_grouped_batches(
@@ -202,7 +203,9 @@ def prime_bi_encoder(
     lengths = [len(ids) for ids in token_ids]
     pad_id = bi.tokenizer.pad_token_id or 0
     mask_id = bi.tokenizer.mask_token_id
-    wrapper = _PrimingModel(bi, use_mlp=method == "simcse" and bi.pooling == "cls").to(bi.device)
+    with torch.random.fork_rng(devices=[]):  # the new MLP head comes from the run's seed
+        torch.manual_seed(seed)
+        wrapper = _PrimingModel(bi, use_mlp=method == "simcse" and bi.pooling == "cls").to(bi.device)
 
     def collate(indices: Sequence[int]) -> dict[str, torch.Tensor]:
         batch = pad_batch([token_ids[i] for i in indices], pad_id)

@@ -13,8 +13,8 @@ forward pass:
 The views err on different pairs, so their rank average is a better teacher than the cosine
 alone when the start model is already strong: on this project's STS-B dev set (gold labels)
 the packaged MiniLM's cosine scores 86.72 and the three views together 87.34 (see the README).
-The combination is mapped onto the ``pooled`` scores' distribution, so the labels stay on the
-student's own cosine scale.
+:func:`transencoder.training.teachers.views_teacher` combines them, on the ``pooled`` scores'
+distribution, so the labels stay on the student's own cosine scale.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from tqdm.auto import tqdm
 from ..models import BiEncoder
 from ..models.batching import length_sorted_batches, pad_batch, unique_in_order
 from ..models.bi_encoder import mean_pool, progress_default
-from .labels import combine_teachers
 
 VIEWS = ("pooled", "first_last", "token_f1")
 
@@ -122,12 +121,3 @@ def _stack(vectors: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
 def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     values = values.masked_fill(~mask, 0.0)
     return values.sum(dim=1) / mask.sum(dim=1).clamp(min=1)
-
-
-def views_teacher(scores: dict[str, np.ndarray]) -> np.ndarray:
-    """Equal-weight rank average of the views, on the ``pooled`` (else first) view's scale."""
-    arrays = list(scores.values())
-    reference = scores.get("pooled", arrays[0])
-    if len(arrays) == 1:
-        return np.asarray(arrays[0], dtype=np.float64)
-    return combine_teachers(arrays, [1.0] * len(arrays), mode="rank", reference=reference)

@@ -1,4 +1,5 @@
-"""Trans-Encoder runs on tiny random models: checkpoints, resume after SIGKILL, mutual targets."""
+"""Trans-Encoder runs on tiny random models: checkpoints, resume after SIGKILL, mutual targets,
+the teachers' rules end to end, selection, the report and the average."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from transencoder.training import (
     train_bi_encoder,
     train_cross_encoder,
 )
+from transencoder.training.rundir import RunDirError
 
 
 def _pairs_file(folder: Path, count: int = 60, seed: int = 0) -> Path:
@@ -35,12 +37,26 @@ def _pairs_file(folder: Path, count: int = 60, seed: int = 0) -> Path:
     return path
 
 
+def _merge(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
 def _settings(model: Path, pairs: Path, **extra) -> dict:
-    return {
-        "models": [str(model)], "pairs": str(pairs), "eval_data_dir": str(pairs), "cycles": 1,
-        "recipe": "official", "prime": "none", "seed": 5, "checkpoint_every": 3, "show_progress_bar": False,
-        "cross": {"batch_size": 8, "epochs": 2}, "bi": {"batch_size": 8, "epochs": 2}, **extra,
+    """A tiny official-recipe run of one cycle on ``pairs`` (evaluated on the same file)."""
+    base = {
+        "models": [str(model)], "cycles": 1, "recipe": "official",
+        "data": {"pairs": str(pairs), "eval_data_dir": str(pairs)}, "priming": {"method": "none"},
+        "run": {"seed": 5, "checkpoint_every": 3, "show_progress_bar": False},
+        "cross": {"batch_size": 8, "epochs": 2}, "bi": {"batch_size": 8, "epochs": 2},
     }
+    return _merge(base, extra)
+
+
+def _out(path: Path) -> dict:
+    return {"run": {"output_dir": str(path)}}
 
 
 def test_soft_labels_are_fitted(tiny_model):
@@ -69,7 +85,7 @@ def test_one_cycle_writes_loadable_checkpoints_and_report(tiny_model, tmp_path):
 
     pairs = _pairs_file(tmp_path)
     out = tmp_path / "run"
-    report = run_trans_encoder(build_config(_settings(tiny_model, pairs, output_dir=str(out))), log=lambda *a: None)
+    report = run_trans_encoder(build_config(_settings(tiny_model, pairs, **_out(out))), log=lambda *a: None)
     assert set(report["evaluation"]) == {"start", "cycle 1"}
     assert set(report["evaluation"]["cycle 1"]) == {"bi", "cross"}
     sentences = tiny_sentences()[:6]
@@ -132,7 +148,7 @@ def test_mutual_distillation_targets_are_member_means(tiny_model, tmp_path):
     second = tiny_bert_dir(tmp_path / "second", seed=1, hidden_size=48, num_heads=3)
     pairs_file = _pairs_file(tmp_path)
     out = tmp_path / "mutual"
-    config = build_config(_settings(tiny_model, pairs_file, models=[str(tiny_model), str(second)], output_dir=str(out)))
+    config = build_config(_settings(tiny_model, pairs_file, models=[str(tiny_model), str(second)], **_out(out)))
     report = run_trans_encoder(config, log=lambda *a: None)
     from transencoder.training.pairs import pool_from_pairs_file
 
@@ -147,16 +163,16 @@ def test_mutual_distillation_targets_are_member_means(tiny_model, tmp_path):
 
 
 def test_start_views_anchor_the_bi_encoder_labels(tiny_model, tmp_path):
-    from transencoder.training.labels import combine_teachers
     from transencoder.training.pairs import pool_from_pairs_file
-    from transencoder.training.views import view_scores, views_teacher
+    from transencoder.training.teachers import combine_teachers, views_teacher
+    from transencoder.training.views import view_scores
 
     pairs_file = _pairs_file(tmp_path)
     out = tmp_path / "views"
     views = ["pooled", "first_last", "token_f1"]
     run_trans_encoder(
-        build_config(_settings(tiny_model, pairs_file, output_dir=str(out), recipe="recommended",
-                               start_views=views, bi_label_from_start=0.25, bi_label_from_bi=0.25,
+        build_config(_settings(tiny_model, pairs_file, **_out(out), recipe="recommended",
+                               teachers={"start_views": views, "bi_from_start": 0.5},
                                cross={"batch_size": 8, "epochs": 1},
                                bi={"batch_size": 8, "epochs": 1})),
         log=lambda *a: None,
@@ -168,8 +184,7 @@ def test_start_views_anchor_the_bi_encoder_labels(tiny_model, tmp_path):
     np.testing.assert_allclose(np.load(labels / "cycle-1-bi-scores.npy"), cosines, atol=1e-6)  # label_views: pooled
     anchor = views_teacher(view_scores(start, pairs, views))
     np.testing.assert_allclose(np.load(labels / "start-views-scores.npy"), anchor, atol=1e-6)
-    # In cycle 1 the labelling bi-encoder is the start model: bi_label_from_bi (0.25) joins the
-    # start anchor's weight.
+    # The bi-encoder's targets: the cross-encoder and the start model's views, half each.
     expected = combine_teachers([np.load(labels / "cycle-1-cross-scores.npy"), anchor], [0.5, 0.5],
                                 mode="rank", reference=cosines)
     np.testing.assert_allclose(np.load(labels / "cycle-1-bi-targets.npy"), expected, atol=1e-6)
@@ -179,16 +194,14 @@ def test_start_views_anchor_the_bi_encoder_labels(tiny_model, tmp_path):
 def test_bi_targets_take_the_scale_of_the_student_start(tiny_model, tmp_path, bi_init):
     # Rank-mode bi-encoder targets carry the cosine distribution of the model the bi step starts
     # from: the start model's when it restarts each cycle, the previous bi-encoder's when it continues.
-    # From cycle 2 on they blend three teachers: the cross-encoder, the start model and the
-    # bi-encoder that labelled the cycle (bi_label_from_bi).
-    from transencoder.training.labels import combine_teachers
+    from transencoder.training.teachers import combine_teachers
 
     pairs_file = _pairs_file(tmp_path)
     out = tmp_path / bi_init
     run_trans_encoder(
-        build_config(_settings(tiny_model, pairs_file, output_dir=str(out), recipe="recommended", cycles=2,
-                               bi_init=bi_init, start_views=["pooled"], bi_label_from_start=0.25, bi_label_from_bi=0.25,
-                               cross={"batch_size": 8, "epochs": 1}, bi={"batch_size": 8, "epochs": 1})),
+        build_config(_settings(tiny_model, pairs_file, **_out(out), recipe="recommended", cycles=2,
+                               teachers={"start_views": ["pooled"], "bi_from_start": 0.25},
+                               cross={"batch_size": 8, "epochs": 1}, bi={"batch_size": 8, "epochs": 1, "init": bi_init})),
         log=lambda *a: None,
     )
     labels = out / "labels"
@@ -196,35 +209,36 @@ def test_bi_targets_take_the_scale_of_the_student_start(tiny_model, tmp_path, bi
     cycle_1_cosines = np.load(labels / "cycle-2-bi-scores.npy")  # the cycle-1 bi-encoder's
     assert np.abs(np.sort(start_cosines) - np.sort(cycle_1_cosines)).max() > 1e-4  # training moved it
     scale = start_cosines if bi_init == "start" else cycle_1_cosines
-    expected = combine_teachers([np.load(labels / "cycle-2-cross-scores.npy"), start_cosines, cycle_1_cosines],
-                                [0.5, 0.25, 0.25], mode="rank", reference=scale)
+    expected = combine_teachers([np.load(labels / "cycle-2-cross-scores.npy"), start_cosines],
+                                [0.75, 0.25], mode="rank", reference=scale)
     np.testing.assert_allclose(np.load(labels / "cycle-2-bi-targets.npy"), expected, atol=1e-6)
 
 
 def test_existing_run_with_other_config_is_refused(tiny_model, tmp_path):
     pairs = _pairs_file(tmp_path, count=16)
     out = tmp_path / "run"
-    run_trans_encoder(build_config(_settings(tiny_model, pairs, output_dir=str(out))), log=lambda *a: None)
-    with pytest.raises(RuntimeError, match=r"different configuration \(seed: 5 there, 6 now\)"):
-        run_trans_encoder(build_config(_settings(tiny_model, pairs, output_dir=str(out), seed=6)), log=lambda *a: None)
+    run_trans_encoder(build_config(_settings(tiny_model, pairs, **_out(out))), log=lambda *a: None)
+    with pytest.raises(RunDirError, match=r"different configuration \(run.seed: 5 there, 6 now\)"):
+        run_trans_encoder(build_config(_settings(tiny_model, pairs, run={"output_dir": str(out), "seed": 6})),
+                          log=lambda *a: None)
 
 
 def test_moved_run_directory_resumes(tiny_model, tmp_path):
     # A finished run moved elsewhere resumes there (output_dir and display settings are not part of
     # the comparison): every phase is done, so nothing is retrained and the report is the same.
     pairs = _pairs_file(tmp_path, count=16)
-    first = run_trans_encoder(build_config(_settings(tiny_model, pairs, output_dir=str(tmp_path / "a"))),
+    first = run_trans_encoder(build_config(_settings(tiny_model, pairs, **_out(tmp_path / "a"))),
                               log=lambda *a: None)
     (tmp_path / "a").rename(tmp_path / "b")
     logged = []
     again = run_trans_encoder(
-        build_config(_settings(tiny_model, pairs, output_dir=str(tmp_path / "b"), checkpoint_every=5)),
+        build_config(_settings(tiny_model, pairs, run={"output_dir": str(tmp_path / "b"), "checkpoint_every": 5})),
         log=logged.append,
     )
     assert any("phases done" in line for line in logged)
     assert not [line for line in logged if line.startswith("== ")]  # no phase ran again
     assert again["evaluation"] == first["evaluation"] and again["phases"] == first["phases"]
-    assert again["config"]["output_dir"] == str(tmp_path / "b")
+    assert again["config"]["run"]["output_dir"] == str(tmp_path / "b")
 
 
 def test_select_on_dev_picks_the_best_dev_cycle(tiny_model, tmp_path):
@@ -238,10 +252,9 @@ def test_select_on_dev_picks_the_best_dev_cycle(tiny_model, tmp_path):
                 for i in range(count)]
         (folder / f"sts-{split}.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     out = tmp_path / "run"
-    settings = _settings(tiny_model, tmp_path / "unused", output_dir=str(out), cycles=2, select_on_dev=True)
-    settings.pop("pairs")
-    settings.pop("eval_data_dir")
-    report = run_trans_encoder(build_config({**settings, "data_dir": str(tmp_path / "data")}), log=lambda *a: None)
+    settings = _settings(tiny_model, tmp_path / "unused", **_out(out), cycles=2, select_on_dev=True)
+    settings["data"] = {"data_dir": str(tmp_path / "data")}
+    report = run_trans_encoder(build_config(settings), log=lambda *a: None)
     dev = StsEvaluator([read_stsb(folder / "sts-dev.csv")])
     scores = {k: dev(BiEncoder.from_pretrained(out / f"cycle-{k}" / "bi", device="cpu")).primary for k in (1, 2)}
     best = max(scores, key=lambda k: (scores[k], -k))
@@ -252,20 +265,21 @@ def test_select_on_dev_picks_the_best_dev_cycle(tiny_model, tmp_path):
 
 
 def test_report_is_written_after_each_cycle(tiny_model, tmp_path, monkeypatch):
-    from transencoder.training.cycles import TransEncoderRun
+    from transencoder.training import TransEncoderRun
+    from transencoder.training.plan import PhaseKind
 
     pairs = _pairs_file(tmp_path)
     out = tmp_path / "run"
-    config = build_config(_settings(tiny_model, pairs, output_dir=str(out), cycles=2,
+    config = build_config(_settings(tiny_model, pairs, **_out(out), cycles=2,
                                     cross={"batch_size": 8, "epochs": 1}, bi={"batch_size": 8, "epochs": 1}))
-    original = TransEncoderRun._run_label_bi
+    original = TransEncoderRun.label_bi
 
     def stop_in_cycle_two(self, phase):
         if phase.cycle == 2:
             raise KeyboardInterrupt
         return original(self, phase)
 
-    monkeypatch.setattr(TransEncoderRun, "_run_label_bi", stop_in_cycle_two)
+    monkeypatch.setitem(TransEncoderRun.PHASES, PhaseKind.LABEL_BI, stop_in_cycle_two)
     with pytest.raises(KeyboardInterrupt):
         run_trans_encoder(config, log=lambda *a: None)
     partial = json.loads((out / "report.json").read_text())
@@ -278,7 +292,7 @@ def test_report_is_written_after_each_cycle(tiny_model, tmp_path, monkeypatch):
     again = TransEncoderRun(config, log=lambda *a: None).report_so_far()
     assert again["evaluation"] == partial["evaluation"]
     assert json.loads((out / "report.json").read_text())["evaluation"] == partial["evaluation"]
-    config.output_dir = str(tmp_path / "empty")
+    config.run.output_dir = str(tmp_path / "empty")
     with pytest.raises(FileNotFoundError, match="no run there"):
         TransEncoderRun(config, log=lambda *a: None).report_so_far()
 
@@ -293,7 +307,7 @@ def test_average_bi_is_the_weight_mean_of_the_cycles(tiny_model, tmp_path):
 
     pairs = _pairs_file(tmp_path)
     out = tmp_path / "run"
-    settings = _settings(tiny_model, pairs, output_dir=str(out), cycles=2,
+    settings = _settings(tiny_model, pairs, **_out(out), cycles=2,
                          cross={"batch_size": 8, "epochs": 1}, bi={"batch_size": 8, "epochs": 1})
     first = run_trans_encoder(build_config(settings), log=lambda *a: None)
     assert "average" not in first["evaluation"] and not (out / "average").exists()

@@ -1,0 +1,82 @@
+"""``transencoder train`` from the command line: flags, config files, errors, result lines."""
+
+from __future__ import annotations
+
+import pytest
+
+from transencoder.cli import build_parser, main
+
+
+def test_cli_train_bad_config_file(tmp_path, capsys):
+    config = tmp_path / "bad.yaml"
+    config.write_text("data: {data_dir: somewhere}\ncycles: three\n", encoding="utf-8")
+    assert main(["train", "--config", str(config)]) == 2
+    assert "cycles must be a positive integer, got 'three'" in capsys.readouterr().err
+
+
+def test_cli_train_passes_distributed_knobs(tmp_path, monkeypatch):
+    from transencoder.distributed import StrategyConfig
+    from transencoder.training import runtime
+
+    class Stop(Exception):
+        pass
+
+    made = []
+
+    def capture(name, group_size=None, device=None, **options):
+        made.append(StrategyConfig(name=name, group_size=group_size, **options))
+        raise Stop
+
+    monkeypatch.setattr(runtime, "make_runtime", capture)
+    common = ["train", "--data-dir", str(tmp_path), "--output-dir", str(tmp_path / "out")]
+    with pytest.raises(Stop):
+        main([*common, "--strategy", "gtc-bmuf", "--group-size", "2", "--threshold", "5e-4",
+              "--block-steps", "25", "--block-momentum", "0"])
+    with pytest.raises(Stop):
+        main([*common, "--strategy", "bmuf"])
+    knobs = [(c.name, c.group_size, c.threshold, c.block_steps, c.block_momentum) for c in made]
+    assert knobs == [("gtc-bmuf", 2, 5e-4, 25, 0.0), ("bmuf", None, 1e-3, 50, None)]
+
+
+def test_cli_train_bad_distributed_knob(tmp_path, capsys):
+    code = main(["train", "--data-dir", str(tmp_path), "--output-dir", str(tmp_path / "out"),
+                 "--strategy", "gtc-bmuf", "--block-momentum", "1.5"])
+    assert code == 2
+    assert "block_momentum (BMUF's eta) must be in [0, 1), got 1.5" in capsys.readouterr().err
+    code = main(["train", "--data-dir", str(tmp_path), "--block-steps", "25", "--threshold", "1e-4"])
+    assert code == 2
+    assert "--threshold, --block-steps only apply to a distributed run" in capsys.readouterr().err
+
+
+def test_cli_train_label_views(tmp_path, capsys, monkeypatch):
+    seen = []
+
+    def capture(config, **kwargs):
+        seen.append(config.teachers.label_views)
+        return {"evaluation": {}}
+
+    monkeypatch.setattr("transencoder.training.run_trans_encoder", capture)
+    common = ["train", "--data-dir", str(tmp_path), "--output-dir", str(tmp_path / "out")]
+    main([*common, "--label-views", "pooled,token_f1"])
+    main([*common, "--recipe", "official"])
+    assert seen == [["pooled", "token_f1"], ["pooled"]]
+    assert main([*common, "--label-views", "pooled,max"]) == 2
+    assert "label_views must be a non-empty list of distinct views" in capsys.readouterr().err
+
+
+def test_cli_prints_the_last_cycle_and_the_average():
+    from transencoder.commands.train import result_lines
+
+    def row(**scores):
+        return {tag: {"average": {"spearman": value}} for tag, value in scores.items()}
+
+    evaluation = {"start": row(bi=79.0), "cycle 1": row(bi=80.0, cross=78.0),
+                  "cycle 2": row(bi=80.1, cross=79.5), "average": row(bi=80.25)}
+    assert result_lines(evaluation) == ["cycle 2 bi: average Spearman 80.10",
+                                        "cycle 2 cross: average Spearman 79.50",
+                                        "average bi: average Spearman 80.25"]
+    del evaluation["average"]
+    assert result_lines(evaluation) == ["cycle 2 bi: average Spearman 80.10", "cycle 2 cross: average Spearman 79.50"]
+    parse = build_parser().parse_args
+    assert [parse(["train", *flag]).average_bi for flag in ([], ["--average-bi"], ["--no-average-bi"])] == [
+        None, True, False]

@@ -1,0 +1,81 @@
+"""The phases of a run, as data: a pure function of the config.
+
+A run is this list, executed in order; the run directory records each finished phase, so a
+restarted run skips what is done. The order, for one start model::
+
+    start-eval
+    primed/bi                                  (a raw language model only)
+    cycle-k/label-bi -> cycle-k/cross -> cycle-k/label-cross -> cycle-k/bi -> cycle-k/eval
+    average/bi -> average/eval                 (average_bi with two cycles or more)
+
+With several start models (mutual distillation) every training phase runs once per member
+(``cycle-k/bi-1``, ``cycle-k/bi-2`` ...).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class PhaseKind(Enum):
+    START_EVAL = "start-eval"
+    PRIME = "prime"
+    LABEL_BI = "label-bi"  # the bi-encoders label the pool -> the cross-encoder's targets
+    CROSS = "cross"  # train a cross-encoder (one per member)
+    LABEL_CROSS = "label-cross"  # the cross-encoders label the pool -> the bi-encoder's targets
+    BI = "bi"  # train a bi-encoder (one per member)
+    EVAL = "eval"
+    AVERAGE_BI = "average-bi"  # the weight average of the cycles' bi-encoders (one per member)
+    AVERAGE_EVAL = "average-eval"
+
+
+TRAINING = (PhaseKind.PRIME, PhaseKind.CROSS, PhaseKind.BI)
+
+
+def member_tag(kind: str, member: int, members: int) -> str:
+    """``bi`` for one start model, ``bi-1``, ``bi-2`` ... for several."""
+    return kind if members == 1 else f"{kind}-{member + 1}"
+
+
+@dataclass(frozen=True)
+class Phase:
+    kind: PhaseKind
+    cycle: int = 0
+    member: int = 0
+    members: int = 1
+
+    @property
+    def name(self) -> str:
+        """The phase's name in the run directory's ledger and in logs."""
+        kind = self.kind
+        if kind is PhaseKind.START_EVAL:
+            return "start-eval"
+        if kind is PhaseKind.PRIME:
+            return f"primed/{member_tag('bi', self.member, self.members)}"
+        if kind in (PhaseKind.AVERAGE_BI, PhaseKind.AVERAGE_EVAL):
+            what = "eval" if kind is PhaseKind.AVERAGE_EVAL else member_tag("bi", self.member, self.members)
+            return f"average/{what}"
+        if kind in (PhaseKind.CROSS, PhaseKind.BI):
+            return f"cycle-{self.cycle}/{member_tag(kind.value, self.member, self.members)}"
+        return f"cycle-{self.cycle}/{kind.value}"
+
+
+def plan(*, cycles: int, members: int, prime: bool, average_bi: bool) -> list[Phase]:
+    """The phases of a run in the order they run."""
+    def each(kind: PhaseKind, cycle: int) -> list[Phase]:
+        return [Phase(kind, cycle, m, members) for m in range(members)]
+
+    phases = [Phase(PhaseKind.START_EVAL, members=members)]
+    if prime:
+        phases += each(PhaseKind.PRIME, 0)
+    for k in range(1, cycles + 1):
+        phases.append(Phase(PhaseKind.LABEL_BI, k, members=members))
+        phases += each(PhaseKind.CROSS, k)
+        phases.append(Phase(PhaseKind.LABEL_CROSS, k, members=members))
+        phases += each(PhaseKind.BI, k)
+        phases.append(Phase(PhaseKind.EVAL, k, members=members))
+    if average_bi and cycles > 1:
+        phases += each(PhaseKind.AVERAGE_BI, cycles)
+        phases.append(Phase(PhaseKind.AVERAGE_EVAL, cycles, members=members))
+    return phases

@@ -1,0 +1,140 @@
+"""The run directory: the one place that knows its file names, and who owns it.
+
+Layout of ``<out>``::
+
+    progress.json               the ledger: settings, fingerprint, phases done, results, files
+    .lock                       held by the run using the folder (pid, host, start time)
+    primed/bi                   a primed raw language model (SimCSE / Mirror-BERT)
+    cycle-<k>/bi, cycle-<k>/cross     each cycle's models (bi-<m> / cross-<m> per member)
+    average/bi                  the weight average of the cycles' bi-encoders
+    labels/*.npy                what each step learned from (see :class:`LabelArray`)
+    state/*.pt                  the snapshot of a training phase under way
+    report.json, report.md, spearman.png
+
+The lock is an OS-level ``fcntl`` lock on ``.lock``: the kernel releases it when the process
+ends, however it ends (SIGKILL included), so a stale lock never blocks a restart.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import socket
+import time
+from enum import Enum
+from pathlib import Path
+
+from ..errors import InputError
+from .plan import Phase, PhaseKind, member_tag
+
+PROGRESS = "progress.json"
+LOCK = ".lock"
+REPORT_FILES = ("report.json", "report.md", "spearman.png")
+
+
+class RunDirError(InputError):
+    """The run directory cannot be used as asked (locked, foreign, damaged, other settings)."""
+
+
+class LabelArray(Enum):
+    """Score arrays a run saves under ``labels/`` (one score per pool pair)."""
+
+    BI_SCORES = "cycle-{k}-bi-scores"  # the labelling bi-encoder(s), label_views
+    CROSS_TARGETS = "cycle-{k}-cross-targets"  # what the cross-encoder learns
+    CROSS_SCORES = "cycle-{k}-cross-scores"  # the trained cross-encoder(s)
+    BI_TARGETS = "cycle-{k}-bi-targets"  # what the bi-encoder learns
+    START_VIEWS = "start-views-scores"  # the start model(s) under start_views
+
+
+class RunDir:
+    """Paths inside one run directory (``members`` start models)."""
+
+    def __init__(self, root: str | os.PathLike[str], members: int = 1) -> None:
+        self.root = Path(root)
+        self.members = members
+        self.progress = self.root / PROGRESS
+        self._lock_handle = None
+
+    def tag(self, kind: str, member: int) -> str:
+        return member_tag(kind, member, self.members)
+
+    def model(self, kind: str, cycle: int, member: int) -> Path:
+        """``primed/bi`` (cycle 0) or ``cycle-<k>/<kind>``, per member."""
+        return self.root / ("primed" if cycle == 0 else f"cycle-{cycle}") / self.tag(kind, member)
+
+    def average(self, member: int) -> Path:
+        return self.root / "average" / self.tag("bi", member)
+
+    def labels(self, array: LabelArray, cycle: int = 0) -> Path:
+        return self.root / "labels" / (array.value.format(k=cycle) + ".npy")
+
+    def state(self, phase: Phase) -> Path:
+        return self.root / "state" / f"{phase.name.replace('/', '-')}.pt"
+
+    def outputs(self, phase: Phase) -> list[Path]:
+        """What ``phase`` writes (model folders and label arrays); evaluations write none."""
+        k, m, kind = phase.cycle, phase.member, phase.kind
+        if kind is PhaseKind.PRIME:
+            return [self.model("bi", 0, m)]
+        if kind in (PhaseKind.CROSS, PhaseKind.BI):
+            return [self.model(kind.value, k, m)]
+        if kind is PhaseKind.AVERAGE_BI:
+            return [self.average(m)]
+        if kind is PhaseKind.LABEL_BI:
+            return [self.labels(LabelArray.BI_SCORES, k), self.labels(LabelArray.CROSS_TARGETS, k)]
+        if kind is PhaseKind.LABEL_CROSS:
+            return [self.labels(LabelArray.CROSS_SCORES, k), self.labels(LabelArray.BI_TARGETS, k)]
+        return []
+
+    # ------------------------------------------------------------------ ownership
+    def claim(self, *, overwrite: bool = False) -> None:
+        """Create the folder and take its lock; refuse a folder that holds other things.
+
+        Raises:
+            RunDirError: another process holds the lock, or the folder is neither empty nor a
+                run (unless ``overwrite``), or it cannot be written.
+        """
+        if self.root.exists() and not self.root.is_dir():
+            raise RunDirError(f"{self.root}: --output-dir is a file; give a folder")
+        foreign = self.root.is_dir() and not self.progress.is_file() and any(
+            entry.name != LOCK for entry in self.root.iterdir()
+        )
+        if foreign and not overwrite:
+            entries = sorted(entry.name for entry in self.root.iterdir())[:5]
+            raise RunDirError(
+                f"{self.root} is not empty and holds no transencoder run ({', '.join(entries)} ...); "
+                "choose another --output-dir, or add --overwrite to delete its contents"
+            )
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            handle = open(self.root / LOCK, "a+", encoding="utf-8")
+        except OSError as err:
+            raise RunDirError(f"{self.root}: cannot write the run directory ({err.strerror})") from None
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise RunDirError(
+                f"{self.root} is in use by {holder}; wait for that run to end, or choose another "
+                "--output-dir"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                 "started": time.strftime("%Y-%m-%d %H:%M:%S")}))
+        handle.flush()
+        self._lock_handle = handle
+        if overwrite:
+            for entry in self.root.iterdir():
+                if entry.name != LOCK:
+                    shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+
+    def release(self) -> None:
+        if self._lock_handle is not None:
+            fcntl.flock(self._lock_handle, fcntl.LOCK_UN)
+            self._lock_handle.close()
+            self._lock_handle = None

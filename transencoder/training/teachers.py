@@ -1,0 +1,113 @@
+"""What each student learns from: pure functions over score arrays.
+
+Every teacher is an array of scores, one per pool pair. Two ways to combine them:
+
+* ``raw``: the weighted mean of the scores, as mutual distillation does (paper section 2.4);
+* ``rank``: each teacher's scores become ranks in [0, 1], the ranks are averaged with the
+  weights, and the result is mapped onto a *reference* distribution (quantile mapping): the pair
+  with the i-th smallest combined rank gets the i-th smallest reference value. With the
+  student's own scores as the reference the student is asked to re-order pairs but keeps its
+  scale, so teachers on different scales (cosine, sigmoid) mix safely.
+
+The recipe's rules (``TeacherConfig``):
+
+* the cross-encoder of cycle k learns the labelling bi-encoder's cosine, from cycle 2 blended with
+  the previous cross-encoder's score (``cross_from_cross``), on the bi-encoder's cosine scale,
+  clipped to [0, 1] (BCE targets are probabilities);
+* the bi-encoder learns the cross-encoder's score blended with the start model's views
+  (``bi_from_start``), on the cosine scale of the model its step starts from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from scipy.stats import rankdata
+
+from .config import TeacherConfig
+
+
+def normalized_ranks(scores: np.ndarray) -> np.ndarray:
+    """Average ranks scaled to [0, 1] (ties share a rank)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if len(scores) < 2:
+        return np.zeros_like(scores)
+    return (rankdata(scores) - 1) / (len(scores) - 1)
+
+
+def quantile_map(order_scores: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Values of ``reference`` re-assigned so that their order follows ``order_scores``."""
+    order_scores = np.asarray(order_scores, dtype=np.float64)
+    reference = np.sort(np.asarray(reference, dtype=np.float64))
+    if order_scores.shape != reference.shape:
+        raise ValueError(f"{order_scores.shape[0]} scores for a reference of {reference.shape[0]}")
+    mapped = np.empty_like(reference)
+    mapped[np.argsort(order_scores, kind="stable")] = reference
+    return mapped
+
+
+def combine_teachers(
+    scores: Sequence[np.ndarray],
+    weights: Sequence[float],
+    *,
+    mode: str = "raw",
+    reference: np.ndarray | None = None,
+) -> np.ndarray:
+    """Labels from several teachers' scores (see the module docstring)."""
+    if len(scores) != len(weights) or not scores:
+        raise ValueError(f"{len(scores)} score arrays for {len(weights)} weights")
+    weights_ = np.asarray(weights, dtype=np.float64)
+    if (weights_ < 0).any() or weights_.sum() <= 0:
+        raise ValueError(f"weights must be >= 0 with a positive sum, got {list(weights)}")
+    weights_ = weights_ / weights_.sum()
+    if mode == "raw":
+        return np.sum([w * np.asarray(s, dtype=np.float64) for w, s in zip(weights_, scores)], axis=0)
+    if mode == "rank":
+        combined = np.sum([w * normalized_ranks(s) for w, s in zip(weights_, scores)], axis=0)
+        return quantile_map(combined, reference if reference is not None else scores[0])
+    raise ValueError(f"mode must be 'raw' or 'rank', got {mode!r}")
+
+
+def views_teacher(scores: dict[str, np.ndarray]) -> np.ndarray:
+    """One teacher from a model's views: their equal-weight rank average on the ``pooled``
+    (else the first) view's scale; a single view is returned as it is."""
+    arrays = list(scores.values())
+    if len(arrays) == 1:
+        return np.asarray(arrays[0], dtype=np.float64)
+    reference = scores.get("pooled", arrays[0])
+    return combine_teachers(arrays, [1.0] * len(arrays), mode="rank", reference=reference)
+
+
+def cross_targets(
+    bi_scores: np.ndarray, previous_cross: np.ndarray | None, config: TeacherConfig
+) -> np.ndarray:
+    """The cross-encoder's targets: the labelling bi-encoder's scores, blended with the previous
+    cycle's cross-encoder (``previous_cross``, None in cycle 1), on the bi-encoder's scale and
+    clipped to [0, 1]."""
+    teachers, weights = [bi_scores], [1.0]
+    if previous_cross is not None and config.cross_from_cross > 0:
+        teachers.append(previous_cross)
+        weights = [1 - config.cross_from_cross, config.cross_from_cross]
+    labels = combine_teachers(teachers, weights, mode=config.mode, reference=bi_scores)
+    return np.clip(labels, 0.0, 1.0)
+
+
+def bi_target_scale_cycle(cycle: int, bi_init: str) -> int:
+    """Whose cosines give the bi-encoder's target scale in cycle ``cycle``: the bi-encoder that
+    labelled cycle ``c`` (cycle 1's is the start model). A bi step that restarts from the start
+    model keeps the start's scale; mapping onto a later cycle's would make the student also learn
+    that cycle's upward drift of the cosine distribution."""
+    return 1 if bi_init == "start" else cycle
+
+
+def bi_targets(
+    cross_scores: np.ndarray, start_anchor: np.ndarray, scale: np.ndarray, config: TeacherConfig
+) -> np.ndarray:
+    """The bi-encoder's targets: the cross-encoder's scores blended with the start model's views
+    (``start_anchor``, weight ``bi_from_start``), on the cosine scale ``scale``."""
+    teachers, weights = [cross_scores], [1.0 - config.bi_from_start]
+    if config.bi_from_start > 0:
+        teachers.append(start_anchor)
+        weights.append(config.bi_from_start)
+    return combine_teachers(teachers, weights, mode=config.mode, reference=scale)
