@@ -155,6 +155,8 @@ def test_plain_save_writes_a_minimal_card(tiny_model, tmp_path):
     card = _load(tmp_path / "bi")
     assert card.data.pipeline_tag == "sentence-similarity"
     assert card.data.base_model is None  # a local directory is not a hub id
+    assert "trans-encoder" not in card.data.tags  # nothing says it was trained so
+    assert "records no Trans-Encoder training" in card.text
     assert not card.data.eval_results
     assert "No evaluation results" in card.text and "SentenceTransformer(" in card.text
     info = read_model_card_info(tmp_path / "bi")

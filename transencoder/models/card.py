@@ -142,6 +142,11 @@ class ModelCardInfo:
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
 
+    @property
+    def trained(self) -> bool:
+        """Whether the card records a Trans-Encoder run (a plain ``save`` records none)."""
+        return any((self.recipe, self.cycle, self.teachers, self.pool))
+
     def to_metadata(self) -> dict[str, Any]:
         """Everything but ``results`` (the model-index holds those), JSON/YAML-safe."""
         data = dataclasses.asdict(self)
@@ -230,7 +235,7 @@ def render_metadata(info: ModelCardInfo) -> str:
         library_name="sentence-transformers",
         pipeline_tag=PIPELINE_TAGS[info.kind],
         base_model=hub_base_model(info.base_model),
-        tags=list(TAGS[info.kind]),
+        tags=[tag for tag in TAGS[info.kind] if info.trained or tag != "trans-encoder"],
         model_name=model_name(info) if results else None,
         eval_results=results or None,
         transencoder=info.to_metadata(),

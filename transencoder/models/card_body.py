@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .card import CITATION, PAIR_METRICS, ModelCardInfo, task_family
+from .card import CITATION, PAIR_METRICS, ModelCardInfo, hub_base_model, task_family
 
 PAPER = "https://arxiv.org/abs/2109.13059"
 _EXAMPLE = ("A man is playing a guitar.", "Someone is playing music.")
@@ -59,6 +59,8 @@ def _introduction(info: ModelCardInfo) -> str:
         f"Trained without labels by [Trans-Encoder]({PAPER}): a bi-encoder and a cross-encoder "
         "label unlabelled sentence pairs for each other in cycles (self-distillation), or several "
         "of each teach each other (mutual distillation). Written by `transencoder`."
+        if info.trained
+        else "Saved by `transencoder`; this card records no Trans-Encoder training."
     )
     return f"# {title}\n\n{what}{role}\n\n{method}"
 
@@ -120,7 +122,9 @@ def _training(info: ModelCardInfo) -> str:
         of = f" of {info.cycles}" if info.cycles else ""
         lines.append(f"- cycle: {info.cycle}{of}")
     if info.base_model:
-        lines.append(f"- started from: `{info.base_model}`")
+        hub_id = hub_base_model(info.base_model)
+        alias = f" ({hub_id}, packaged)" if hub_id and hub_id != info.base_model else ""
+        lines.append(f"- started from: `{info.base_model}`{alias}")
     if info.teachers:
         lines.append("- trained on the labels of (teachers):")
         lines += [f"  - {teacher}" for teacher in info.teachers]
