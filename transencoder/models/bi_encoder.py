@@ -19,6 +19,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .batching import length_sorted_batches, pad_batch, tokenize_texts, unique_in_order
+from .card import ModelCardInfo, write_model_card
 from .loading import (
     ModelLoadError,
     hub_error,
@@ -138,8 +139,17 @@ class BiEncoder(nn.Module):
         model.name_or_path = str(name_or_path)
         return model.to(device or default_device())
 
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write sentence-transformers' format (atomically: all or nothing at ``path``)."""
+    def save(self, path: str | os.PathLike[str], card: ModelCardInfo | None = None) -> None:
+        """Write sentence-transformers' format (atomically: all or nothing at ``path``).
+
+        Args:
+            path: the model directory (replaced as a whole).
+            card: what its ``README.md`` model card says; None writes a minimal card (kind,
+                start checkpoint, library versions).
+        """
+        card = card or ModelCardInfo(kind="bi", base_model=getattr(self, "name_or_path", None))
+        if card.kind != "bi":
+            raise ValueError(f"a BiEncoder's model card must have kind 'bi', got {card.kind!r}")
         with atomic_directory(path) as staging:
             encoder = self.encoder.module if hasattr(self.encoder, "module") else self.encoder
             encoder.save_pretrained(staging, safe_serialization=True)
@@ -154,6 +164,7 @@ class BiEncoder(nn.Module):
             )
             if self.mlp is not None:
                 _save_mlp(staging / "2_Dense", self.mlp)
+            write_model_card(staging, card)
 
     # ------------------------------------------------------------------ forward
     @property

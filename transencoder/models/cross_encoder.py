@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from .batching import length_sorted_batches, pad_batch, tokenize_pairs, unique_in_order
 from .bi_encoder import _position_limit, _split_pairs, default_device, progress_default
+from .card import ModelCardInfo, write_model_card
 from .loading import ModelLoadError, hub_error, read_json, resolve_model_path
 from .st_format import atomic_directory, read_layout, write_cross_encoder_metadata
 
@@ -72,13 +73,23 @@ class CrossEncoder(nn.Module):
         encoder.name_or_path = str(name_or_path)
         return encoder.to(device or default_device())
 
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the model (atomically: all or nothing at ``path``)."""
+    def save(self, path: str | os.PathLike[str], card: ModelCardInfo | None = None) -> None:
+        """Write the model (atomically: all or nothing at ``path``).
+
+        Args:
+            path: the model directory (replaced as a whole).
+            card: what its ``README.md`` model card says; None writes a minimal card (kind,
+                start checkpoint, library versions, how to call it on pairs).
+        """
+        card = card or ModelCardInfo(kind="cross", base_model=getattr(self, "name_or_path", None))
+        if card.kind != "cross":
+            raise ValueError(f"a CrossEncoder's card must have kind 'cross', got {card.kind!r}")
         with atomic_directory(path) as staging:
             model = self.model.module if hasattr(self.model, "module") else self.model
             model.save_pretrained(staging, safe_serialization=True)
             self.tokenizer.save_pretrained(staging)
             write_cross_encoder_metadata(staging, max_length=self.max_length)
+            write_model_card(staging, card)
 
     @property
     def device(self) -> torch.device:
