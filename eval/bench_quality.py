@@ -12,9 +12,11 @@ same command again after an interruption.
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # eval/records.py
 
 TASKS = ("STS12", "STS13", "STS14", "STS15", "STS16", "STSB")
 
@@ -30,16 +32,6 @@ def table(report: dict) -> str:
             )
             lines.append(f"{row_label + ' ' + tag:16} {cells} {scores['average']['spearman']:6.2f}")
     return "\n".join(lines)
-
-
-def summarise(config) -> dict:
-    """The report of a run as far as it went (the start row and every finished cycle)."""
-    from transencoder.training.cycles import TransEncoderRun
-
-    try:
-        return TransEncoderRun(config).report_so_far()
-    except (FileNotFoundError, RuntimeError) as err:  # no run, or one with other settings
-        raise SystemExit(str(err)) from err
 
 
 def main() -> None:
@@ -64,33 +56,25 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    import yaml
+    from records import read_record, write_record
 
     from transencoder.training import build_config, run_trans_encoder
+    from transencoder.training.report import rebuild_report
 
-    results = json.loads(Path(args.output).read_text()) if Path(args.output).is_file() else {}
+    results = {k: v for k, v in read_record(args.output).items() if k != "meta"}
     for recipe in args.recipes.split(","):
         values: dict = {
             "recipe": recipe,
             "models": [args.model],
-            "data_dir": args.data_dir,
-            "pool_tasks": list(TASKS),
-            "eval_tasks": list(TASKS),
-            "output_dir": str(Path(args.output_root) / recipe),
-            "show_progress_bar": False,
+            "data": {"data_dir": args.data_dir, "pool_tasks": list(TASKS), "eval_tasks": list(TASKS)},
+            "run": {"output_dir": str(Path(args.output_root) / recipe), "show_progress_bar": False},
         }
         if args.cycles:
             values["cycles"] = args.cycles
-        for item in args.set:
-            key, _, raw = item.partition("=")
-            target = values
-            *parents, leaf = key.split(".")
-            for parent in parents:
-                target = target.setdefault(parent, {})
-            target[leaf] = yaml.safe_load(raw)
         started = time.perf_counter()
-        config = build_config(values)
-        report = summarise(config) if args.summarise_only else run_trans_encoder(config)
+        config = build_config(values, sets=args.set)
+        out = config.run.output_dir
+        report = rebuild_report(out) if args.summarise_only else run_trans_encoder(config)
         print(
             f"\n== recipe {recipe}: {report['pairs']['count']} pairs (transductive), "
             f"wall time {report['seconds']:.0f} s (this invocation {time.perf_counter() - started:.0f} s)"
@@ -104,8 +88,7 @@ def main() -> None:
             "pairs": report["pairs"],
             "config": report["config"],
         }
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
+    write_record(args.output, results)
     print(f"wrote {args.output}")
 
 

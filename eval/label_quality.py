@@ -20,8 +20,7 @@ from a label rarely beats it, so the best row bounds what another bi-encoder ste
 from __future__ import annotations
 
 import argparse
-import json
-import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -30,38 +29,33 @@ from scipy.stats import rankdata
 TASKS = ("STS12", "STS13", "STS14", "STS15", "STS16", "STSB")
 
 
-def _cycle_files(run_dir: Path, kind: str, first: str) -> list[tuple[int, str, Path]]:
-    """(cycle, "bi" | "cross", path) of each ``labels/cycle-<k>-<bi|cross>-<kind>.npy``, in the
-    order a run writes them: by cycle, ``first`` before the other role."""
-    found = []
-    for path in (run_dir / "labels").glob(f"cycle-*-*-{kind}.npy"):
-        match = re.fullmatch(rf"cycle-(\d+)-(bi|cross)-{kind}", path.stem)
-        if match:
-            found.append((int(match[1]), match[2], path))
-    return sorted(found, key=lambda item: (item[0], item[1] != first))
+def _cycle_arrays(run_dir: Path, arrays: dict[str, str]) -> dict[str, np.ndarray]:
+    """The run's saved arrays of each cycle, in the order it writes them; ``arrays`` maps a
+    :class:`LabelArray` name to a row-name pattern (``{k}`` the cycle, ``{p}`` the previous)."""
+    from transencoder.training.rundir import LabelArray, RunDir
+
+    folder, rows, cycle = RunDir(run_dir), {}, 1
+    while any(folder.labels(LabelArray[name], cycle).is_file() for name in arrays):
+        for name, row in arrays.items():
+            path = folder.labels(LabelArray[name], cycle)
+            if path.is_file():
+                rows[row.format(k=cycle, p=cycle - 1)] = np.load(path).astype(np.float64)
+        cycle += 1
+    return rows
 
 
 def load_arrays(run_dir: Path) -> dict[str, np.ndarray]:
     """Every saved score array of a run, by name, in cycle order (bi before cross)."""
-    found = _cycle_files(run_dir, "scores", first="bi")
-    if not found:
-        raise SystemExit(f"no cycle-<k>-<bi|cross>-scores.npy under {run_dir / 'labels'}")
-    names = {}
-    for cycle, role, path in found:
-        if role == "cross":
-            name = f"cycle {cycle} cross"
-        else:
-            name = "start bi" if cycle == 1 else f"cycle {cycle - 1} bi"
-        names[name] = np.load(path).astype(np.float64)
-    return names
+    rows = _cycle_arrays(run_dir, {"BI_SCORES": "cycle {p} bi", "CROSS_SCORES": "cycle {k} cross"})
+    if not rows:
+        raise SystemExit(f"no score arrays under {run_dir / 'labels'}")
+    return {("start bi" if name == "cycle 0 bi" else name): scores for name, scores in rows.items()}
 
 
 def load_targets(run_dir: Path) -> dict[str, np.ndarray]:
-    """The targets each training step distilled (cycle-<k>-<bi|cross>-targets.npy), in cycle order."""
-    return {
-        f"cycle {cycle} {role}-step targets": np.load(path).astype(np.float64)
-        for cycle, role, path in _cycle_files(run_dir, "targets", first="cross")
-    }
+    """The targets each training step distilled, in cycle order (cross before bi)."""
+    return _cycle_arrays(run_dir, {"CROSS_TARGETS": "cycle {k} cross-step targets",
+                                   "BI_TARGETS": "cycle {k} bi-step targets"})
 
 
 def rank_average(*arrays: np.ndarray) -> np.ndarray:
@@ -71,7 +65,8 @@ def rank_average(*arrays: np.ndarray) -> np.ndarray:
 def start_views(config: dict, pairs) -> dict[str, np.ndarray]:
     """Each label view of the run's (first) start model, and the views' rank average."""
     from transencoder.models import BiEncoder
-    from transencoder.training.views import VIEWS, view_scores, views_teacher
+    from transencoder.training.teachers import views_teacher
+    from transencoder.training.views import VIEWS, view_scores
 
     model = BiEncoder.from_pretrained(config["models"][0], device="cpu")
     scores = view_scores(model, pairs, VIEWS, show_progress_bar=False)
@@ -98,11 +93,14 @@ def main() -> None:
     args = parser.parse_args()
 
     from transencoder.eval import StsEvaluator, find_tasks, read_stsb
-    from transencoder.training import build_config
-    from transencoder.training.cycles import TransEncoderRun
+    from transencoder.training import load_pool
+    from transencoder.training.ledger import Ledger
+    from transencoder.training.recipes import config_from_record
+    from transencoder.training.rundir import RunDir
 
-    progress = json.loads((args.run_dir / "progress.json").read_text(encoding="utf-8"))
-    pool = TransEncoderRun(build_config(progress["config"]), log=lambda *a, **k: None).load_pool()
+    progress = Ledger.read(RunDir(args.run_dir)).state
+    config = config_from_record(progress["config"])
+    pool = load_pool(config.data, config.run.seed, log=lambda *a, **k: None)
     position = {}
     for i, (a, b) in enumerate(pool.pairs):
         position.setdefault((a, b), i)
@@ -156,9 +154,10 @@ def main() -> None:
             line += f" {rows[name]['stsb_dev']:6.2f}"
         print(line)
     if args.output:
-        record = {"run_dir": str(args.run_dir), "data_dir": str(args.data_dir), "rows": rows}
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from records import write_record
+
+        write_record(args.output, {"run_dir": str(args.run_dir), "data_dir": str(args.data_dir), "rows": rows})
         print(f"wrote {args.output}")
 
 

@@ -24,3 +24,55 @@ def test_combine_rank_keeps_the_reference_values_in_the_teachers_order():
         assert labels[combined == value].max() <= labels[combined == following].min()
 
 
+
+
+def _teachers(**values):
+    from transencoder.training import TeacherConfig
+
+    return TeacherConfig(**values)
+
+
+def test_cross_targets_by_hand():
+    from transencoder.training.teachers import cross_targets
+
+    bi = np.array([0.9, 0.1, 0.5, 0.3, 0.7])
+    previous = np.array([0.05, 0.6, 0.95, 0.2, 0.4])
+    # Cycle 1 (no previous cross-encoder): the bi-encoder's own scores, clipped to [0, 1].
+    np.testing.assert_array_equal(cross_targets(np.array([-0.2, 0.4, 1.3]), None, _teachers()), [0.0, 0.4, 1.0])
+    # Ranks in [0, 1]: bi [1, 0, .5, .25, .75], previous [0, .75, 1, .25, .5]; half each gives
+    # [.5, .375, .75, .25, .625], whose order hands out the bi-encoder's sorted values.
+    labels = cross_targets(bi, previous, _teachers(mode="rank", cross_from_cross=0.5))
+    np.testing.assert_array_equal(labels, [0.5, 0.3, 0.9, 0.1, 0.7])
+    # Raw mode: the weighted mean; a zero weight ignores the previous cross-encoder.
+    raw = cross_targets(bi, previous, _teachers(mode="raw", cross_from_cross=0.25))
+    np.testing.assert_allclose(raw, 0.75 * bi + 0.25 * previous)
+    np.testing.assert_array_equal(cross_targets(bi, previous, _teachers(cross_from_cross=0.0)), bi)
+
+
+def test_bi_targets_by_hand():
+    from transencoder.training.teachers import bi_target_scale_cycle, bi_targets
+
+    cross = np.array([0.9, 0.2, 0.6, 0.4])
+    anchor = np.array([0.1, 0.8, 0.5, 0.3])
+    scale = np.array([0.7, 0.3, 0.9, 0.5])
+    # Ranks: cross [1, 0, 2/3, 1/3], anchor [0, 1, 2/3, 1/3]; 0.75 / 0.25 gives
+    # [.75, .25, 2/3, 1/3]: that order hands out the sorted scale [.3, .5, .7, .9].
+    labels = bi_targets(cross, anchor, scale, _teachers(mode="rank", bi_from_start=0.25))
+    np.testing.assert_array_equal(labels, [0.9, 0.3, 0.7, 0.5])
+    # The official recipe: the cross-encoder's raw scores alone.
+    np.testing.assert_array_equal(bi_targets(cross, None, scale, _teachers(mode="raw", bi_from_start=0.0)), cross)
+    # Whose cosines give the scale: the start model's (cycle 1's labeller) when the bi-encoder
+    # restarts from the start, else the bi-encoder that labelled this cycle.
+    assert [bi_target_scale_cycle(k, "start") for k in (1, 2, 3)] == [1, 1, 1]
+    assert [bi_target_scale_cycle(k, "continue") for k in (1, 2, 3)] == [1, 2, 3]
+
+
+def test_views_teacher_by_hand():
+    from transencoder.training.teachers import views_teacher
+
+    pooled = np.array([0.2, 0.9, 0.5])
+    np.testing.assert_array_equal(views_teacher({"pooled": pooled}), pooled)
+    # Ranks: pooled [0, 1, .5], token_f1 [1, .5, 0] -> mean [.5, .75, .25]: pooled's sorted
+    # values [.2, .5, .9] go to the pairs in that order.
+    mixed = views_teacher({"token_f1": np.array([0.8, 0.6, 0.1]), "pooled": pooled})
+    np.testing.assert_array_equal(mixed, [0.5, 0.9, 0.2])

@@ -44,6 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--block-steps", type=int, help="bmuf, gtc-bmuf: BMUF's K, steps per block (default 50)")
     add("--block-momentum", type=float,
         help="bmuf, gtc-bmuf: BMUF's eta in [0, 1) (default 1 - 1/groups; 0 = plain averaging)")
+    add("--report-to", metavar="TRACKER,...",
+        help="log losses and evaluations to tensorboard, trackio, wandb or mlflow (logs in <output-dir>/logs)")
     add("--no-progress", action="store_true", help="hide every progress bar")
 
 
@@ -62,7 +64,8 @@ def config_from_args(args: argparse.Namespace):
                  "max_pairs": args.max_pairs},
         "teachers": {"label_views": split_list(args.label_views)},
         "run": {"output_dir": args.output_dir, "seed": args.seed, "device": args.device,
-                "show_progress_bar": False if args.no_progress else None},
+                "show_progress_bar": False if args.no_progress else None,
+                "report_to": split_list(args.report_to)},
     }
     return build_config(values, overrides=overrides, sets=args.set)
 

@@ -34,7 +34,10 @@ _YEAR_DIR = re.compile(r"^STS(?P<yy>1[2-6])(?:-en-test)?$", re.IGNORECASE)
 def read_lines(path: str | Path) -> list[str]:
     """Lines of a UTF-8 text file (LF or CRLF), without the final empty line."""
     path = Path(path)
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise DataFormatError(str(path), None, f"cannot read it ({err.strerror})", "a readable text file") from None
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
     try:

@@ -86,9 +86,20 @@ class PhaseCheckpoint:
         )
 
     def load(self) -> dict[str, Any] | None:
+        """The snapshot, or None when there is none.
+
+        Raises:
+            RunDirError: the file cannot be read back (named, with what to do).
+        """
         if not self.exists():
             return None
-        return torch.load(self.path, map_location="cpu", weights_only=True)
+        try:
+            return torch.load(self.path, map_location="cpu", weights_only=True)
+        except Exception as err:  # a torn or foreign file: torch raises many kinds
+            from .rundir import RunDirError
+
+            raise RunDirError(f"{self.path}: the training snapshot is damaged ({type(err).__name__}); "
+                              "delete it to restart that phase from its beginning") from None
 
     def remove(self) -> None:
         if self.exists():

@@ -179,6 +179,7 @@ class RunConfig:
     checkpoint_every: int = setting(100, "optimizer steps between training-state snapshots")
     eval_batch_size: int = setting(128, "batch size when scoring pairs")
     show_progress_bar: bool | None = setting(None, "progress bars (null: when stderr is a terminal)")
+    report_to: list[str] = setting(list, "experiment trackers through Accelerate: tensorboard, trackio, wandb, mlflow (logs in <output_dir>/logs)", factory=True)
 
     def validate(self) -> None:
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
@@ -194,6 +195,10 @@ class RunConfig:
         _positive_int(self.eval_batch_size, "run.eval_batch_size")
         if self.show_progress_bar is not None:
             _boolean(self.show_progress_bar, "run.show_progress_bar")
+        from .tracking import check_installed, parse_report_to
+
+        self.report_to = parse_report_to(self.report_to)
+        check_installed(self.report_to)
 
 
 @dataclass

@@ -28,7 +28,7 @@ from .rundir import RunDir, RunDirError
 
 VERSION = 2
 # Settings that change no trained model or label: free to differ when a run resumes.
-FREE = {"run.output_dir", "run.show_progress_bar", "run.checkpoint_every", "average_bi",
+FREE = {"run.output_dir", "run.show_progress_bar", "run.checkpoint_every", "run.report_to", "average_bi",
         "select_on_dev", "data.eval_data_dir", "data.eval_tasks", "cycles"}
 # Settings compared by content (the fingerprint), not by their value.
 BY_CONTENT = {"models", "data.data_dir", "data.pairs", "data.pool_tasks", "data.max_pairs"}
@@ -78,14 +78,26 @@ class Ledger:
 
     @classmethod
     def open(cls, run_dir: RunDir, config: dict[str, Any], fingerprint: dict[str, Any],
-             phases: list[Phase]) -> Ledger:
-        """A new ledger, or the run's own after checking it may resume with ``config``."""
-        fresh = {"version": VERSION, "config": config, "fingerprint": fingerprint, "done": [],
-                 "results": {}, "files": {}, "seconds": 0.0}
+             phases: list[Phase], about: dict[str, Any]) -> Ledger:
+        """A new ledger, or the run's own after checking it may resume with ``config``;
+        ``about`` (the pool's summary, whether the run primes) is recorded for reports."""
         if not run_dir.progress.is_file():
-            return cls(run_dir, fresh)
+            return cls(run_dir, {"version": VERSION, "config": config, "fingerprint": fingerprint,
+                                 "done": [], "results": {}, "files": {}, "seconds": 0.0, **about})
+        ledger = cls.read(run_dir)
+        ledger._check_same(config, fingerprint)
+        ledger._extend(config["cycles"], phases)
+        ledger._check_outputs(phases)
+        ledger.state.update(config=config, **about)  # a moved folder or new display settings are fine
+        return ledger
+
+    @classmethod
+    def read(cls, run_dir: RunDir) -> Ledger:
+        """The ledger of an existing run, as written (no check against any settings)."""
         try:
             state = json.loads(run_dir.progress.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise RunDirError(f"{run_dir.root}: no run there (no {run_dir.progress.name})") from None
         except (OSError, ValueError) as err:
             raise RunDirError(f"{run_dir.progress} is damaged ({err}); the run cannot resume: add "
                               "--overwrite to start over") from None
@@ -94,12 +106,7 @@ class Ledger:
                 f"{run_dir.root} holds a run written by an earlier transencoder version (its settings "
                 "have another layout), which this version cannot resume: finish it with that version, "
                 "or choose another --output-dir (or --overwrite to start over)")
-        ledger = cls(run_dir, state)
-        ledger._check_same(config, fingerprint)
-        ledger._extend(config["cycles"], phases)
-        ledger._check_outputs(phases)
-        state["config"] = config  # a moved folder or new display settings are fine
-        return ledger
+        return cls(run_dir, state)
 
     def _check_same(self, config: dict[str, Any], fingerprint: dict[str, Any]) -> None:
         there, now = settings_of(self.state["config"]), settings_of(config)
@@ -175,7 +182,9 @@ class Ledger:
     def record_files(self, paths: list[Path], phase_name: str) -> None:
         """Record the size and hash of every file under ``paths`` (files or folders)."""
         for path in paths:
-            files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+            # A model card (README.md) is rewritten once the model is evaluated: not a record.
+            files = [path] if path.is_file() else sorted(
+                p for p in path.rglob("*") if p.is_file() and p.name != "README.md")
             for file in files:
                 self.state["files"][str(file.relative_to(self.dir.root))] = {
                     "size": file.stat().st_size, "sha256": sha256_file(file), "phase": phase_name}

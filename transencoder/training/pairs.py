@@ -59,6 +59,11 @@ class PairPool:
             [self.pairs[i] for i in chosen], sources, self.duplicates, self.transductive, len(self.pairs)
         )
 
+    def summary(self) -> dict:
+        """What a report says about the pool (recorded in the run's ledger)."""
+        return {"count": len(self.pairs), "sources": dict(self.sources), "duplicates_dropped": self.duplicates,
+                "transductive": self.transductive, "description": self.describe()}
+
     def describe(self) -> str:
         parts = ", ".join(f"{name} {count}" for name, count in self.sources.items())
         note = " (transductive: includes evaluation pairs, labels dropped)" if self.transductive else ""

@@ -19,7 +19,7 @@ import yaml
 from .config import SECTIONS, ConfigError, TrainConfig
 
 RECIPES = ("recommended", "official")
-_LIST_FIELDS = {"models", "pool_tasks", "eval_tasks", "label_views", "start_views"}
+_LIST_FIELDS = {"models", "pool_tasks", "eval_tasks", "label_views", "start_views", "report_to"}
 
 
 def recipe_values(name: str) -> dict[str, Any]:
@@ -142,3 +142,9 @@ def _coerce(cls, values: dict[str, Any], where: str) -> dict[str, Any]:
             except ValueError:
                 raise ConfigError(f"{where}{key} must be a number, got {value!r}") from None
     return out
+
+
+def config_from_record(values: dict[str, Any]) -> TrainConfig:
+    """The config a run recorded (``progress.json``), without the checks that need this machine
+    (devices, installed trackers): for reports of a finished run."""
+    return _to_config(values)

@@ -1,5 +1,5 @@
 """The run report: ``report.json`` (everything), ``report.md`` (task x cycle tables) and
-``spearman.png`` (average Spearman per cycle, bi and cross)."""
+``evaluation.png`` (every task and the average per cycle, bi and cross; see :mod:`.plot`)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .checkpoint import atomic_write_bytes, atomic_write_json
 from .plan import PhaseKind
+from .plot import plot_run
 from .rundir import RunDir
 
 
@@ -61,8 +62,17 @@ def _fmt(value) -> str:
     return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.2f}"
 
 
+def primary(scores: dict) -> float | None:
+    """A task's (or an average's) headline figure: Spearman for STS, ROC-AUC for pair tasks."""
+    for metric in ("spearman", "auc"):
+        if metric in scores:
+            return scores[metric]
+    return None
+
+
 def markdown_tables(rows: list[tuple[str, dict]]) -> str:
-    """One table per model tag (bi, cross, ensembles): rows = start/cycles, columns = tasks."""
+    """One table per model tag (bi, cross, ensembles): rows = start/cycles, columns = tasks
+    (Spearman x100 for STS tasks, ROC-AUC x100 for pair tasks)."""
     tags = list(dict.fromkeys(tag for _, result in rows for tag in result))
     out = []
     for tag in tags:
@@ -73,51 +83,20 @@ def markdown_tables(rows: list[tuple[str, dict]]) -> str:
         for label, result in rows:
             if tag not in result:
                 continue
-            cells = [_fmt(result[tag]["tasks"][t]["spearman"]) for t in tasks]
-            out.append(f"| {label} | " + " | ".join(cells) + f" | {_fmt(result[tag]['average']['spearman'])} |")
+            cells = [_fmt(primary(result[tag]["tasks"][t])) for t in tasks]
+            out.append(f"| {label} | " + " | ".join(cells) + f" | {_fmt(primary(result[tag]['average']))} |")
         out.append("")
     return "\n".join(out)
 
 
-def plot(rows: list[tuple[str, dict]], path: Path) -> bool:
-    """Average Spearman per cycle for each model tag; False when matplotlib is missing."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return False
-    figure, axis = plt.subplots(figsize=(6, 4))
-    labels = [label for label, _ in rows]
-    for tag in dict.fromkeys(tag for _, result in rows for tag in result):
-        xs = [i for i, (_, r) in enumerate(rows) if tag in r]
-        ys = [rows[i][1][tag]["average"]["spearman"] for i in xs]
-        axis.plot(xs, ys, marker="o", label=tag)
-    axis.set_xticks(range(len(labels)), labels)
-    axis.set_ylabel("average Spearman x100")
-    axis.set_title("STS Spearman per cycle")
-    axis.grid(alpha=0.3)
-    axis.legend()
-    figure.tight_layout()
-    temporary = path.with_name(path.name + ".tmp.png")
-    figure.savefig(temporary, dpi=120)
-    plt.close(figure)
-    temporary.replace(path)
-    return True
-
-
-def write_report(run_dir: RunDir, config, pool, progress: dict, phases) -> dict:
+def write_report(run_dir: RunDir, config, progress: dict, phases) -> dict:
+    """Write ``report.json``, ``report.md`` and ``evaluation.png`` from the ledger's state."""
     out = run_dir.root
     rows = _rows(progress, phases)
+    pool = progress["pool"]
     report = {
         "config": config.to_dict(),
-        "pairs": {
-            "count": len(pool),
-            "sources": pool.sources,
-            "duplicates_dropped": pool.duplicates,
-            "transductive": pool.transductive,
-        },
+        "pairs": {key: pool[key] for key in ("count", "sources", "duplicates_dropped", "transductive")},
         "model_selection": _selection(config, out, phases),
         "evaluation": {label: result for label, result in rows},
         "phases": {name: result for name, result in progress["results"].items() if "train" in (result or {})},
@@ -132,11 +111,11 @@ def write_report(run_dir: RunDir, config, pool, progress: dict, phases) -> dict:
         "# Trans-Encoder run",
         "",
         f"- recipe: `{config.recipe}`, cycles: {config.cycles}, models: {', '.join(config.models)}",
-        f"- pairs: {pool.describe()}",
+        f"- pairs: {pool['description']}",
         f"- model selection: {report['model_selection']}",
         f"- wall time: {report['seconds']:.0f} s",
         "",
-        "Spearman x100 (STS12-16 pooled 'all', as SimCSE reports).",
+        "Spearman x100 for STS tasks (STS12-16 pooled 'all', as SimCSE reports), ROC-AUC x100 for pair tasks.",
         "",
         markdown_tables(rows),
     ]
@@ -155,6 +134,22 @@ def write_report(run_dir: RunDir, config, pool, progress: dict, phases) -> dict:
                          f"{stats.get('bytes_per_step_mean', 0):,.0f} | {kinds} |")
         lines.append("")
     atomic_write_bytes(out / "report.md", "\n".join(lines).encode("utf-8"))
-    if rows:
-        plot(rows, out / "spearman.png")
+    if any(result for _, result in rows):
+        plot_run(rows, out / "evaluation.png")
     return report
+
+
+def rebuild_report(path) -> dict:
+    """The report of the run in folder ``path`` (finished or interrupted), from its ledger alone:
+    no data, model or settings check is needed (``transencoder report``)."""
+    from .ledger import Ledger
+    from .plan import plan
+    from .recipes import config_from_record
+
+    run_dir = RunDir(path)
+    state = Ledger.read(run_dir).state
+    config = config_from_record(state["config"])
+    run_dir.members = len(config.models)
+    phases = plan(cycles=config.cycles, members=len(config.models), prime=state["primed"],
+                  average_bi=config.average_bi)
+    return write_report(run_dir, config, state, phases)

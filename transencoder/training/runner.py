@@ -15,8 +15,10 @@ from pathlib import Path
 import torch
 
 from ..models.loading import resolve_model_path
+from ..progress import library_bars
 from . import teachers
 from .averaging import average_weights
+from .cards import card_info, publish
 from .config import TrainConfig
 from .evaluation import RunEvaluation
 from .ledger import Ledger, model_fingerprint, pool_fingerprint
@@ -26,6 +28,7 @@ from .report import write_report
 from .rundir import LabelArray, RunDir
 from .runtime import LocalRuntime, Runtime
 from .steps import prime_bi_encoder, train_bi_encoder, train_cross_encoder
+from .tracking import Tracker
 from .workspace import Workspace
 
 
@@ -54,7 +57,11 @@ class TransEncoderRun:
         return plan(cycles=c.cycles, members=len(c.models), prime=self.needs_priming(), average_bi=c.average_bi)
 
     def run(self) -> dict:
-        phases = self._open(for_report=False)
+        with library_bars(self.config.run.show_progress_bar):
+            return self._run()
+
+    def _run(self) -> dict:
+        phases = self._open()
         try:
             report = None
             for phase in phases:
@@ -68,38 +75,35 @@ class TransEncoderRun:
                         if self.runtime.communication:
                             self.ledger.state.setdefault("communication", {}).update(self.runtime.communication)
                         self.ledger.record(phase, result, time.perf_counter() - started)
+                        publish(self.dir, self.w.tracker, phase, result, self.ledger.state["results"].get("start-eval"))
                         report = self._report(phases) if phase.kind is PhaseKind.EVAL else None
             with self.runtime.main_only() as main:
                 return (report or self._report(phases)) if main else {}
         finally:
+            self.w.tracker.close()
             self.dir.release()
 
-    def report_so_far(self) -> dict:
-        """Write and return the report of the phases an existing run has finished (no training)."""
-        if not self.dir.progress.is_file():
-            raise FileNotFoundError(f"{self.dir.root}: no run there to report on")
-        return self._report(self._open(for_report=True))
-
-    def _open(self, *, for_report: bool) -> list[Phase]:
+    def _open(self) -> list[Phase]:
         """Read the pool and evaluation data (errors before the folder is touched), take the run
         directory and open its ledger (resume checks)."""
         self.pool = load_pool(self.config.data, self.config.run.seed, log=self.log)
         self.w.pairs = self.pool.pairs
-        if not for_report:
-            self.evaluation = RunEvaluation(self.config, self.runtime, self.log)
+        self.evaluation = RunEvaluation(self.config, self.runtime, self.log)
         fingerprint = {"pool": pool_fingerprint(self.pool.pairs),
                        "models": [model_fingerprint(resolve_model_path(m)) for m in self.config.models]}
         phases = self.phases()
-        if self.runtime.is_main and not for_report:
+        if self.runtime.is_main:
             self.dir.claim(overwrite=self.overwrite)
         self.runtime.barrier()
-        self.ledger = self.w.ledger = Ledger.open(self.dir, self.config.to_dict(), fingerprint, phases)
-        if self.ledger.state["done"] and not for_report:
+        self.w.tracker = Tracker(self.config.run.report_to, self.dir.root / "logs", self.config.to_dict())
+        about = {"pool": self.pool.summary(), "primed": self.needs_priming()}
+        self.ledger = self.w.ledger = Ledger.open(self.dir, self.config.to_dict(), fingerprint, phases, about)
+        if self.ledger.state["done"]:
             self.log(f"resuming {self.dir.root}: {len(self.ledger.state['done'])} phases done")
         return phases
 
     def _report(self, phases: list[Phase]) -> dict:
-        return write_report(self.dir, self.config, self.pool, self.ledger.state, phases)
+        return write_report(self.dir, self.config, self.ledger.state, phases)
 
     # ------------------------------------------------------------------ the phases, in order
     def start_eval(self, phase: Phase) -> dict | None:
@@ -115,7 +119,8 @@ class TransEncoderRun:
                                  seed=self.w.seed(phase), all_gather=self.runtime.gather_views,
                                  **self.w.loop_options(phase))
         path = self.dir.model("bi", 0, phase.member)
-        self.w.save_trained(phase, stats, path, lambda: self.w.bi(start, pooling=pooling, device="cpu"), "bi.")
+        rebuild = lambda: self.w.bi(start, pooling=pooling, device="cpu")  # noqa: E731
+        self.w.save_trained(phase, stats, path, rebuild, card_info(self.config, self.pool, phase, "bi"), "bi.")
         result = {"train": stats.to_dict()}
         if self.evaluation:
             result["eval"] = {self.dir.tag("bi", phase.member): self.evaluation.evaluate({"bi": [self.w.bi(path)]})["bi"]}
@@ -172,7 +177,7 @@ class TransEncoderRun:
         average.load_state_dict(average_weights([*states, average.state_dict()]))
         with self.runtime.main_only() as main:
             if main:
-                average.save(self.dir.average(phase.member))
+                average.save(self.dir.average(phase.member), card=card_info(self.config, self.pool, phase, "bi"))
         return {"averaged": [str(path) for path in sources]}
 
     def average_eval(self, phase: Phase) -> dict | None:
@@ -189,7 +194,8 @@ class TransEncoderRun:
         array = LabelArray.CROSS_TARGETS if phase.kind is PhaseKind.CROSS else LabelArray.BI_TARGETS
         stats = trainer(model, self.pool.pairs, self.w.load(array, phase.cycle), settings,
                         seed=self.w.seed(phase), **self.w.loop_options(phase))
-        self.w.save_trained(phase, stats, self.dir.model(phase.kind.value, phase.cycle, phase.member), rebuild)
+        path, card = self.dir.model(phase.kind.value, phase.cycle, phase.member), card_info(self.config, self.pool, phase, phase.kind.value)
+        self.w.save_trained(phase, stats, path, rebuild, card)
         return stats.to_dict()
 
 

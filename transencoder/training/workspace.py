@@ -22,12 +22,14 @@ from .rundir import LabelArray, RunDir
 from .runtime import Runtime
 from .steps import label_with_bi, label_with_cross, member_view_scores
 from .teachers import views_teacher
+from .tracking import Tracker
 
 
 class Workspace:
     def __init__(self, config: TrainConfig, run_dir: RunDir, runtime: Runtime, device, primed: bool) -> None:
         self.config, self.dir, self.runtime, self.device, self.primed = config, run_dir, runtime, device, primed
         self.ledger: Ledger | None = None  # set when the run has opened its ledger
+        self.tracker = Tracker(None, run_dir.root)  # --report-to's, set when the run starts
         self.pairs: list[tuple[str, str]] = []
 
     @property
@@ -111,13 +113,18 @@ class Workspace:
             "runtime": self.runtime,
             "mixed_precision": run.mixed_precision,
             "show_progress_bar": run.show_progress_bar if self.runtime.is_main else False,
+            "on_step": self._logger(phase) if self.tracker.enabled else None,
         }
 
-    def save_trained(self, phase: Phase, stats, path: Path, rebuild, prefix: str = "") -> None:
-        """Save the trained weights (rank 0) and drop the phase's snapshot."""
+    def _logger(self, phase: Phase):
+        tag = "prime" if phase.cycle == 0 else self.dir.tag(phase.kind.value, phase.member)
+        return lambda step, loss, lr: self.tracker.log_train(tag, phase.cycle, step, float(loss), lr)
+
+    def save_trained(self, phase: Phase, stats, path: Path, rebuild, card, prefix: str = "") -> None:
+        """Save the trained weights with their model card (rank 0) and drop the phase's snapshot."""
         plain = self.runtime.trained(phase.name, stats.model, rebuild, prefix)
         with self.runtime.main_only() as main:
             if main:
-                plain.save(path)
+                plain.save(path, card=card)
                 if self.runtime.snapshots:
                     PhaseCheckpoint(self.dir.state(phase)).remove()
