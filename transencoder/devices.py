@@ -21,7 +21,9 @@ def check_device(name: str | None, what: str = "--device") -> torch.device | Non
         if count == 0:
             raise UsageError(f"{what} {name!r}: this machine has no CUDA device; use cpu")
         if device.index is not None and device.index >= count:
-            raise UsageError(f"{what} {name!r}: this machine has {count} CUDA device(s) (cuda:0 .. cuda:{count - 1})")
+            raise UsageError(
+                f"{what} {name!r}: this machine has {count} CUDA device(s) (cuda:0 .. cuda:{count - 1})"
+            )
     elif device.type == "mps" and not torch.backends.mps.is_available():
         raise UsageError(f"{what} {name!r}: MPS is not available on this machine; use cpu")
     elif device.type not in ("cpu", "cuda", "mps"):

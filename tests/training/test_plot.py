@@ -8,7 +8,7 @@ import random
 import numpy as np
 import pytest
 
-from transencoder.training.cycles import Phase
+from transencoder.training.plan import Phase, PhaseKind
 from transencoder.training.plot import plot_run, plot_series
 from transencoder.training.report import _rows, markdown_tables
 
@@ -29,17 +29,17 @@ def _result(rng: random.Random, pair: bool = False) -> dict:
 def _report_rows(cycles: int, average: bool, pair: bool = False) -> list:
     """Rows as the run's report builds them (report._rows over a progress record)."""
     rng = random.Random(cycles)
-    phases = [Phase("start-eval", "start-eval")]
+    phases = [Phase(PhaseKind.START_EVAL)]
     results = {"start-eval": {"bi": _result(rng, pair)}}
     for k in range(1, cycles + 1):
-        phases += [Phase(f"cycle-{k}/bi", "bi", k), Phase(f"cycle-{k}/eval", "eval", k)]
+        phases += [Phase(PhaseKind.BI, k), Phase(PhaseKind.EVAL, k)]
         results[f"cycle-{k}/eval"] = {
             "bi": _result(rng, pair),
             "cross": _result(rng, pair),
             "_dev": {"bi": _result(rng)},
         }
     if average:
-        phases.append(Phase("average/eval", "average-eval", cycles))
+        phases.append(Phase(PhaseKind.AVERAGE_EVAL, cycles))
         results["average/eval"] = {"bi": _result(rng, pair)}
     return _rows({"results": results}, phases)
 

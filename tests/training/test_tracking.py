@@ -191,7 +191,7 @@ logging_dir = Path(sys.argv[1])
 tracker = Tracker(["tensorboard"], logging_dir, {"seed": 1})  # before the run's Accelerator
 from accelerate import Accelerator
 
-accelerator = Accelerator(cpu=True)  # as training.parallel.DistributedRun creates it
+accelerator = Accelerator(cpu=True)  # as training.runtime.DistributedRuntime creates it
 world = dist.group.WORLD
 rank = accelerator.process_index
 assert accelerator.num_processes == 2 and tracker.accelerator.process_index == rank

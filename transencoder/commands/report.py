@@ -19,8 +19,10 @@ def run(args: argparse.Namespace) -> int:
 
     report = rebuild_report(args.run_dir)
     root = Path(args.run_dir)
-    print(f"wrote {root / 'report.json'}, {root / 'report.md'}"
-          + (f", {root / 'evaluation.png'}" if (root / "evaluation.png").is_file() else ""))
+    print(
+        f"wrote {root / 'report.json'}, {root / 'report.md'}"
+        + (f", {root / 'evaluation.png'}" if (root / "evaluation.png").is_file() else "")
+    )
     for line in result_lines(report["evaluation"]):
         print(line)
     return 0

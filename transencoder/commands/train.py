@@ -14,12 +14,26 @@ STRATEGIES = ("none", "ddp", "mics", "gtc", "bmuf", "gtc-bmuf")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
-    add("--config", help="YAML file of settings (sections: data, teachers, cross, bi, priming, run; see docs/config.md)")
-    add("--recipe", choices=("recommended", "official"), help="default settings (default: recommended)")
-    add("--model", action="append", metavar="PATH|default",
-        help="start checkpoint; repeat for mutual distillation (default: default)")
+    add(
+        "--config",
+        help="YAML file of settings (sections: data, teachers, cross, bi, priming, run; see docs/config.md)",
+    )
+    add(
+        "--recipe",
+        choices=("recommended", "official"),
+        help="default settings (default: recommended)",
+    )
+    add(
+        "--model",
+        action="append",
+        metavar="PATH|default",
+        help="start checkpoint; repeat for mutual distillation (default: default)",
+    )
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--data-dir", help="data folder: its pairs (labels dropped) form the pool, its tasks are evaluated")
+    source.add_argument(
+        "--data-dir",
+        help="data folder: its pairs (labels dropped) form the pool, its tasks are evaluated",
+    )
     source.add_argument("--pairs", help="a sentence1<TAB>sentence2 file of unlabelled pairs")
     add("--eval-data-dir", help="where to evaluate each cycle (default: --data-dir)")
     add("--eval-tasks", help="comma-separated tasks to evaluate each cycle (default: all found)")
@@ -30,22 +44,49 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--max-pairs", type=int, help="use a seeded random subset of this many pairs (quick runs)")
     add("--seed", type=int)
     add("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
-    add("--label-views", metavar="VIEW,...",
-        help="views a bi-encoder labels the cross-encoder's pairs with: pooled, first_last, token_f1")
-    add("--select-on-dev", action="store_true", default=None,
-        help="keep the best cycle by STS-B dev Spearman (uses gold dev labels; off by default)")
-    add("--average-bi", action=argparse.BooleanOptionalAction, default=None,
-        help="average the cycles' bi-encoders into <output-dir>/average/bi (default: on in recommended)")
-    add("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
-        help="any setting, e.g. --set bi.lr=4e-5 --set teachers.bi_from_start=0.25 (repeatable)")
-    add("--strategy", choices=STRATEGIES, default="none", help="distributed strategy (launch with accelerate launch)")
+    add(
+        "--label-views",
+        metavar="VIEW,...",
+        help="views a bi-encoder labels the cross-encoder's pairs with: pooled, first_last, token_f1",
+    )
+    add(
+        "--select-on-dev",
+        action="store_true",
+        default=None,
+        help="keep the best cycle by STS-B dev Spearman (uses gold dev labels; off by default)",
+    )
+    add(
+        "--average-bi",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="average the cycles' bi-encoders into <output-dir>/average/bi (default: on in recommended)",
+    )
+    add(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.FIELD=VALUE",
+        help="any setting, e.g. --set bi.lr=4e-5 --set teachers.bi_from_start=0.25 (repeatable)",
+    )
+    add(
+        "--strategy",
+        choices=STRATEGIES,
+        default="none",
+        help="distributed strategy (launch with accelerate launch)",
+    )
     add("--group-size", type=int, help="distributed: ranks per partition / GTC group")
     add("--threshold", type=float, help="gtc, gtc-bmuf: GTC's tau (default 1e-3)")
     add("--block-steps", type=int, help="bmuf, gtc-bmuf: BMUF's K, steps per block (default 50)")
-    add("--block-momentum", type=float,
-        help="bmuf, gtc-bmuf: BMUF's eta in [0, 1) (default 1 - 1/groups; 0 = plain averaging)")
-    add("--report-to", metavar="TRACKER,...",
-        help="log losses and evaluations to tensorboard, trackio, wandb or mlflow (logs in <output-dir>/logs)")
+    add(
+        "--block-momentum",
+        type=float,
+        help="bmuf, gtc-bmuf: BMUF's eta in [0, 1) (default 1 - 1/groups; 0 = plain averaging)",
+    )
+    add(
+        "--report-to",
+        metavar="TRACKER,...",
+        help="log losses and evaluations to tensorboard, trackio, wandb or mlflow (logs in <output-dir>/logs)",
+    )
     add("--no-progress", action="store_true", help="hide every progress bar")
 
 
@@ -57,15 +98,27 @@ def config_from_args(args: argparse.Namespace):
     if args.data_dir is not None or args.pairs is not None:  # a flag replaces the file's source
         values = {**values, "data": {**values.get("data", {}), "data_dir": None, "pairs": None}}
     overrides = {
-        "recipe": args.recipe, "models": args.model, "cycles": args.cycles,
-        "select_on_dev": args.select_on_dev, "average_bi": args.average_bi,
-        "data": {"data_dir": args.data_dir, "pairs": args.pairs, "eval_data_dir": args.eval_data_dir,
-                 "eval_tasks": split_list(args.eval_tasks), "pool_tasks": split_list(args.pool_tasks),
-                 "max_pairs": args.max_pairs},
+        "recipe": args.recipe,
+        "models": args.model,
+        "cycles": args.cycles,
+        "select_on_dev": args.select_on_dev,
+        "average_bi": args.average_bi,
+        "data": {
+            "data_dir": args.data_dir,
+            "pairs": args.pairs,
+            "eval_data_dir": args.eval_data_dir,
+            "eval_tasks": split_list(args.eval_tasks),
+            "pool_tasks": split_list(args.pool_tasks),
+            "max_pairs": args.max_pairs,
+        },
         "teachers": {"label_views": split_list(args.label_views)},
-        "run": {"output_dir": args.output_dir, "seed": args.seed, "device": args.device,
-                "show_progress_bar": False if args.no_progress else None,
-                "report_to": split_list(args.report_to)},
+        "run": {
+            "output_dir": args.output_dir,
+            "seed": args.seed,
+            "device": args.device,
+            "show_progress_bar": False if args.no_progress else None,
+            "report_to": split_list(args.report_to),
+        },
     }
     return build_config(values, overrides=overrides, sets=args.set)
 
@@ -76,13 +129,21 @@ def run(args: argparse.Namespace) -> int:
     from ..training.runtime import make_runtime
 
     config = config_from_args(args)
-    knobs = {"threshold": args.threshold, "block_steps": args.block_steps, "block_momentum": args.block_momentum}
+    knobs = {
+        "threshold": args.threshold,
+        "block_steps": args.block_steps,
+        "block_momentum": args.block_momentum,
+    }
     knobs = {k: v for k, v in knobs.items() if v is not None}
     if args.strategy == "none" and knobs:
         given = ", ".join("--" + k.replace("_", "-") for k in knobs)
-        raise ConfigError(f"{given} only apply to a distributed run: add --strategy gtc|bmuf|gtc-bmuf")
+        raise ConfigError(
+            f"{given} only apply to a distributed run: add --strategy gtc|bmuf|gtc-bmuf"
+        )
     try:
-        runtime = make_runtime(args.strategy, group_size=args.group_size, device=config.run.device, **knobs)
+        runtime = make_runtime(
+            args.strategy, group_size=args.group_size, device=config.run.device, **knobs
+        )
     except ValueError as err:  # StrategyConfig's checks: a usage error, not a crash
         raise ConfigError(str(err)) from err
     report = run_trans_encoder(config, runtime=runtime, overwrite=args.overwrite)

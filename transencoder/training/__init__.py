@@ -1,16 +1,8 @@
 """Trans-Encoder training: the run (:mod:`.runner`), its steps, and each part usable on its own."""
 
-from .config import (
-    BiStepConfig,
-    ConfigError,
-    CrossStepConfig,
-    DataConfig,
-    PrimingConfig,
-    RunConfig,
-    StepConfig,
-    TeacherConfig,
-    TrainConfig,
-)
+from .config import DataConfig, RunConfig, TeacherConfig, TrainConfig
+from .step_config import BiStepConfig, CrossStepConfig, PrimingConfig, StepConfig
+from .validation import ConfigError
 from .pairs import (
     PairPool,
     both_orders,

@@ -29,7 +29,9 @@ def average_weights(states: Iterable[dict[str, torch.Tensor]]) -> dict[str, torc
             tensor = tensor.detach()
             if count == 0:
                 dtypes[name] = tensor.dtype
-                total[name] = tensor.double().clone() if tensor.is_floating_point() else tensor.clone()
+                total[name] = (
+                    tensor.double().clone() if tensor.is_floating_point() else tensor.clone()
+                )
             elif total[name].shape != tensor.shape:
                 raise ValueError(
                     f"cannot average {name}: shape {tuple(tensor.shape)} against {tuple(total[name].shape)}"
@@ -37,7 +39,9 @@ def average_weights(states: Iterable[dict[str, torch.Tensor]]) -> dict[str, torc
             elif tensor.is_floating_point():
                 total[name] += tensor.double()
             elif not torch.equal(total[name], tensor):
-                raise ValueError(f"cannot average {name}: a non-float tensor that differs between models")
+                raise ValueError(
+                    f"cannot average {name}: a non-float tensor that differs between models"
+                )
         count += 1
     if count == 0:
         raise ValueError("no models to average")
@@ -45,3 +49,29 @@ def average_weights(states: Iterable[dict[str, torch.Tensor]]) -> dict[str, torc
         name: (tensor / count).to(dtypes[name]) if tensor.is_floating_point() else tensor
         for name, tensor in total.items()
     }
+
+
+def mix_weights(
+    start: dict[str, torch.Tensor], result: dict[str, torch.Tensor], alpha: float
+) -> dict[str, torch.Tensor]:
+    """``(1 - alpha) * start + alpha * result`` per tensor (float64, cast back to each tensor's
+    dtype): a point on the line between two models sharing an architecture (WiSE-FT's weight-space
+    ensembling). Non-float tensors must be equal and are kept."""
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"a mixing coefficient must be in [0, 1], got {alpha}")
+    if start.keys() != result.keys():
+        differing = sorted(set(start) ^ set(result))[:5]
+        raise ValueError(f"cannot mix models with different parameters (e.g. {differing})")
+    out = {}
+    for name, tensor in result.items():
+        first = start[name].detach()
+        if first.shape != tensor.shape:
+            raise ValueError(f"cannot mix {name}: shape {tuple(first.shape)} against {tuple(tensor.shape)}")
+        if tensor.is_floating_point():
+            mixed = (1.0 - alpha) * first.double() + alpha * tensor.detach().double()
+            out[name] = mixed.to(tensor.dtype)
+        elif torch.equal(first, tensor):
+            out[name] = tensor.detach().clone()
+        else:
+            raise ValueError(f"cannot mix {name}: a non-float tensor that differs between the models")
+    return out

@@ -19,11 +19,15 @@ def teacher_lines(config: TrainConfig, kind: str, cycle: int) -> list[str]:
         labeller = "the start bi-encoder" if cycle == 1 else f"the cycle-{cycle - 1} bi-encoder"
         if cycle == 1 or t.cross_from_cross == 0:
             return [f"{labeller}{members}: {', '.join(t.label_views)} (weight 1)"]
-        return [f"{labeller}{members}: {', '.join(t.label_views)} (weight {1 - t.cross_from_cross:g})",
-                f"the cycle-{cycle - 1} cross-encoder (weight {t.cross_from_cross:g})"]
+        return [
+            f"{labeller}{members}: {', '.join(t.label_views)} (weight {1 - t.cross_from_cross:g})",
+            f"the cycle-{cycle - 1} cross-encoder (weight {t.cross_from_cross:g})",
+        ]
     lines = [f"the cycle-{cycle} cross-encoder{members} (weight {1 - t.bi_from_start:g})"]
     if t.bi_from_start > 0:
-        lines.append(f"the start model's views {', '.join(t.start_views)} (weight {t.bi_from_start:g})")
+        lines.append(
+            f"the start model's views {', '.join(t.start_views)} (weight {t.bi_from_start:g})"
+        )
     return lines
 
 
@@ -41,12 +45,26 @@ def card_info(config: TrainConfig, pool: PairPool, phase: Phase, kind: str) -> M
         encoder = "cross-encoder" if kind == "cross" else "bi-encoder"
         description = f"the {encoder} of cycle {phase.cycle}{member}"
         teachers = teacher_lines(config, kind, phase.cycle)
-        extra = {"init": step.init, "lr": step.lr, "epochs": step.epochs, "batch_size": step.batch_size,
-                 "max_length": step.max_length, "label_mode": config.teachers.mode}
+        extra = {
+            "init": step.init,
+            "lr": step.lr,
+            "epochs": step.epochs,
+            "batch_size": step.batch_size,
+            "max_length": step.max_length,
+            "label_mode": config.teachers.mode,
+        }
     return ModelCardInfo(
-        kind=kind, base_model=config.models[phase.member], description=description, recipe=config.recipe,
-        cycle=phase.cycle or None, cycles=config.cycles, teachers=teachers, pool=pool.describe(),
-        transductive=pool.transductive, seed=config.run.seed, extra=extra,
+        kind=kind,
+        base_model=config.models[phase.member],
+        description=description,
+        recipe=config.recipe,
+        cycle=phase.cycle or None,
+        cycles=config.cycles,
+        teachers=teachers,
+        pool=pool.describe(),
+        transductive=pool.transductive,
+        seed=config.run.seed,
+        extra=extra,
     )
 
 
@@ -75,7 +93,9 @@ def update_cards(run_dir: RunDir, phase: Phase, result: dict | None, start: dict
             update_model_card_results(path, scores[tag], start_results=(start or {}).get(start_tag))
 
 
-def publish(run_dir: RunDir, tracker, phase: Phase, result: dict | None, start: dict | None) -> None:
+def publish(
+    run_dir: RunDir, tracker, phase: Phase, result: dict | None, start: dict | None
+) -> None:
     """What an evaluation phase tells the outside: the figures in the model cards and, with
     ``--report-to``, in the trackers (a row of the report: ``start``, ``cycle 2``, ...)."""
     if not result or phase.kind not in ROWS:
@@ -91,5 +111,8 @@ ROWS = (PhaseKind.START_EVAL, PhaseKind.PRIME, PhaseKind.EVAL, PhaseKind.AVERAGE
 
 def row_label(phase: Phase) -> str:
     """The report's row for an evaluation phase."""
-    return {PhaseKind.START_EVAL: "start", PhaseKind.PRIME: "primed",
-            PhaseKind.AVERAGE_EVAL: "average"}.get(phase.kind, f"cycle {phase.cycle}")
+    return {
+        PhaseKind.START_EVAL: "start",
+        PhaseKind.PRIME: "primed",
+        PhaseKind.AVERAGE_EVAL: "average",
+    }.get(phase.kind, f"cycle {phase.cycle}")

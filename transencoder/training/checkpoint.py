@@ -98,8 +98,10 @@ class PhaseCheckpoint:
         except Exception as err:  # a torn or foreign file: torch raises many kinds
             from .rundir import RunDirError
 
-            raise RunDirError(f"{self.path}: the training snapshot is damaged ({type(err).__name__}); "
-                              "delete it to restart that phase from its beginning") from None
+            raise RunDirError(
+                f"{self.path}: the training snapshot is damaged ({type(err).__name__}); "
+                "delete it to restart that phase from its beginning"
+            ) from None
 
     def remove(self) -> None:
         if self.exists():

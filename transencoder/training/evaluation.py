@@ -18,11 +18,16 @@ class RunEvaluation:
 
     def __init__(self, config: TrainConfig, runtime: Runtime, log=print) -> None:
         self.config, self.runtime, self.log = config, runtime, log
-        options = {"batch_size": config.run.eval_batch_size, "show_progress_bar": config.run.show_progress_bar}
+        options = {
+            "batch_size": config.run.eval_batch_size,
+            "show_progress_bar": config.run.show_progress_bar,
+        }
         source = config.data.eval_data_dir or config.data.data_dir
         self.tasks: StsEvaluator | None = None
         if source is None:
-            log("no evaluation data (give data.data_dir or data.eval_data_dir): cycles are not evaluated")
+            log(
+                "no evaluation data (give data.data_dir or data.eval_data_dir): cycles are not evaluated"
+            )
         else:
             tasks = find_tasks(source, tasks=config.data.eval_tasks)
             for task in tasks:
@@ -30,11 +35,16 @@ class RunEvaluation:
             self.tasks = StsEvaluator(tasks, **options)
         self.dev: StsEvaluator | None = None
         if config.select_on_dev:
-            found = [loc for loc in locate_tasks(source) if loc.task == "STSB"] if source and Path(source).is_dir() else []
+            found = (
+                [loc for loc in locate_tasks(source) if loc.task == "STSB"]
+                if source and Path(source).is_dir()
+                else []
+            )
             dev = found[0].split_file("dev") if found else None
             if dev is None:
                 raise ConfigError(
-                    f"select_on_dev needs STS-B's sts-dev.csv under {source!r} (data_dir or eval_data_dir)")
+                    f"select_on_dev needs STS-B's sts-dev.csv under {source!r} (data_dir or eval_data_dir)"
+                )
             log(f"model selection on STS-B dev (gold labels): {dev}")
             self.dev = StsEvaluator([read_stsb(dev, name="STSB-dev")], **options)
 
@@ -44,7 +54,9 @@ class RunEvaluation:
     def scores(self, model, evaluator: StsEvaluator) -> np.ndarray:
         batch, bar = self.config.run.eval_batch_size, self.config.run.show_progress_bar
         return self.runtime.score(
-            lambda part: model_scores(model, part, batch_size=batch, show_progress_bar=bar), evaluator.pairs)
+            lambda part: model_scores(model, part, batch_size=batch, show_progress_bar=bar),
+            evaluator.pairs,
+        )
 
     def evaluate(self, groups: dict[str, list], *, with_dev: bool = False) -> dict:
         """Per model tag (``bi``, ``cross-2``, ``bi-ensemble`` ...) its result dict; with

@@ -28,8 +28,17 @@ from .rundir import RunDir, RunDirError
 
 VERSION = 2
 # Settings that change no trained model or label: free to differ when a run resumes.
-FREE = {"run.output_dir", "run.show_progress_bar", "run.checkpoint_every", "run.report_to", "average_bi",
-        "select_on_dev", "data.eval_data_dir", "data.eval_tasks", "cycles"}
+FREE = {
+    "run.output_dir",
+    "run.show_progress_bar",
+    "run.checkpoint_every",
+    "run.report_to",
+    "average_bi",
+    "select_on_dev",
+    "data.eval_data_dir",
+    "data.eval_tasks",
+    "cycles",
+}
 # Settings compared by content (the fingerprint), not by their value.
 BY_CONTENT = {"models", "data.data_dir", "data.pairs", "data.pool_tasks", "data.max_pairs"}
 
@@ -77,18 +86,37 @@ class Ledger:
         self._verified: set[str] = set()
 
     @classmethod
-    def open(cls, run_dir: RunDir, config: dict[str, Any], fingerprint: dict[str, Any],
-             phases: list[Phase], about: dict[str, Any]) -> Ledger:
+    def open(
+        cls,
+        run_dir: RunDir,
+        config: dict[str, Any],
+        fingerprint: dict[str, Any],
+        phases: list[Phase],
+        about: dict[str, Any],
+    ) -> Ledger:
         """A new ledger, or the run's own after checking it may resume with ``config``;
         ``about`` (the pool's summary, whether the run primes) is recorded for reports."""
         if not run_dir.progress.is_file():
-            return cls(run_dir, {"version": VERSION, "config": config, "fingerprint": fingerprint,
-                                 "done": [], "results": {}, "files": {}, "seconds": 0.0, **about})
+            return cls(
+                run_dir,
+                {
+                    "version": VERSION,
+                    "config": config,
+                    "fingerprint": fingerprint,
+                    "done": [],
+                    "results": {},
+                    "files": {},
+                    "seconds": 0.0,
+                    **about,
+                },
+            )
         ledger = cls.read(run_dir)
         ledger._check_same(config, fingerprint)
         ledger._extend(config["cycles"], phases)
         ledger._check_outputs(phases)
-        ledger.state.update(config=config, **about)  # a moved folder or new display settings are fine
+        ledger.state.update(
+            config=config, **about
+        )  # a moved folder or new display settings are fine
         return ledger
 
     @classmethod
@@ -97,15 +125,20 @@ class Ledger:
         try:
             state = json.loads(run_dir.progress.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise RunDirError(f"{run_dir.root}: no run there (no {run_dir.progress.name})") from None
+            raise RunDirError(
+                f"{run_dir.root}: no run there (no {run_dir.progress.name})"
+            ) from None
         except (OSError, ValueError) as err:
-            raise RunDirError(f"{run_dir.progress} is damaged ({err}); the run cannot resume: add "
-                              "--overwrite to start over") from None
+            raise RunDirError(
+                f"{run_dir.progress} is damaged ({err}); the run cannot resume: add "
+                "--overwrite to start over"
+            ) from None
         if not isinstance(state, dict) or state.get("version") != VERSION:
             raise RunDirError(
                 f"{run_dir.root} holds a run written by an earlier transencoder version (its settings "
                 "have another layout), which this version cannot resume: finish it with that version, "
-                "or choose another --output-dir (or --overwrite to start over)")
+                "or choose another --output-dir (or --overwrite to start over)"
+            )
         return cls(run_dir, state)
 
     def _check_same(self, config: dict[str, Any], fingerprint: dict[str, Any]) -> None:
@@ -117,24 +150,34 @@ class Ledger:
             details.append(
                 f"the pool: {old['pool']['pairs']} pairs (sha256 {old['pool']['sha256'][:12]}) there, "
                 f"{fingerprint['pool']['pairs']} pairs (sha256 {fingerprint['pool']['sha256'][:12]}) now; "
-                "the pairs file or the pool settings changed")
+                "the pairs file or the pool settings changed"
+            )
         for m, (a, b) in enumerate(zip(old["models"], fingerprint["models"])):
             if a != b:
-                details.append(f"start model {m + 1} ({config['models'][m]}) has other files than the run's")
+                details.append(
+                    f"start model {m + 1} ({config['models'][m]}) has other files than the run's"
+                )
         if len(old["models"]) != len(fingerprint["models"]):
-            details.append(f"{len(old['models'])} start models there, {len(fingerprint['models'])} now")
+            details.append(
+                f"{len(old['models'])} start models there, {len(fingerprint['models'])} now"
+            )
         if details:
             raise RunDirError(
                 f"{self.dir.root} holds a run with a different configuration ({'; '.join(details)}); "
-                "use another --output-dir, or --overwrite to start over")
+                "use another --output-dir, or --overwrite to start over"
+            )
 
     def _extend(self, cycles: int, phases: list[Phase]) -> None:
         before = self.state["config"]["cycles"]
         if cycles < before:
-            raise RunDirError(f"{self.dir.root} holds a run of {before} cycles; it can be extended "
-                              f"(--cycles {before} or more), not shortened to {cycles}")
+            raise RunDirError(
+                f"{self.dir.root} holds a run of {before} cycles; it can be extended "
+                f"(--cycles {before} or more), not shortened to {cycles}"
+            )
         if cycles > before:  # the average over the old cycles is redone over the new ones
-            averaging = {p.name for p in phases if p.kind in (PhaseKind.AVERAGE_BI, PhaseKind.AVERAGE_EVAL)}
+            averaging = {
+                p.name for p in phases if p.kind in (PhaseKind.AVERAGE_BI, PhaseKind.AVERAGE_EVAL)
+            }
             self._forget([name for name in self.state["done"] if name in averaging])
 
     def _check_outputs(self, phases: list[Phase]) -> None:
@@ -155,7 +198,8 @@ class Ledger:
                         raise RunDirError(
                             f"{full} is damaged ({'missing' if size is None else f'{size} bytes'}, "
                             f"{record['size']} when written): delete {path} to redo phase {name} "
-                            "and the phases after it")
+                            "and the phases after it"
+                        )
 
     def _forget(self, names: list[str]) -> None:
         for name in names:
@@ -164,7 +208,11 @@ class Ledger:
 
     def _records(self, path: Path) -> dict[str, dict]:
         prefix = str(path.relative_to(self.dir.root))
-        return {f: r for f, r in self.state["files"].items() if f == prefix or f.startswith(prefix + "/")}
+        return {
+            f: r
+            for f, r in self.state["files"].items()
+            if f == prefix or f.startswith(prefix + "/")
+        }
 
     # ------------------------------------------------------------------ during the run
     def is_done(self, phase: Phase) -> bool:
@@ -183,11 +231,17 @@ class Ledger:
         """Record the size and hash of every file under ``paths`` (files or folders)."""
         for path in paths:
             # A model card (README.md) is rewritten once the model is evaluated: not a record.
-            files = [path] if path.is_file() else sorted(
-                p for p in path.rglob("*") if p.is_file() and p.name != "README.md")
+            files = (
+                [path]
+                if path.is_file()
+                else sorted(p for p in path.rglob("*") if p.is_file() and p.name != "README.md")
+            )
             for file in files:
                 self.state["files"][str(file.relative_to(self.dir.root))] = {
-                    "size": file.stat().st_size, "sha256": sha256_file(file), "phase": phase_name}
+                    "size": file.stat().st_size,
+                    "sha256": sha256_file(file),
+                    "phase": phase_name,
+                }
 
     def save(self) -> None:
         atomic_write_json(self.dir.progress, self.state)
@@ -199,8 +253,10 @@ class Ledger:
                 continue
             full = self.dir.root / file
             if not full.is_file() or sha256_file(full) != record["sha256"]:
-                raise RunDirError(f"{full} is damaged (its content changed since it was written): "
-                                  f"delete {path} to redo phase {record['phase']} and the phases after it")
+                raise RunDirError(
+                    f"{full} is damaged (its content changed since it was written): "
+                    f"delete {path} to redo phase {record['phase']} and the phases after it"
+                )
             self._verified.add(file)
         return Path(path)
 

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from ..models.bi_encoder import progress_default
 from .checkpoint import PhaseCheckpoint, set_rng_state
-from .config import StepConfig
+from .step_config import StepConfig
 from .runtime import LocalRuntime, Runtime
 
 Batch = dict[str, torch.Tensor]
@@ -42,7 +42,9 @@ class PhaseStats:
     seconds: float = 0.0
     losses: list[float] = field(default_factory=list)  # mean loss of each logging window
     resumed_from_step: int = 0
-    model: nn.Module | None = field(default=None, repr=False, compare=False)  # as the runtime prepared it
+    model: nn.Module | None = field(
+        default=None, repr=False, compare=False
+    )  # as the runtime prepared it
 
     def to_dict(self) -> dict:
         return {
@@ -62,11 +64,16 @@ def adamw(parameters: Sequence[nn.Parameter], lr: float, weight_decay: float) ->
     decay, no_decay = [], []
     for parameter in parameters:
         (no_decay if parameter.ndim < 2 else decay).append(parameter)
-    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    groups = [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
     return torch.optim.AdamW(groups, lr=lr, fused=False)
 
 
-def linear_schedule(optimizer, warmup_steps: int, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+def linear_schedule(
+    optimizer, warmup_steps: int, total_steps: int
+) -> torch.optim.lr_scheduler.LambdaLR:
     """Linear warm-up to the peak learning rate, then linear decay to zero."""
 
     def factor(step: int) -> float:
@@ -117,7 +124,9 @@ def train_phase(
         total_steps = min(total_steps, cfg.max_steps)
     torch.manual_seed(seed)  # dropout masks of this phase; restored from the snapshot on resume
     model.train()
-    model, optimizer = runtime.prepare(model, lambda params: adamw(params, cfg.lr, cfg.weight_decay))
+    model, optimizer = runtime.prepare(
+        model, lambda params: adamw(params, cfg.lr, cfg.weight_decay)
+    )
     scheduler = linear_schedule(optimizer, math.ceil(cfg.warmup_ratio * total_steps), total_steps)
     stats = PhaseStats(name)
     step = 0
@@ -138,7 +147,9 @@ def train_phase(
         window += snapshot["position"]["window"]
         window_batches = snapshot["position"]["window_batches"]
     started = time.perf_counter()
-    bar = tqdm(total=total_steps, initial=step, desc=name, disable=not progress_default(show_progress_bar))
+    bar = tqdm(
+        total=total_steps, initial=step, desc=name, disable=not progress_default(show_progress_bar)
+    )
     while step < total_steps:
         epoch, first_step = divmod(step, steps_per_epoch)
         batches = plan(epoch)
@@ -174,8 +185,13 @@ def train_phase(
                     model_state=runtime.state_dict(model),
                     optimizer=optimizer,
                     scheduler=scheduler,
-                    position={"step": step, "losses": stats.losses, "examples": stats.examples,
-                              "window": float(window), "window_batches": window_batches},
+                    position={
+                        "step": step,
+                        "losses": stats.losses,
+                        "examples": stats.examples,
+                        "window": float(window),
+                        "window_batches": window_batches,
+                    },
                 )
             if step >= total_steps:
                 break

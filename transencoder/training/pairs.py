@@ -56,17 +56,30 @@ class PairPool:
             sources[name] = bisect_left(chosen, start + count) - bisect_left(chosen, start)
             start += count
         return PairPool(
-            [self.pairs[i] for i in chosen], sources, self.duplicates, self.transductive, len(self.pairs)
+            [self.pairs[i] for i in chosen],
+            sources,
+            self.duplicates,
+            self.transductive,
+            len(self.pairs),
         )
 
     def summary(self) -> dict:
         """What a report says about the pool (recorded in the run's ledger)."""
-        return {"count": len(self.pairs), "sources": dict(self.sources), "duplicates_dropped": self.duplicates,
-                "transductive": self.transductive, "description": self.describe()}
+        return {
+            "count": len(self.pairs),
+            "sources": dict(self.sources),
+            "duplicates_dropped": self.duplicates,
+            "transductive": self.transductive,
+            "description": self.describe(),
+        }
 
     def describe(self) -> str:
         parts = ", ".join(f"{name} {count}" for name, count in self.sources.items())
-        note = " (transductive: includes evaluation pairs, labels dropped)" if self.transductive else ""
+        note = (
+            " (transductive: includes evaluation pairs, labels dropped)"
+            if self.transductive
+            else ""
+        )
         size = f"{len(self.pairs)} unique pairs"
         if self.drawn_from is not None:
             size = f"{len(self.pairs)} of {self.drawn_from} unique pairs (a seeded draw)"
@@ -96,7 +109,9 @@ def pool_from_data_dir(
     if wanted:
         missing = wanted - {loc.task.upper() for loc in locations}
         if missing:
-            raise DataFormatError(str(root), None, f"task(s) {sorted(missing)} not found", "the pool tasks")
+            raise DataFormatError(
+                str(root), None, f"task(s) {sorted(missing)} not found", "the pool tasks"
+            )
     for location in locations:
         if location.kind in ("stsb", "sick"):
             reader = read_stsb if location.kind == "stsb" else read_sick
@@ -107,7 +122,9 @@ def pool_from_data_dir(
         else:
             _add(pool, seen, location.task, read_location(location).pairs)
     if not pool.pairs:
-        raise DataFormatError(str(root), None, "no sentence pairs found", "STS data to take pairs from")
+        raise DataFormatError(
+            str(root), None, "no sentence pairs found", "STS data to take pairs from"
+        )
     return pool
 
 
@@ -125,7 +142,12 @@ def pool_from_pairs_file(path: str | Path) -> PairPool:
         first = 2
     for number, line in enumerate(lines[first - 1 :], start=first):
         fields = split_columns(line, str(path), number, (2, 3), "sentence1, sentence2[, ignored]")
-        pairs.append((parse_sentence(fields[0], str(path), number, 1), parse_sentence(fields[1], str(path), number, 2)))
+        pairs.append(
+            (
+                parse_sentence(fields[0], str(path), number, 1),
+                parse_sentence(fields[1], str(path), number, 2),
+            )
+        )
     pool, seen = PairPool([]), set()
     _add(pool, seen, path.name, pairs)
     if not pool.pairs:
@@ -136,28 +158,45 @@ def pool_from_pairs_file(path: str | Path) -> PairPool:
 def load_pool(data, seed: int, log=print) -> PairPool:
     """The pool a run's ``data`` settings describe (after ``max_pairs``), with warnings for a
     pool that shrank to a fraction by de-duplication and a ``max_pairs`` above its size."""
-    pool = pool_from_data_dir(data.data_dir, data.pool_tasks) if data.data_dir else pool_from_pairs_file(data.pairs)
+    pool = (
+        pool_from_data_dir(data.data_dir, data.pool_tasks)
+        if data.data_dir
+        else pool_from_pairs_file(data.pairs)
+    )
     if not pool.transductive and pool.duplicates:
-        log(f"warning: {pool.duplicates} of {pool.duplicates + len(pool)} pairs in {data.pairs} repeat an "
-            f"earlier pair (in either order) and are dropped: the pool has {len(pool)} pairs")
+        log(
+            f"warning: {pool.duplicates} of {pool.duplicates + len(pool)} pairs in {data.pairs} repeat an "
+            f"earlier pair (in either order) and are dropped: the pool has {len(pool)} pairs"
+        )
     if data.max_pairs is not None and data.max_pairs > len(pool):
-        log(f"warning: max_pairs {data.max_pairs} is above the pool's {len(pool)} pairs; all are used")
+        log(
+            f"warning: max_pairs {data.max_pairs} is above the pool's {len(pool)} pairs; all are used"
+        )
     pool = pool.limit(data.max_pairs, seed)
     log(f"pairs: {pool.describe()}")
     return pool
 
 
-def pool_from_dataset(dataset, columns: tuple[str, str] = ("sentence1", "sentence2"), name: str = "dataset") -> PairPool:
+def pool_from_dataset(
+    dataset, columns: tuple[str, str] = ("sentence1", "sentence2"), name: str = "dataset"
+) -> PairPool:
     """Pairs from a ``datasets.Dataset`` (every split of a ``DatasetDict``)."""
     parts = [dataset[split] for split in dataset] if isinstance(dataset, dict) else [dataset]
     pool, seen = PairPool([]), set()
     for part in parts:
         missing = [c for c in columns if c not in part.column_names]
         if missing:
-            raise DataFormatError(name, None, f"columns {missing} missing (has {part.column_names})", f"columns {list(columns)}")
+            raise DataFormatError(
+                name,
+                None,
+                f"columns {missing} missing (has {part.column_names})",
+                f"columns {list(columns)}",
+            )
         pairs = []
         for row, (a, b) in enumerate(zip(part[columns[0]], part[columns[1]]), start=1):
-            pairs.append((parse_sentence(str(a), name, row, 1), parse_sentence(str(b), name, row, 2)))
+            pairs.append(
+                (parse_sentence(str(a), name, row, 1), parse_sentence(str(b), name, row, 2))
+            )
         _add(pool, seen, name, pairs)
     return pool
 

@@ -54,7 +54,11 @@ class Phase:
         if kind is PhaseKind.PRIME:
             return f"primed/{member_tag('bi', self.member, self.members)}"
         if kind in (PhaseKind.AVERAGE_BI, PhaseKind.AVERAGE_EVAL):
-            what = "eval" if kind is PhaseKind.AVERAGE_EVAL else member_tag("bi", self.member, self.members)
+            what = (
+                "eval"
+                if kind is PhaseKind.AVERAGE_EVAL
+                else member_tag("bi", self.member, self.members)
+            )
             return f"average/{what}"
         if kind in (PhaseKind.CROSS, PhaseKind.BI):
             return f"cycle-{self.cycle}/{member_tag(kind.value, self.member, self.members)}"
@@ -63,6 +67,7 @@ class Phase:
 
 def plan(*, cycles: int, members: int, prime: bool, average_bi: bool) -> list[Phase]:
     """The phases of a run in the order they run."""
+
     def each(kind: PhaseKind, cycle: int) -> list[Phase]:
         return [Phase(kind, cycle, m, members) for m in range(members)]
 
@@ -79,3 +84,26 @@ def plan(*, cycles: int, members: int, prime: bool, average_bi: bool) -> list[Ph
         phases += each(PhaseKind.AVERAGE_BI, cycles)
         phases.append(Phase(PhaseKind.AVERAGE_EVAL, cycles, members=members))
     return phases
+
+
+def needs_priming(config) -> bool:
+    """``priming.method: auto`` primes when a start model is a raw language model (a folder
+    without sentence-transformers' ``modules.json``), as the paper does."""
+    from pathlib import Path
+
+    from ..models.loading import resolve_model_path
+
+    method = config.priming.method
+    if method != "auto":
+        return method != "none"
+    return any(not (Path(resolve_model_path(m)) / "modules.json").is_file() for m in config.models)
+
+
+def plan_for(config) -> list[Phase]:
+    """The phases of the run ``config`` describes."""
+    return plan(
+        cycles=config.cycles,
+        members=len(config.models),
+        prime=needs_priming(config),
+        average_bi=config.average_bi,
+    )

@@ -28,7 +28,9 @@ def recipe_values(name: str) -> dict[str, Any]:
         raise ConfigError(f"recipe must be one of {RECIPES}, got {name!r}")
     if name == "recommended":
         return {}
-    text = resources.files(__package__).joinpath("recipes", f"{name}.yaml").read_text(encoding="utf-8")
+    text = (
+        resources.files(__package__).joinpath("recipes", f"{name}.yaml").read_text(encoding="utf-8")
+    )
     return yaml.safe_load(text)
 
 

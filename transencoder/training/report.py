@@ -25,9 +25,17 @@ def _rows(progress: dict, phases) -> list[tuple[str, dict]]:
     if primed:
         rows.append(("primed", primed))
     for phase in phases:
-        if phase.kind in (PhaseKind.EVAL, PhaseKind.AVERAGE_EVAL) and progress["results"].get(phase.name):
-            result = {tag: r for tag, r in progress["results"][phase.name].items() if not tag.startswith("_")}
-            rows.append((f"cycle {phase.cycle}" if phase.kind is PhaseKind.EVAL else "average", result))
+        if phase.kind in (PhaseKind.EVAL, PhaseKind.AVERAGE_EVAL) and progress["results"].get(
+            phase.name
+        ):
+            result = {
+                tag: r
+                for tag, r in progress["results"][phase.name].items()
+                if not tag.startswith("_")
+            }
+            rows.append(
+                (f"cycle {phase.cycle}" if phase.kind is PhaseKind.EVAL else "average", result)
+            )
     return rows
 
 
@@ -42,10 +50,18 @@ def select_on_dev(progress: dict, phases, run_dir: RunDir) -> dict:
             score = dev["average"]["spearman"]
             if tag not in selected or score > selected[tag]["dev_spearman"]:
                 kind = tag.split("-")[0]
-                path = run_dir.root / f"cycle-{phase.cycle}" / tag if not tag.endswith("ensemble") else None
-                selected[tag] = {"cycle": phase.cycle, "dev_spearman": round(score, 4),
-                                 "path": str(path) if path else None, "test": result.get(tag, {}).get("average"),
-                                 "kind": kind}
+                path = (
+                    run_dir.root / f"cycle-{phase.cycle}" / tag
+                    if not tag.endswith("ensemble")
+                    else None
+                )
+                selected[tag] = {
+                    "cycle": phase.cycle,
+                    "dev_spearman": round(score, 4),
+                    "path": str(path) if path else None,
+                    "test": result.get(tag, {}).get("average"),
+                    "kind": kind,
+                }
     return selected
 
 
@@ -53,13 +69,17 @@ def _selection(config, out: Path, phases) -> str:
     if config.select_on_dev:
         return "best cycle by STS-B dev Spearman (gold dev labels)"
     if any(phase.kind is PhaseKind.AVERAGE_BI for phase in phases):
-        return (f"none: the weight average of the {config.cycles} cycles' bi-encoders "
-                f"({out / 'average'}) and the last cycle's cross-encoder are the result")
+        return (
+            f"none: the weight average of the {config.cycles} cycles' bi-encoders "
+            f"({out / 'average'}) and the last cycle's cross-encoder are the result"
+        )
     return "none: the last cycle's models are the result"
 
 
 def _fmt(value) -> str:
-    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.2f}"
+    return (
+        "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.2f}"
+    )
 
 
 def primary(scores: dict) -> float | None:
@@ -84,7 +104,11 @@ def markdown_tables(rows: list[tuple[str, dict]]) -> str:
             if tag not in result:
                 continue
             cells = [_fmt(primary(result[tag]["tasks"][t])) for t in tasks]
-            out.append(f"| {label} | " + " | ".join(cells) + f" | {_fmt(primary(result[tag]['average']))} |")
+            out.append(
+                f"| {label} | "
+                + " | ".join(cells)
+                + f" | {_fmt(primary(result[tag]['average']))} |"
+            )
         out.append("")
     return "\n".join(out)
 
@@ -96,10 +120,16 @@ def write_report(run_dir: RunDir, config, progress: dict, phases) -> dict:
     pool = progress["pool"]
     report = {
         "config": config.to_dict(),
-        "pairs": {key: pool[key] for key in ("count", "sources", "duplicates_dropped", "transductive")},
+        "pairs": {
+            key: pool[key] for key in ("count", "sources", "duplicates_dropped", "transductive")
+        },
         "model_selection": _selection(config, out, phases),
         "evaluation": {label: result for label, result in rows},
-        "phases": {name: result for name, result in progress["results"].items() if "train" in (result or {})},
+        "phases": {
+            name: result
+            for name, result in progress["results"].items()
+            if "train" in (result or {})
+        },
         "seconds": round(progress["seconds"], 1),
     }
     if progress.get("communication"):
@@ -121,17 +151,27 @@ def write_report(run_dir: RunDir, config, progress: dict, phases) -> dict:
     ]
     for tag, choice in report.get("selected", {}).items():
         test = choice["test"]["spearman"] if choice.get("test") else float("nan")
-        lines.append(f"- selected {tag}: cycle {choice['cycle']} (STS-B dev {choice['dev_spearman']:.2f}; "
-                     f"test average {test:.2f})")
+        lines.append(
+            f"- selected {tag}: cycle {choice['cycle']} (STS-B dev {choice['dev_spearman']:.2f}; "
+            f"test average {test:.2f})"
+        )
     lines.append("")
     if report.get("communication"):
-        lines += ["### communication (bytes each rank sends per optimizer step)", "",
-                  "| phase | strategy | steps | bytes/rank/step | collectives (participants) |", "|---|---|---|---|---|"]
+        lines += [
+            "### communication (bytes each rank sends per optimizer step)",
+            "",
+            "| phase | strategy | steps | bytes/rank/step | collectives (participants) |",
+            "|---|---|---|---|---|",
+        ]
         for phase, stats in report["communication"].items():
-            kinds = ", ".join(f"{kind} ({'/'.join(map(str, entry['participants']))})"
-                              for kind, entry in stats.get("collectives", {}).items())
-            lines.append(f"| {phase} | {stats.get('strategy')} | {stats.get('steps')} | "
-                         f"{stats.get('bytes_per_step_mean', 0):,.0f} | {kinds} |")
+            kinds = ", ".join(
+                f"{kind} ({'/'.join(map(str, entry['participants']))})"
+                for kind, entry in stats.get("collectives", {}).items()
+            )
+            lines.append(
+                f"| {phase} | {stats.get('strategy')} | {stats.get('steps')} | "
+                f"{stats.get('bytes_per_step_mean', 0):,.0f} | {kinds} |"
+            )
         lines.append("")
     atomic_write_bytes(out / "report.md", "\n".join(lines).encode("utf-8"))
     if any(result for _, result in rows):
@@ -150,6 +190,10 @@ def rebuild_report(path) -> dict:
     state = Ledger.read(run_dir).state
     config = config_from_record(state["config"])
     run_dir.members = len(config.models)
-    phases = plan(cycles=config.cycles, members=len(config.models), prime=state["primed"],
-                  average_bi=config.average_bi)
+    phases = plan(
+        cycles=config.cycles,
+        members=len(config.models),
+        prime=state["primed"],
+        average_bi=config.average_bi,
+    )
     return write_report(run_dir, config, state, phases)

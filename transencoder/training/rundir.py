@@ -98,8 +98,10 @@ class RunDir:
         """
         if self.root.exists() and not self.root.is_dir():
             raise RunDirError(f"{self.root}: --output-dir is a file; give a folder")
-        foreign = self.root.is_dir() and not self.progress.is_file() and any(
-            entry.name != LOCK for entry in self.root.iterdir()
+        foreign = (
+            self.root.is_dir()
+            and not self.progress.is_file()
+            and any(entry.name != LOCK for entry in self.root.iterdir())
         )
         if foreign and not overwrite:
             entries = sorted(entry.name for entry in self.root.iterdir())[:5]
@@ -111,7 +113,9 @@ class RunDir:
             self.root.mkdir(parents=True, exist_ok=True)
             handle = open(self.root / LOCK, "a+", encoding="utf-8")
         except OSError as err:
-            raise RunDirError(f"{self.root}: cannot write the run directory ({err.strerror})") from None
+            raise RunDirError(
+                f"{self.root}: cannot write the run directory ({err.strerror})"
+            ) from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -124,14 +128,23 @@ class RunDir:
             ) from None
         handle.seek(0)
         handle.truncate()
-        handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                                 "started": time.strftime("%Y-%m-%d %H:%M:%S")}))
+        handle.write(
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "host": socket.gethostname(),
+                    "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+                }
+            )
+        )
         handle.flush()
         self._lock_handle = handle
         if overwrite:
             for entry in self.root.iterdir():
                 if entry.name != LOCK:
-                    shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+                    shutil.rmtree(
+                        entry
+                    ) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
 
     def release(self) -> None:
         if self._lock_handle is not None:

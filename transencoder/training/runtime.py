@@ -43,15 +43,21 @@ class Runtime(Protocol):
 
     @property
     def is_main(self) -> bool: ...
-    def prepare(self, model: nn.Module, make_optimizer: MakeOptimizer) -> tuple[nn.Module, torch.optim.Optimizer]: ...
+    def prepare(
+        self, model: nn.Module, make_optimizer: MakeOptimizer
+    ) -> tuple[nn.Module, torch.optim.Optimizer]: ...
     def local_slice(self, indices: Sequence[int]) -> Sequence[int]: ...
-    def accumulate(self, model: nn.Module, is_last_microbatch: bool) -> contextlib.AbstractContextManager: ...
+    def accumulate(
+        self, model: nn.Module, is_last_microbatch: bool
+    ) -> contextlib.AbstractContextManager: ...
     def clip(self, model: nn.Module, max_norm: float) -> None: ...
     def step(self, optimizer: torch.optim.Optimizer) -> None: ...
     def finish(self, model: nn.Module) -> None: ...
     def state_dict(self, model: nn.Module) -> dict[str, torch.Tensor]: ...
     def load_state_dict(self, model: nn.Module, state: dict[str, torch.Tensor]) -> None: ...
-    def trained(self, name: str, model: nn.Module, rebuild: Callable[[], nn.Module], prefix: str = "") -> nn.Module | None: ...
+    def trained(
+        self, name: str, model: nn.Module, rebuild: Callable[[], nn.Module], prefix: str = ""
+    ) -> nn.Module | None: ...
     def gather_views(self, tensor: torch.Tensor) -> torch.Tensor: ...
     def score(self, scorer: Scorer, pairs: Sequence, columns: int | None = None) -> np.ndarray: ...
     def barrier(self) -> None: ...
@@ -100,7 +106,9 @@ class LocalRuntime:
         if not prefix:
             return model  # trained in place
         plain = rebuild()  # the model inside a training wrapper (priming's MLP head)
-        plain.load_state_dict({k[len(prefix) :]: v for k, v in model.state_dict().items() if k.startswith(prefix)})
+        plain.load_state_dict(
+            {k[len(prefix) :]: v for k, v in model.state_dict().items() if k.startswith(prefix)}
+        )
         return plain
 
     def gather_views(self, tensor):
@@ -152,7 +160,9 @@ class DistributedRuntime:
 
     def clip(self, model, max_norm):
         # Gradients are already combined (DDP / GTC hook / reduce-scatter) when this runs.
-        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.grad is not None], max_norm)
+        torch.nn.utils.clip_grad_norm_(
+            [p for p in model.parameters() if p.grad is not None], max_norm
+        )
 
     def step(self, optimizer):
         self.strategy.step(optimizer)
@@ -184,7 +194,9 @@ class DistributedRuntime:
     def gather_views(self, tensor):
         from ..distributed import all_gather_with_grad
 
-        return all_gather_with_grad(tensor, self.strategy.data_parallel_group, ledger=self.strategy.ledger)
+        return all_gather_with_grad(
+            tensor, self.strategy.data_parallel_group, ledger=self.strategy.ledger
+        )
 
     def score(self, scorer, pairs, columns=None):
         """Each rank scores its contiguous shard; all ranks get every score, in order. With
@@ -212,13 +224,27 @@ class DistributedRuntime:
 
 
 def _summary(stats: dict) -> dict:
-    keep = ("strategy", "world_size", "group_size", "num_groups", "steps", "bytes_per_step_mean",
-            "bytes_per_step_max", "bytes_total", "collectives", "gtc_sent_fraction", "counters",
-            "convention", "memory")
+    keep = (
+        "strategy",
+        "world_size",
+        "group_size",
+        "num_groups",
+        "steps",
+        "bytes_per_step_mean",
+        "bytes_per_step_max",
+        "bytes_total",
+        "collectives",
+        "gtc_sent_fraction",
+        "counters",
+        "convention",
+        "memory",
+    )
     return {key: stats[key] for key in keep if key in stats}
 
 
-def make_runtime(strategy: str = "none", group_size: int | None = None, device=None, **options) -> Runtime:
+def make_runtime(
+    strategy: str = "none", group_size: int | None = None, device=None, **options
+) -> Runtime:
     """The CLI's entry: a local runtime, or a distributed one training with ``strategy``."""
     if strategy == "none":
         return LocalRuntime(torch.device(device) if device else None)

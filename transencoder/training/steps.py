@@ -22,7 +22,7 @@ from torch import nn
 from ..losses import bi_encoder_mse, cross_encoder_bce, random_span_mask, simcse_infonce
 from ..models import BiEncoder, CrossEncoder
 from ..models.batching import pad_batch, tokenize_pairs, tokenize_texts, unique_in_order
-from .config import PrimingConfig, StepConfig
+from .step_config import PrimingConfig, StepConfig
 from .loop import PhaseStats, train_phase
 from .pairs import both_orders
 from .teachers import views_teacher
@@ -52,8 +52,12 @@ def epoch_seed(seed: int, epoch: int) -> int:
 
 # ----------------------------------------------------------------------------- labelling
 def label_with_bi(
-    models: BiEncoder | Sequence[BiEncoder], pairs: Sequence[tuple[str, str]], *, batch_size: int = 128,
-    show_progress_bar: bool | None = None, views: Sequence[str] = ("pooled",),
+    models: BiEncoder | Sequence[BiEncoder],
+    pairs: Sequence[tuple[str, str]],
+    *,
+    batch_size: int = 128,
+    show_progress_bar: bool | None = None,
+    views: Sequence[str] = ("pooled",),
 ) -> np.ndarray:
     """Cosine of each pair (mean over several bi-encoders), raw as the official code uses it.
 
@@ -62,10 +66,15 @@ def label_with_bi(
     """
     members = [models] if isinstance(models, nn.Module) else list(models)
     if tuple(views) == ("pooled",):
-        scores = [m.similarity(pairs, batch_size=batch_size, show_progress_bar=show_progress_bar) for m in members]
+        scores = [
+            m.similarity(pairs, batch_size=batch_size, show_progress_bar=show_progress_bar)
+            for m in members
+        ]
         return np.mean(np.stack(scores), axis=0)
     return views_teacher(
-        member_view_scores(members, pairs, views, batch_size=batch_size, show_progress_bar=show_progress_bar)
+        member_view_scores(
+            members, pairs, views, batch_size=batch_size, show_progress_bar=show_progress_bar
+        )
     )
 
 
@@ -78,13 +87,22 @@ def member_view_scores(
 
 
 def label_with_cross(
-    models: CrossEncoder | Sequence[CrossEncoder], pairs: Sequence[tuple[str, str]], *, batch_size: int = 128,
-    both_orders: bool = False, show_progress_bar: bool | None = None,
+    models: CrossEncoder | Sequence[CrossEncoder],
+    pairs: Sequence[tuple[str, str]],
+    *,
+    batch_size: int = 128,
+    both_orders: bool = False,
+    show_progress_bar: bool | None = None,
 ) -> np.ndarray:
     """``sigmoid(logit)`` of each pair (mean over several cross-encoders)."""
     members = [models] if isinstance(models, nn.Module) else list(models)
     scores = [
-        m.predict(pairs, batch_size=batch_size, both_orders=both_orders, show_progress_bar=show_progress_bar)
+        m.predict(
+            pairs,
+            batch_size=batch_size,
+            both_orders=both_orders,
+            show_progress_bar=show_progress_bar,
+        )
         for m in members
     ]
     return np.mean(np.stack(scores), axis=0)
@@ -106,12 +124,16 @@ def train_cross_encoder(
         raise ValueError(f"{len(pairs)} pairs but {len(labels)} labels")
     ordered = both_orders(pairs)
     targets = torch.as_tensor(np.concatenate([labels, labels]), dtype=torch.float32)
-    ids, types = tokenize_pairs(cross.tokenizer, [a for a, _ in ordered], [b for _, b in ordered], step.max_length)
+    ids, types = tokenize_pairs(
+        cross.tokenizer, [a for a, _ in ordered], [b for _, b in ordered], step.max_length
+    )
     lengths = [len(x) for x in ids]
     pad_id = cross.tokenizer.pad_token_id or 0
 
     def collate(indices: Sequence[int]) -> dict[str, torch.Tensor]:
-        batch = pad_batch([ids[i] for i in indices], pad_id, [types[i] for i in indices] if types else None)
+        batch = pad_batch(
+            [ids[i] for i in indices], pad_id, [types[i] for i in indices] if types else None
+        )
         batch["labels"] = targets[list(indices)]
         return batch
 
@@ -120,8 +142,16 @@ def train_cross_encoder(
         return cross_encoder_bce(model(**batch), labels_)
 
     return train_phase(
-        cross, name=name, plan=lambda epoch: length_grouped_batches(lengths, step.batch_size, epoch_seed(seed, epoch)),
-        collate=collate, loss_fn=loss_fn, step_config=step, seed=seed, **loop_options,
+        cross,
+        name=name,
+        plan=lambda epoch: length_grouped_batches(
+            lengths, step.batch_size, epoch_seed(seed, epoch)
+        ),
+        collate=collate,
+        loss_fn=loss_fn,
+        step_config=step,
+        seed=seed,
+        **loop_options,
     )
 
 
@@ -149,9 +179,13 @@ def train_bi_encoder(
     def collate(indices: Sequence[int]) -> dict[str, torch.Tensor]:
         a = pad_batch([token_ids[left[i]] for i in indices], pad_id)
         b = pad_batch([token_ids[right[i]] for i in indices], pad_id)
-        return {"a_input_ids": a["input_ids"], "a_attention_mask": a["attention_mask"],
-                "b_input_ids": b["input_ids"], "b_attention_mask": b["attention_mask"],
-                "labels": targets[list(indices)]}
+        return {
+            "a_input_ids": a["input_ids"],
+            "a_attention_mask": a["attention_mask"],
+            "b_input_ids": b["input_ids"],
+            "b_attention_mask": b["attention_mask"],
+            "labels": targets[list(indices)],
+        }
 
     def loss_fn(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         u = model(input_ids=batch["a_input_ids"], attention_mask=batch["a_attention_mask"])
@@ -159,8 +193,16 @@ def train_bi_encoder(
         return bi_encoder_mse(u, v, batch["labels"])
 
     return train_phase(
-        bi, name=name, plan=lambda epoch: length_grouped_batches(lengths, step.batch_size, epoch_seed(seed, epoch)),
-        collate=collate, loss_fn=loss_fn, step_config=step, seed=seed, **loop_options,
+        bi,
+        name=name,
+        plan=lambda epoch: length_grouped_batches(
+            lengths, step.batch_size, epoch_seed(seed, epoch)
+        ),
+        collate=collate,
+        loss_fn=loss_fn,
+        step_config=step,
+        seed=seed,
+        **loop_options,
     )
 
 
@@ -205,15 +247,19 @@ def prime_bi_encoder(
     mask_id = bi.tokenizer.mask_token_id
     with torch.random.fork_rng(devices=[]):  # the new MLP head comes from the run's seed
         torch.manual_seed(seed)
-        wrapper = _PrimingModel(bi, use_mlp=method == "simcse" and bi.pooling == "cls").to(bi.device)
+        wrapper = _PrimingModel(bi, use_mlp=method == "simcse" and bi.pooling == "cls").to(
+            bi.device
+        )
 
     def collate(indices: Sequence[int]) -> dict[str, torch.Tensor]:
         batch = pad_batch([token_ids[i] for i in indices], pad_id)
         second = batch["input_ids"]
         if method == "mirror":
             second = random_span_mask(second, batch["attention_mask"], mask_id, step.span)
-        return {"input_ids": torch.cat([batch["input_ids"], second]),
-                "attention_mask": torch.cat([batch["attention_mask"], batch["attention_mask"]])}
+        return {
+            "input_ids": torch.cat([batch["input_ids"], second]),
+            "attention_mask": torch.cat([batch["attention_mask"], batch["attention_mask"]]),
+        }
 
     def loss_fn(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         view_a, view_b = model(**batch).chunk(2)
@@ -222,6 +268,14 @@ def prime_bi_encoder(
         return simcse_infonce(view_a, view_b, step.temperature_for(method))
 
     return train_phase(
-        wrapper, name=name, plan=lambda epoch: length_grouped_batches(lengths, step.batch_size, epoch_seed(seed, epoch)),
-        collate=collate, loss_fn=loss_fn, step_config=step, seed=seed, **loop_options,
+        wrapper,
+        name=name,
+        plan=lambda epoch: length_grouped_batches(
+            lengths, step.batch_size, epoch_seed(seed, epoch)
+        ),
+        collate=collate,
+        loss_fn=loss_fn,
+        step_config=step,
+        seed=seed,
+        **loop_options,
     )

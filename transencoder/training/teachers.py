@@ -62,7 +62,9 @@ def combine_teachers(
         raise ValueError(f"weights must be >= 0 with a positive sum, got {list(weights)}")
     weights_ = weights_ / weights_.sum()
     if mode == "raw":
-        return np.sum([w * np.asarray(s, dtype=np.float64) for w, s in zip(weights_, scores)], axis=0)
+        return np.sum(
+            [w * np.asarray(s, dtype=np.float64) for w, s in zip(weights_, scores)], axis=0
+        )
     if mode == "rank":
         combined = np.sum([w * normalized_ranks(s) for w, s in zip(weights_, scores)], axis=0)
         return quantile_map(combined, reference if reference is not None else scores[0])

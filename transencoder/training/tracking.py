@@ -9,7 +9,7 @@ Logging goes through ``accelerate.Accelerator(log_with=..., project_dir=...)``,
 ``init_trackers`` and ``accelerator.log``; Accelerate runs all three on the main process only.
 Accelerate's state is one object per process shared by every ``Accelerator``: the tracker's
 ``Accelerator`` joins the process group a distributed launch already set up (or that a later
-``Accelerator`` sets up, created with the same ``cpu`` choice as ``training.parallel``) and never
+``Accelerator`` sets up, created with the same ``cpu`` choice as ``training.runtime``) and never
 creates a second one. :meth:`Tracker.close` finishes the trackers without
 ``Accelerator.end_training``, which would also destroy that process group.
 
@@ -161,7 +161,7 @@ class Tracker:
         import torch
         from accelerate import Accelerator
 
-        # cpu= as training.parallel.DistributedRun creates its Accelerator: whichever comes
+        # cpu= as training.runtime.DistributedRuntime creates its Accelerator: whichever comes
         # first sets up the shared state, the other joins it unchanged.
         self.accelerator = Accelerator(
             cpu=not torch.cuda.is_available(),

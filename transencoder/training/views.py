@@ -54,7 +54,9 @@ def view_scores(
     left = torch.as_tensor(index[: len(firsts)], dtype=torch.long)
     right = torch.as_tensor(index[len(firsts) :], dtype=torch.long)
     embeddings = {
-        v: torch.zeros((len(unique), bi.encoder.config.hidden_size)) for v in views if v != "token_f1"
+        v: torch.zeros((len(unique), bi.encoder.config.hidden_size))
+        for v in views
+        if v != "token_f1"
     }
     tokens: list[torch.Tensor | None] = [None] * len(unique)
     special = torch.as_tensor(sorted(set(bi.tokenizer.all_special_ids)), dtype=torch.long)
@@ -64,7 +66,9 @@ def view_scores(
     batches = length_sorted_batches([len(ids) for ids in token_ids], batch_size)
     with torch.inference_mode():
         for batch in tqdm(batches, desc="views", disable=not progress_default(show_progress_bar)):
-            features = pad_batch([token_ids[i] for i in batch], bi.tokenizer.pad_token_id or 0, device=bi.device)
+            features = pad_batch(
+                [token_ids[i] for i in batch], bi.tokenizer.pad_token_id or 0, device=bi.device
+            )
             out = bi.encoder(**features, output_hidden_states="first_last" in views)
             last, mask = out.last_hidden_state, features["attention_mask"]
             rows = torch.as_tensor(batch)
@@ -74,7 +78,9 @@ def view_scores(
                 both = (out.hidden_states[1] + last) / 2
                 embeddings["first_last"][rows] = mean_pool(both, mask).float().cpu()
             if "token_f1" in views:
-                keep = (mask.bool() & ~torch.isin(features["input_ids"], special.to(mask.device))).cpu()
+                keep = (
+                    mask.bool() & ~torch.isin(features["input_ids"], special.to(mask.device))
+                ).cpu()
                 unit = F.normalize(last.float(), dim=-1).cpu().half()
                 for row, i in enumerate(batch):
                     tokens[i] = unit[row][keep[row]]
@@ -88,7 +94,9 @@ def view_scores(
     return {v: scores[v] for v in views}
 
 
-def _token_f1(tokens: list[torch.Tensor], left: list[int], right: list[int], chunk: int = 512) -> np.ndarray:
+def _token_f1(
+    tokens: list[torch.Tensor], left: list[int], right: list[int], chunk: int = 512
+) -> np.ndarray:
     """Greedy-alignment F1 of each pair's token vectors (0 where a side has no tokens)."""
     out = np.zeros(len(left))
     for start in range(0, len(left), chunk):

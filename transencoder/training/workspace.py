@@ -1,5 +1,9 @@
-"""The models and score arrays of one run, read and written through its directory and ledger.
+"""What the phases of a run share: the pool, the evaluation, the run directory and its ledger,
+the trackers, and the models and score arrays read and written through them.
 
+:meth:`Workspace.open` reads the pool and the evaluation data (so a mistake there stops the run
+before its folder is touched), takes the run directory and opens its ledger (resume checks);
+:meth:`Workspace.finish` records a phase (ledger, model cards, trackers, report).
 Everything a phase reads that an earlier phase wrote goes through :meth:`Workspace.done` /
 :meth:`Workspace.load` (checked against the ledger's hashes); everything it writes goes
 through :meth:`Workspace.save` / :meth:`Workspace.save_trained` (rank 0 writes, the others wait).
@@ -8,16 +12,22 @@ Pool scoring goes through the runtime, so under a distributed launch each rank s
 
 from __future__ import annotations
 
+import time
 import zlib
 from pathlib import Path
 
 import numpy as np
 
 from ..models import BiEncoder, CrossEncoder
+from ..models.loading import resolve_model_path
+from .cards import card_info, publish
 from .checkpoint import PhaseCheckpoint, atomic_save_array
 from .config import TrainConfig
-from .ledger import Ledger
-from .plan import Phase
+from .evaluation import RunEvaluation
+from .ledger import Ledger, model_fingerprint, pool_fingerprint
+from .pairs import load_pool
+from .plan import Phase, PhaseKind, plan_for
+from .report import write_report
 from .rundir import LabelArray, RunDir
 from .runtime import Runtime
 from .steps import label_with_bi, label_with_cross, member_view_scores
@@ -26,15 +36,72 @@ from .tracking import Tracker
 
 
 class Workspace:
-    def __init__(self, config: TrainConfig, run_dir: RunDir, runtime: Runtime, device, primed: bool) -> None:
-        self.config, self.dir, self.runtime, self.device, self.primed = config, run_dir, runtime, device, primed
-        self.ledger: Ledger | None = None  # set when the run has opened its ledger
-        self.tracker = Tracker(None, run_dir.root)  # --report-to's, set when the run starts
+    def __init__(
+        self, config: TrainConfig, runtime: Runtime, device, log, overwrite: bool = False
+    ) -> None:
+        self.config, self.runtime, self.device, self.overwrite = config, runtime, device, overwrite
+        self.log = log if runtime.is_main else (lambda *a, **k: None)
+        self.dir = RunDir(config.run.output_dir, len(config.models))
+        self.phases = plan_for(config)
+        self.primed = any(p.kind is PhaseKind.PRIME for p in self.phases)
+        self.ledger: Ledger | None = None  # set by open()
+        self.tracker = Tracker(None, self.dir.root)  # --report-to's, set by open()
         self.pairs: list[tuple[str, str]] = []
 
+    # ------------------------------------------------------------------ the run's life
+    def open(self) -> None:
+        """Read the pool and the evaluation data, take the run directory, open its ledger."""
+        config = self.config
+        self.pool = load_pool(config.data, config.run.seed, log=self.log)
+        self.pairs = self.pool.pairs
+        self.evaluation = RunEvaluation(config, self.runtime, self.log)
+        fingerprint = {
+            "pool": pool_fingerprint(self.pairs),
+            "models": [model_fingerprint(resolve_model_path(m)) for m in config.models],
+        }
+        if self.runtime.is_main:
+            self.dir.claim(overwrite=self.overwrite)
+        self.runtime.barrier()
+        self.tracker = Tracker(config.run.report_to, self.dir.root / "logs", config.to_dict())
+        about = {"pool": self.pool.summary(), "primed": self.primed}
+        self.ledger = Ledger.open(self.dir, config.to_dict(), fingerprint, self.phases, about)
+        if self.ledger.state["done"]:
+            self.log(f"resuming {self.dir.root}: {len(self.ledger.state['done'])} phases done")
+
+    def finish(self, phase: Phase, result: dict | None, started: float) -> None:
+        """Record a finished phase; after an evaluation, its figures go to the model cards and
+        the trackers, and after a cycle's the report is written."""
+        with self.runtime.main_only() as main:
+            if main:
+                if self.runtime.communication:
+                    self.ledger.state.setdefault("communication", {}).update(
+                        self.runtime.communication
+                    )
+                self.ledger.record(phase, result, time.perf_counter() - started)
+                publish(
+                    self.dir,
+                    self.tracker,
+                    phase,
+                    result,
+                    self.ledger.state["results"].get("start-eval"),
+                )
+                if phase.kind is PhaseKind.EVAL:
+                    write_report(self.dir, self.config, self.ledger.state, self.phases)
+
+    def report(self) -> dict:
+        """Write the report of what is done (main process); other ranks get an empty dict."""
+        with self.runtime.main_only() as main:
+            return (
+                write_report(self.dir, self.config, self.ledger.state, self.phases) if main else {}
+            )
+
+    def close(self) -> None:
+        self.tracker.close()
+        self.dir.release()
+
     @property
-    def members(self) -> int:
-        return len(self.config.models)
+    def members(self) -> range:
+        return range(len(self.config.models))
 
     def seed(self, phase: Phase) -> int:
         """The phase's own seed, derived from the run's seed and the phase's name."""
@@ -49,11 +116,23 @@ class Workspace:
 
     def start_bi(self, member: int) -> str:
         """The bi-encoder the run starts from: the primed one, or the start model."""
-        return str(self.done(self.dir.model("bi", 0, member))) if self.primed else self.config.models[member]
+        return (
+            str(self.done(self.dir.model("bi", 0, member)))
+            if self.primed
+            else self.config.models[member]
+        )
 
     def labelling_bi(self, cycle: int, member: int) -> str:
         """The bi-encoder that labels cycle ``cycle``: the previous cycle's, or the start."""
-        return str(self.done(self.dir.model("bi", cycle - 1, member))) if cycle > 1 else self.start_bi(member)
+        return (
+            str(self.done(self.dir.model("bi", cycle - 1, member)))
+            if cycle > 1
+            else self.start_bi(member)
+        )
+
+    def trained(self, kind: str, cycle: int, member: int) -> Path:
+        """A model a training phase saved (checked against the ledger)."""
+        return self.done(self.dir.model(kind, cycle, member))
 
     def done(self, path: Path) -> Path:
         """A folder or file an earlier phase wrote, after checking it is as written."""
@@ -73,7 +152,10 @@ class Workspace:
         """The bi-encoders' (mean) scores of the pool under ``views``, rank-combined over the whole
         pool: each rank scores its shard under every view and the columns are gathered before the
         rank average (a shard's own ranks would be wrong)."""
-        options = {"batch_size": self.config.run.eval_batch_size, "show_progress_bar": self.config.run.show_progress_bar}
+        options = {
+            "batch_size": self.config.run.eval_batch_size,
+            "show_progress_bar": self.config.run.show_progress_bar,
+        }
         if views == ["pooled"]:
             return self.runtime.score(lambda part: label_with_bi(bis, part, **options), self.pairs)
 
@@ -86,9 +168,16 @@ class Workspace:
 
     def cross_labels(self, crosses: list[CrossEncoder]) -> np.ndarray:
         run, both = self.config.run, self.config.teachers.both_orders
-        return self.runtime.score(lambda part: label_with_cross(
-            crosses, part, batch_size=run.eval_batch_size, both_orders=both,
-            show_progress_bar=run.show_progress_bar), self.pairs)
+        return self.runtime.score(
+            lambda part: label_with_cross(
+                crosses,
+                part,
+                batch_size=run.eval_batch_size,
+                both_orders=both,
+                show_progress_bar=run.show_progress_bar,
+            ),
+            self.pairs,
+        )
 
     def start_anchor(self) -> np.ndarray:
         """The start model(s)' scores under ``start_views``, which the bi-encoder's targets blend in."""
@@ -97,7 +186,7 @@ class Workspace:
             return self.load(LabelArray.BI_SCORES, 1)  # what the start labelled cycle 1 with
         path = self.dir.labels(LabelArray.START_VIEWS)
         if not path.is_file():
-            starts = [self.bi(self.start_bi(m)) for m in range(self.members)]
+            starts = [self.bi(self.start_bi(m)) for m in self.members]
             self.save(LabelArray.START_VIEWS, 0, self.bi_labels(starts, views))
             with self.runtime.main_only() as main:
                 if main:
@@ -108,7 +197,9 @@ class Workspace:
     def loop_options(self, phase: Phase) -> dict:
         run = self.config.run
         return {
-            "checkpoint": PhaseCheckpoint(self.dir.state(phase)) if self.runtime.snapshots else None,
+            "checkpoint": PhaseCheckpoint(self.dir.state(phase))
+            if self.runtime.snapshots
+            else None,
             "checkpoint_every": run.checkpoint_every,
             "runtime": self.runtime,
             "mixed_precision": run.mixed_precision,
@@ -118,13 +209,33 @@ class Workspace:
 
     def _logger(self, phase: Phase):
         tag = "prime" if phase.cycle == 0 else self.dir.tag(phase.kind.value, phase.member)
-        return lambda step, loss, lr: self.tracker.log_train(tag, phase.cycle, step, float(loss), lr)
+        return lambda step, loss, lr: self.tracker.log_train(
+            tag, phase.cycle, step, float(loss), lr
+        )
 
-    def save_trained(self, phase: Phase, stats, path: Path, rebuild, card, prefix: str = "") -> None:
-        """Save the trained weights with their model card (rank 0) and drop the phase's snapshot."""
+    def save_trained(self, phase: Phase, stats, rebuild, kind: str, prefix: str = "") -> Path:
+        """Save a training phase's model with its card (rank 0); drop the phase's snapshot."""
         plain = self.runtime.trained(phase.name, stats.model, rebuild, prefix)
+        path = self.save_model(plain, phase, kind)
+        if self.runtime.snapshots:
+            PhaseCheckpoint(self.dir.state(phase)).remove()
+        return path
+
+    def save_model(self, model, phase: Phase, kind: str) -> Path:
+        """Save the model ``phase`` makes, with its model card (rank 0 writes)."""
+        k, m = phase.cycle, phase.member
+        path = (
+            self.dir.average(m)
+            if phase.kind is PhaseKind.AVERAGE_BI
+            else self.dir.model(kind, k, m)
+        )
         with self.runtime.main_only() as main:
             if main:
-                plain.save(path, card=card)
-                if self.runtime.snapshots:
-                    PhaseCheckpoint(self.dir.state(phase)).remove()
+                model.save(path, card=card_info(self.config, self.pool, phase, kind))
+        return path
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluate(self, groups: dict[str, list], *, dev: bool = True) -> dict | None:
+        """Scores of ``{"bi": [...], "cross": [...]}`` on the run's tasks (and dev), or None
+        when the run has no evaluation data."""
+        return self.evaluation.evaluate(groups, with_dev=dev) if self.evaluation else None
