@@ -77,7 +77,7 @@ def degenerate_reason(scores: np.ndarray, labels: np.ndarray) -> str | None:
         return "only one pair"
     if positives in (0, n):
         kind = "positive" if positives else "negative"
-        return f"a single class (all {n} pairs are {kind}): AUC and AP are undefined"
+        return f"a single class (all {n} pairs are {kind})"
     if not np.isfinite(scores).all():
         return f"{int((~np.isfinite(scores)).sum())} non-finite predicted scores"
     if np.ptp(scores) == 0:

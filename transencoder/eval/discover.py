@@ -150,6 +150,15 @@ def read_file(path: Path, format: str = "auto") -> StsTask:
     )
 
 
+def _holds_pairs(location: Location) -> bool:
+    """A saved ``datasets`` folder of labelled pairs: a pair task, not an STS one."""
+    if location.kind != "hf":
+        return False
+    from .pair_discover import is_saved_pair_dataset
+
+    return is_saved_pair_dataset(location.path)
+
+
 def find_tasks(
     data: str | Path | object,
     *,
@@ -176,7 +185,9 @@ def find_tasks(
             found = [read_file(path, format)]
         elif path.is_dir():
             layout = format if format in ("semeval", "senteval") else "auto"
-            found = [read_location(loc, layout) for loc in locate_tasks(path)]
+            found = [
+                read_location(loc, layout) for loc in locate_tasks(path) if not _holds_pairs(loc)
+            ]
         else:
             raise DataFormatError(str(path), None, "no such file or directory", "a data directory")
         if not found:

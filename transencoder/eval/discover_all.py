@@ -27,10 +27,10 @@ from .discover import (
 from .pair_datasets import read_pair_dataset
 from .pair_discover import (
     _NO_PAIRS,
-    _saved_pair_dataset,
     check_unique,
     find_pair_tasks,
     is_pair_dataset,
+    is_saved_pair_dataset,
     locate_pair_tasks,
     order_pair_tasks,
     read_pair_location,
@@ -97,7 +97,7 @@ def find_all_tasks(
         sts = [
             read_location(location)
             for location in locate_tasks(path)
-            if not (location.kind == "hf" and _saved_pair_dataset(location.path))
+            if not (location.kind == "hf" and is_saved_pair_dataset(location.path))
         ]
         locations, notes = locate_pair_tasks(path)
         found = sts + order_pair_tasks([read_pair_location(location) for location in locations])

@@ -82,7 +82,7 @@ def locate_pair_tasks(
     while frontier:
         directory, depth = frontier.pop(0)
         if _is_hf_saved(directory):
-            if format == "auto" and _saved_pair_dataset(directory):
+            if format == "auto" and is_saved_pair_dataset(directory):
                 locations.append(PairLocation(directory, "hf"))
             continue
         by_family: dict[str, list[tuple[Path, str]]] = {}
@@ -121,7 +121,7 @@ def locate_pair_tasks(
     return locations, notes
 
 
-def _saved_pair_dataset(directory: Path) -> bool:
+def is_saved_pair_dataset(directory: Path) -> bool:
     from datasets import load_from_disk
 
     return is_pair_dataset(load_from_disk(str(directory)))
