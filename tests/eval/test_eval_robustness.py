@@ -204,11 +204,13 @@ class _Payload:
 
 
 # ------------------------------------------------------------------ cross-encoders without a trained head
-def test_new_head_is_detected(tiny_model, tmp_path):
+def test_new_head_is_detected(tiny_model, tmp_path, capfd):
     from transencoder import CrossEncoder
 
     fresh = CrossEncoder.from_pretrained(tiny_model, device="cpu")
     assert fresh.new_head is True
+    captured = capfd.readouterr()
+    assert "LOAD REPORT" not in captured.err + captured.out  # transformers' table is not printed
     fresh.save(tmp_path / "cross")
     assert CrossEncoder.from_pretrained(tmp_path / "cross", device="cpu").new_head is False
 

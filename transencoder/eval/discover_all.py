@@ -26,7 +26,7 @@ from .discover import (
 )
 from .pair_datasets import read_pair_dataset
 from .pair_discover import (
-    _NO_PAIRS,
+    NO_PAIRS_EXPECTED,
     check_unique,
     find_pair_tasks,
     is_pair_dataset,
@@ -107,7 +107,8 @@ def find_all_tasks(
                 None,
                 "no STS or pair-classification data found"
                 + (f" ({'; '.join(notes)})" if notes else ""),
-                "STS12-16 folders, an STS-B folder (sts-test.csv), SICK files, or " + _NO_PAIRS,
+                "STS12-16 folders, an STS-B folder (sts-test.csv), SICK files, or "
+                + NO_PAIRS_EXPECTED,
             )
         check_unique(found, str(path))
     else:

@@ -29,7 +29,7 @@ from .pair_readers import (
 _PAIR_ALIASES = {"MSRP": "MRPC", "QUORA": "QQP", "PAWS-WIKI": "PAWS", "PAWSWIKI": "PAWS"}
 _SPLIT_ORDER = ("test", "dev", "validation", "train")
 _SUFFIXES = (".tsv", ".txt", ".csv")
-_NO_PAIRS = (
+NO_PAIRS_EXPECTED = (
     "pair-classification files: MRPC (msr_paraphrase_*.txt or GLUE train/dev.tsv), QNLI, QQP "
     "(GLUE dev.tsv, or *_pairs.tsv), PAWS (id/sentence1/sentence2/label), a "
     "sentence1<TAB>sentence2<TAB>label file with that header, or a saved datasets folder"
@@ -222,7 +222,7 @@ def find_pair_tasks(
                 str(root),
                 None,
                 "no pair-classification data found" + (f" ({'; '.join(notes)})" if notes else ""),
-                _NO_PAIRS,
+                NO_PAIRS_EXPECTED,
             )
         check_unique(found, str(root))
     else:
