@@ -1,13 +1,40 @@
-"""``transencoder eval``: score models on the STS tasks found in a folder or file."""
+"""``transencoder eval``: score models on the STS and pair-classification tasks of a folder or file.
+
+Flags, the output path and the model folders are checked before any data is scored; every bad
+input ends in one ``error:`` line (exit 1 for data and models, 2 for flags).
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+import tempfile
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
+from ..errors import UsageError
 from ._common import split_list
 
 NAME = "eval"
-HELP = "STS evaluation (Spearman x100, SentEval/SimCSE protocol)"
+HELP = "evaluation: STS (Spearman x100, SentEval/SimCSE protocol) and pair classification (ROC-AUC x100)"
+#: ``transencoder.eval.ALL_FORMATS``, spelled out so that building the parser imports no model code.
+FORMAT_CHOICES = (
+    "auto",
+    "semeval",
+    "senteval",
+    "stsb",
+    "sick",
+    "tsv",
+    "mrpc",
+    "qnli",
+    "qqp",
+    "quora",
+    "paws",
+    "pairs",
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,11 +54,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data-dir",
         required=True,
-        help="folder with STS data (any subset of the tasks), or one file",
+        help="folder with STS and/or pair-classification data (any subset of the tasks), or one file",
     )
     parser.add_argument(
         "--tasks",
-        help="comma-separated tasks to evaluate, e.g. STS12,STSB,SICKR (default: all found)",
+        help="comma-separated tasks to evaluate, e.g. STS12,STSB,SICKR,MRPC,QNLI (default: all found)",
     )
     parser.add_argument(
         "--aggregation",
@@ -40,7 +67,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="STS12-16: pooled (all, SimCSE's headline) or SentEval's mean / weighted mean of subsets",
     )
     parser.add_argument(
-        "--format", default="auto", choices=("auto", "semeval", "senteval", "stsb", "sick", "tsv")
+        "--format",
+        default="auto",
+        choices=FORMAT_CHOICES,
+        help="auto (by folder layout and header); STS: semeval, senteval (folders), stsb, sick, tsv "
+        "(files); pairs: mrpc, qnli, qqp, quora, paws, pairs (sentence1, sentence2, label)",
     )
     parser.add_argument("--output", help="write the results as JSON here")
     parser.add_argument("--batch-size", type=int, default=64)
@@ -50,46 +81,169 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="cross-encoders: average the (a, b) and (b, a) scores",
     )
+    parser.add_argument(
+        "--allow-new-head",
+        action="store_true",
+        help="cross-encoders: evaluate even a model without a trained classification head "
+        "(its head is then random: scores change from run to run)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
-def run(args: argparse.Namespace) -> int:
-    from ..eval import StsEvaluator, find_tasks
-    from ..models import BiEncoder, CrossEncoder
+def check_batch_size(value: int) -> int:
+    if value < 1:
+        raise UsageError(f"--batch-size must be a positive number of pairs, got {value}")
+    return value
 
-    tasks = find_tasks(args.data_dir, tasks=split_list(args.tasks), format=args.format)
-    print(f"found {len(tasks)} task(s) in {args.data_dir}:")
-    for task in tasks:
-        print(f"  {task.describe()}")
-    loader = BiEncoder if args.kind == "bi" else CrossEncoder
-    models = [loader.from_pretrained(path, device=args.device) for path in args.model]
-    show = False if args.no_progress else True
-    evaluator = StsEvaluator(
-        tasks, aggregation=args.aggregation, batch_size=args.batch_size, show_progress_bar=show
-    )
-    if args.kind == "cross" and args.both_orders:
-        import numpy as np
 
-        scores = np.mean(
-            [
-                m.predict(
-                    evaluator.pairs,
-                    batch_size=args.batch_size,
-                    both_orders=True,
-                    show_progress_bar=show,
-                )
-                for m in models
-            ],
-            axis=0,
+def check_device(text: str | None) -> str | None:
+    """``--device`` names a device that exists here (``None``: the default device)."""
+    if text is None:
+        return None
+    import torch
+
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError):
+        raise UsageError(f"--device {text!r} is not a device; use cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise UsageError(f"--device {text}: no CUDA device is available here; use --device cpu")
+        if device.index is not None and device.index >= count:
+            raise UsageError(
+                f"--device {text}: this machine has {count} CUDA device(s) (cuda:0..cuda:{count - 1})"
+            )
+    elif device.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise UsageError(f"--device {text}: MPS is not available here; use --device cpu")
+    elif device.type != "cpu":
+        raise UsageError(
+            f"--device {text}: device type {device.type!r} is not supported; use cpu or cuda"
         )
-        result = evaluator.from_scores(scores, models=list(args.model))
-    else:
-        result = evaluator(models)
-        result.models = list(args.model)
+    return text
+
+
+def check_output(text: str | None) -> Path | None:
+    """``--output`` is a file that can be written: its folder is created, and a file is tried in it."""
+    if text is None:
+        return None
+    path = Path(text).expanduser()
+    if path.is_dir():
+        raise UsageError(
+            f"--output {text} is a folder; give a file name, e.g. {path / 'results.json'}"
+        )
+    parent = path.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=parent, prefix=".transencoder-write-test-"):
+            pass
+        if path.exists() and not os.access(path, os.W_OK):
+            raise PermissionError(13, "the file is read-only")
+    except OSError as err:
+        raise UsageError(
+            f"--output {text}: cannot write there ({err.strerror or err}); choose another file"
+        ) from None
+    return path
+
+
+def check_models(names: list[str]) -> None:
+    """Each ``--model`` resolves to a folder whose weight files can be read safely."""
+    from ..models.loading import check_weights, resolve_model_path
+
+    for name in names:
+        path = resolve_model_path(name)
+        if Path(path).is_dir():
+            check_weights(path)
+
+
+@contextmanager
+def progress_bars(show: bool) -> Iterator[None]:
+    """With ``show`` False, no progress bar of transformers, huggingface_hub or datasets."""
+    from ..models.quiet import transformers_output
+
+    with transformers_output(progress=None if show else False, reports=True):
+        if show:
+            yield
+            return
+        import datasets
+
+        disabled = datasets.are_progress_bars_disabled()
+        datasets.disable_progress_bars()
+        try:
+            yield
+        finally:
+            if not disabled:
+                datasets.enable_progress_bars()
+
+
+def load_models(args: argparse.Namespace) -> list:
+    from ..models import BiEncoder, CrossEncoder, ModelLoadError
+
+    if args.kind == "bi":
+        return [BiEncoder.from_pretrained(path, device=args.device) for path in args.model]
+    models = [CrossEncoder.from_pretrained(path, device=args.device) for path in args.model]
+    for path, model in zip(args.model, models):
+        if not model.new_head:
+            continue
+        if not args.allow_new_head:
+            raise ModelLoadError(
+                f"{path} has no trained classification head: loading it as a cross-encoder "
+                "initialised a random one, so its scores would be noise (different at every run). "
+                "Evaluate a trained cross-encoder, use --kind bi for a sentence encoder, or pass "
+                "--allow-new-head to score with the random head anyway"
+            )
+        print(
+            f"warning: {path}: new classification head initialised (random, untrained)",
+            file=sys.stderr,
+        )
+    return models
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..eval import DegenerateEvaluationWarning, EvaluationSuite, find_all_tasks
+
+    check_batch_size(args.batch_size)
+    check_device(args.device)
+    output = check_output(args.output)
+    check_models(args.model)
+    show = not args.no_progress
+    with progress_bars(show):
+        tasks = find_all_tasks(args.data_dir, tasks=split_list(args.tasks), format=args.format)
+        print(f"found {len(tasks)} task(s) in {args.data_dir}:")
+        for task in tasks:
+            print(f"  {task.describe()}")
+        models = load_models(args)
+        suite = EvaluationSuite(
+            tasks,
+            aggregation=args.aggregation,
+            batch_size=args.batch_size,
+            show_progress_bar=show,
+            both_orders=args.kind == "cross" and args.both_orders,
+        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", DegenerateEvaluationWarning)
+            result = suite.from_scores(suite.scores(models), models=list(args.model))
+    for warning in caught:
+        if issubclass(warning.category, DegenerateEvaluationWarning):
+            print(f"warning: {warning.message}", file=sys.stderr)
+        else:
+            warnings.showwarning(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
     label = "ensemble of " + ", ".join(args.model) if len(models) > 1 else args.model[0]
-    print(f"\n{args.kind}-encoder {label} (Spearman/Pearson x100, aggregation: {args.aggregation})")
-    print(result.table())
-    if args.output:
-        result.write_json(args.output, kind=args.kind, data_dir=str(args.data_dir))
+    if result.sts is not None:
+        print(
+            f"\n{args.kind}-encoder {label} (Spearman/Pearson x100, aggregation: {args.aggregation})"
+        )
+        print(result.sts.table())
+    if result.pair is not None:
+        print(
+            f"\n{args.kind}-encoder {label} (pair classification x100: ROC-AUC, average precision, "
+            "accuracy and F1 at their best thresholds; threshold: accuracy's, on the score)"
+        )
+        print(result.pair.table())
+    if output is not None:
+        result.write_json(output, kind=args.kind, data_dir=str(args.data_dir))
         print(f"wrote {args.output}")
     return 0

@@ -1,12 +1,34 @@
-"""STS evaluation exactly as SentEval / SimCSE do it.
+"""Evaluation: STS (Spearman x100, SentEval / SimCSE protocol) and binary pair classification
+(ROC-AUC x100, as the Trans-Encoder paper; AP, accuracy and F1 as sentence-transformers).
 
     >>> from transencoder.eval import find_tasks, StsEvaluator
     >>> tasks = find_tasks("../shared/data/sts/senteval")
     >>> result = StsEvaluator(tasks)(model)          # a BiEncoder, CrossEncoder or a list
     >>> print(result.table())
+
+    >>> from transencoder.eval import find_all_tasks, EvaluationSuite
+    >>> suite = EvaluationSuite(find_all_tasks("data"))   # STS and pair tasks alike
+    >>> suite(model).to_dict()["average"]["primary"]
 """
 
-from .data import STS_TASKS, YEAR_TASKS, DataFormatError, Skipped, StsSubset, StsTask
+from .classification import (
+    BinaryScore,
+    average_precision,
+    best_accuracy,
+    best_f1,
+    binary_metrics,
+    roc_auc,
+)
+from .data import (
+    PAIR_TASKS,
+    STS_TASKS,
+    YEAR_TASKS,
+    DataFormatError,
+    PairTask,
+    Skipped,
+    StsSubset,
+    StsTask,
+)
 from .discover import (
     FORMATS,
     Location,
@@ -15,34 +37,62 @@ from .discover import (
     locate_tasks,
     read_location,
 )
-from .evaluator import StsEvaluator, StsResult, model_scores
+from .discover_all import ALL_FORMATS, find_all_tasks
+from .evaluator import DegenerateEvaluationWarning, StsEvaluator, StsResult, model_scores
 from .metrics import AGGREGATIONS, Correlation, TaskScore, aggregate, correlate
+from .pair_datasets import read_pair_dataset
+from .pair_discover import find_pair_tasks, locate_pair_tasks
+from .pair_evaluator import PairClassificationEvaluator, PairClassificationResult
+from .pair_readers import PAIR_FORMATS, read_pair_file
 from .readers import read_hf_dataset, read_sick, read_sts_year, read_stsb, read_tsv
+from .suite import EvaluationSuite, SuiteResult, primary_average, primary_metric
 
 __all__ = [
     "AGGREGATIONS",
+    "ALL_FORMATS",
     "FORMATS",
+    "PAIR_FORMATS",
+    "PAIR_TASKS",
     "STS_TASKS",
     "YEAR_TASKS",
+    "BinaryScore",
     "Correlation",
     "DataFormatError",
+    "DegenerateEvaluationWarning",
+    "EvaluationSuite",
     "Location",
+    "PairClassificationEvaluator",
+    "PairClassificationResult",
+    "PairTask",
     "Skipped",
     "StsEvaluator",
     "StsResult",
     "StsSubset",
     "StsTask",
+    "SuiteResult",
     "TaskScore",
     "aggregate",
+    "average_precision",
+    "best_accuracy",
+    "best_f1",
+    "binary_metrics",
     "canonical_task_name",
     "correlate",
+    "find_all_tasks",
+    "find_pair_tasks",
     "find_tasks",
+    "locate_pair_tasks",
     "locate_tasks",
     "model_scores",
+    "primary_average",
+    "primary_metric",
     "read_hf_dataset",
     "read_location",
+    "read_pair_dataset",
+    "read_pair_file",
     "read_sick",
     "read_sts_year",
     "read_stsb",
     "read_tsv",
+    "roc_auc",
 ]

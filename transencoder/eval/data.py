@@ -89,3 +89,53 @@ class StsTask:
             where = skips[0].path if len(skips) == 1 else f"{len(skips)} files"
             text += f"\n    skipped {sum(s.count for s in skips)} {reason} ({where})"
         return text
+
+
+#: The binary pair-classification tasks the readers recognise, in report order.
+PAIR_TASKS = ("MRPC", "QNLI", "QQP", "PAWS")
+
+
+@dataclass
+class PairTask:
+    """One binary pair-classification set: sentence pairs labelled 1 (paraphrase, duplicate,
+    entailment) or 0, read from one file (or one split of a ``datasets`` object).
+
+    ``name`` is ``"<family> (<split>)"`` for a known benchmark (``"MRPC (train)"``) and the
+    file's stem for a user's own file; ``family`` is ``MRPC`` / ``QNLI`` / ``QQP`` / ``PAWS`` or
+    ``None``.
+    """
+
+    name: str
+    sentences1: tuple[str, ...]
+    sentences2: tuple[str, ...]
+    labels: np.ndarray
+    layout: str
+    source: str
+    family: str | None = None
+    split: str | None = None
+    skipped: list[Skipped] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not len(self.sentences1) == len(self.sentences2) == len(self.labels):
+            raise ValueError(f"{self.source}: sentence and label columns differ in length")
+
+    @property
+    def n(self) -> int:
+        return len(self.labels)
+
+    @property
+    def positives(self) -> int:
+        return int(np.asarray(self.labels).sum())
+
+    @property
+    def pairs(self) -> list[tuple[str, str]]:
+        return list(zip(self.sentences1, self.sentences2))
+
+    def describe(self) -> str:
+        text = (
+            f"{self.name}: {self.n} pairs, {self.positives} positive "
+            f"({self.layout} layout) from {self.source}"
+        )
+        for skip in self.skipped:
+            text += f"\n    skipped {skip.path}: {skip.reason}"
+        return text

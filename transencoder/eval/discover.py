@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import UsageError
 from .data import STS_TASKS, DataFormatError, StsTask
 from .readers import (
     is_year_dir,
@@ -19,8 +20,13 @@ from .readers import (
 
 FORMATS = ("auto", "semeval", "senteval", "stsb", "sick", "tsv")
 _ALIASES = {
-    "STSBENCHMARK": "STSB", "STS-B": "STSB", "STSB": "STSB",
-    "SICK": "SICKR", "SICK-R": "SICKR", "SICKRELATEDNESS": "SICKR", "SICKR": "SICKR",
+    "STSBENCHMARK": "STSB",
+    "STS-B": "STSB",
+    "STSB": "STSB",
+    "SICK": "SICKR",
+    "SICK-R": "SICKR",
+    "SICKRELATEDNESS": "SICKR",
+    "SICKR": "SICKR",
 }
 _MAX_DEPTH = 3
 
@@ -37,7 +43,11 @@ class Location:
         """The file of one split (``train``/``dev``/``test``) of an STS-B or SICK location."""
         names = {
             "stsb": {"train": "sts-train.csv", "dev": "sts-dev.csv", "test": "sts-test.csv"},
-            "sick": {"train": "SICK_train.txt", "dev": "SICK_trial.txt", "test": "SICK_test_annotated.txt"},
+            "sick": {
+                "train": "SICK_train.txt",
+                "dev": "SICK_trial.txt",
+                "test": "SICK_test_annotated.txt",
+            },
         }.get(self.kind, {})
         if split not in names:
             return None
@@ -70,7 +80,8 @@ def locate_tasks(root: str | Path) -> list[Location]:
     def add(location: Location) -> None:
         if location.task in found:
             raise DataFormatError(
-                str(root), None,
+                str(root),
+                None,
                 f"{location.task} found twice: {found[location.task].path} and {location.path}",
                 "each task once; point --data-dir at one layout",
             )
@@ -92,7 +103,9 @@ def locate_tasks(root: str | Path) -> list[Location]:
         elif (directory / "SICK.txt").is_file():
             add(Location("SICKR", "sick-full", directory))
         if depth < _MAX_DEPTH:
-            children = sorted(p for p in directory.iterdir() if p.is_dir() and not p.name.startswith("."))
+            children = sorted(
+                p for p in directory.iterdir() if p.is_dir() and not p.name.startswith(".")
+            )
             frontier.extend((child, depth + 1) for child in children)
     order = {name: i for i, name in enumerate(STS_TASKS)}
     return sorted(found.values(), key=lambda loc: (order.get(loc.task, len(order)), loc.task))
@@ -131,7 +144,19 @@ def read_file(path: Path, format: str = "auto") -> StsTask:
         return read_stsb(path)
     if format == "tsv":
         return read_tsv(path)
-    raise ValueError(f"format {format!r} does not apply to a single file; use stsb, sick or tsv")
+    raise UsageError(
+        f"--format {format} applies to a folder of STS12-16 years, but {path} is a file; "
+        "for a file use stsb, sick, tsv or a pair layout (or auto)"
+    )
+
+
+def _holds_pairs(location: Location) -> bool:
+    """A saved ``datasets`` folder of labelled pairs: a pair task, not an STS one."""
+    if location.kind != "hf":
+        return False
+    from .pair_discover import is_saved_pair_dataset
+
+    return is_saved_pair_dataset(location.path)
 
 
 def find_tasks(
@@ -151,7 +176,7 @@ def find_tasks(
             ``stsb`` / ``sick`` / ``tsv`` for a single file.
     """
     if format not in FORMATS:
-        raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
+        raise UsageError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
     if not isinstance(data, (str, Path)):
         found = [read_hf_dataset(data, name="dataset")]
     else:
@@ -160,12 +185,16 @@ def find_tasks(
             found = [read_file(path, format)]
         elif path.is_dir():
             layout = format if format in ("semeval", "senteval") else "auto"
-            found = [read_location(loc, layout) for loc in locate_tasks(path)]
+            found = [
+                read_location(loc, layout) for loc in locate_tasks(path) if not _holds_pairs(loc)
+            ]
         else:
             raise DataFormatError(str(path), None, "no such file or directory", "a data directory")
         if not found:
             raise DataFormatError(
-                str(path), None, "no STS data found",
+                str(path),
+                None,
+                "no STS data found",
                 "STS12-16 folders (STS.input.*/STS.gs.*), an STS-B folder (sts-test.csv), "
                 "SICK files (SICK_test_annotated.txt) or a saved datasets folder",
             )
@@ -175,8 +204,11 @@ def find_tasks(
         missing = [name for name in wanted if name not in by_name]
         if missing:
             raise DataFormatError(
-                str(data), None, f"task(s) {', '.join(missing)} not found "
-                f"(found: {', '.join(task.name for task in found)})", "the requested tasks",
+                str(data),
+                None,
+                f"task(s) {', '.join(missing)} not found "
+                f"(found: {', '.join(task.name for task in found)})",
+                "the requested tasks",
             )
         found = [by_name[name] for name in dict.fromkeys(wanted)]
     return found

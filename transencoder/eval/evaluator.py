@@ -4,12 +4,17 @@ The similarity of a pair is the cosine of the two embeddings for a bi-encoder an
 ``sigmoid(logit)`` for a cross-encoder; an ensemble scores a pair with the mean of its members'
 scores. All pairs of all tasks are scored in one pass per model, so each distinct sentence (bi)
 or pair (cross) is encoded once.
+
+A task whose correlation is undefined (one pair, constant gold scores, constant predictions)
+raises a :class:`DegenerateEvaluationWarning`, is written as ``null`` with its reason, and is
+left out of the average.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,15 +25,47 @@ from .data import StsTask
 from .metrics import AGGREGATIONS, TaskScore, aggregate
 
 
-def model_scores(model, pairs: Sequence[tuple[str, str]], *, batch_size: int, show_progress_bar) -> np.ndarray:
-    """A model's similarity for each pair: cosine (bi), score (cross) or ``model(pairs)``."""
+class DegenerateEvaluationWarning(UserWarning):
+    """A task's metric is undefined (e.g. constant gold scores): reported as null, not averaged."""
+
+
+def warn_degenerate(task: str, metric: str, reason: str) -> None:
+    warnings.warn(
+        f"{task}: {metric} is undefined ({reason}); the task is left out of the average",
+        DegenerateEvaluationWarning,
+        stacklevel=3,
+    )
+
+
+def model_scores(
+    model,
+    pairs: Sequence[tuple[str, str]],
+    *,
+    batch_size: int,
+    show_progress_bar,
+    both_orders: bool = False,
+) -> np.ndarray:
+    """A model's similarity for each pair: cosine (bi), score (cross) or ``model(pairs)``.
+
+    ``both_orders`` makes a cross-encoder score each pair as the mean of ``(a, b)`` and
+    ``(b, a)``; a bi-encoder's cosine is symmetric anyway.
+    """
     if hasattr(model, "similarity"):
-        return np.asarray(model.similarity(pairs, batch_size=batch_size, show_progress_bar=show_progress_bar))
+        return np.asarray(
+            model.similarity(pairs, batch_size=batch_size, show_progress_bar=show_progress_bar)
+        )
     if hasattr(model, "predict"):
-        return np.asarray(model.predict(pairs, batch_size=batch_size, show_progress_bar=show_progress_bar))
+        extra = {"both_orders": True} if both_orders else {}
+        return np.asarray(
+            model.predict(
+                pairs, batch_size=batch_size, show_progress_bar=show_progress_bar, **extra
+            )
+        )
     if callable(model):
         return np.asarray(model(pairs))
-    raise TypeError(f"cannot score pairs with {type(model).__name__}: expected a BiEncoder, CrossEncoder or callable")
+    raise TypeError(
+        f"cannot score pairs with {type(model).__name__}: expected a BiEncoder, CrossEncoder or callable"
+    )
 
 
 @dataclass
@@ -41,8 +78,12 @@ class StsResult:
 
     @property
     def average(self) -> dict[str, float]:
+        """Mean Spearman / Pearson over the tasks that have one (NaN when none has)."""
+        defined = [t for t in self.tasks.values() if t.defined]
         return {
-            metric: float(np.mean([getattr(t, metric) for t in self.tasks.values()]))
+            metric: float(np.mean([getattr(t, metric) for t in defined]))
+            if defined
+            else float("nan")
             for metric in ("spearman", "pearson")
         }
 
@@ -53,37 +94,63 @@ class StsResult:
     def to_dict(self) -> dict:
         return {
             "tasks": {name: score.to_dict() for name, score in self.tasks.items()},
-            "average": {k: round(v, 4) for k, v in self.average.items()},
+            "average": {
+                k: (round(v, 4) if math.isfinite(v) else None) for k, v in self.average.items()
+            },
             "n": sum(score.n for score in self.tasks.values()),
             "aggregation": self.aggregation,
             "models": self.models,
         }
 
     def write_json(self, path: str | Path, **extra) -> None:
-        payload = {**self.to_dict(), **extra}
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+        write_json(path, {**self.to_dict(), **extra})
 
     def table(self) -> str:
-        """Task, pairs, Spearman, Pearson, and the average row (Spearman is the headline)."""
+        """Task, pairs, Spearman, Pearson, and the average row (Spearman is the headline).
+
+        A task without a correlation shows ``-`` and why it is left out of the average.
+        """
         rows = [("task", "pairs", "spearman", "pearson")]
+        notes = {}
         for name, score in self.tasks.items():
             rows.append((name, str(score.n), _fmt(score.spearman), _fmt(score.pearson)))
+            if score.reason is not None:
+                notes[len(rows) - 1] = f"left out of the average: {score.reason}"
+            elif score.left_out:
+                notes[len(rows) - 1] = "subsets left out: " + "; ".join(score.left_out)
         average = self.average
         total = sum(score.n for score in self.tasks.values())
         rows.append(("average", str(total), _fmt(average["spearman"]), _fmt(average["pearson"])))
-        widths = [max(len(row[i]) for row in rows) for i in range(4)]
-        lines = []
-        for number, row in enumerate(rows):
-            cells = [row[0].ljust(widths[0])] + [cell.rjust(w) for cell, w in zip(row[1:], widths[1:])]
-            lines.append("  ".join(cells))
-            if number in (0, len(rows) - 2):
-                lines.append("  ".join("-" * w for w in widths))
-        return "\n".join(lines)
+        return format_table(rows, notes)
+
+
+def write_json(path: str | Path, payload: dict) -> None:
+    """Strict JSON (``null`` for a missing metric, never ``NaN``), parent folders created."""
+    text = json.dumps(payload, indent=2, allow_nan=False) + "\n"
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(text, encoding="utf-8")
+
+
+def format_table(rows: list[tuple[str, ...]], notes: dict[int, str] | None = None) -> str:
+    """Header, rule, body rows, rule, last row; first column left-aligned, others right.
+
+    ``notes`` maps a row number to a text printed after that row.
+    """
+    notes = notes or {}
+    columns = len(rows[0])
+    widths = [max(len(row[i]) for row in rows) for i in range(columns)]
+    lines = []
+    for number, row in enumerate(rows):
+        cells = [row[0].ljust(widths[0])] + [cell.rjust(w) for cell, w in zip(row[1:], widths[1:])]
+        line = "  ".join(cells).rstrip()
+        lines.append(f"{line}  ({notes[number]})" if number in notes else line)
+        if number in (0, len(rows) - 2):
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
 
 
 def _fmt(value: float) -> str:
-    return "nan" if math.isnan(value) else f"{value:.2f}"
+    return "-" if math.isnan(value) else f"{value:.2f}"
 
 
 class StsEvaluator:
@@ -95,6 +162,7 @@ class StsEvaluator:
             (SentEval's averages of the per-subset correlations).
         batch_size: inference batch size.
         show_progress_bar: ``None`` shows bars when stderr is a terminal.
+        both_orders: cross-encoders score a pair as the mean of both orders.
     """
 
     def __init__(
@@ -104,6 +172,7 @@ class StsEvaluator:
         aggregation: str = "all",
         batch_size: int = 64,
         show_progress_bar: bool | None = None,
+        both_orders: bool = False,
     ) -> None:
         if aggregation not in AGGREGATIONS:
             raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
@@ -113,17 +182,18 @@ class StsEvaluator:
         self.aggregation = aggregation
         self.batch_size = batch_size
         self.show_progress_bar = show_progress_bar
+        self.both_orders = both_orders
         self.pairs = [pair for task in self.tasks for pair in task.pairs]
 
     def scores(self, models: object | Sequence[object]) -> np.ndarray:
         """Each pair's score (ensemble mean when several models are given), in task order."""
-        members = list(models) if isinstance(models, (list, tuple)) else [models]
-        total = np.zeros(len(self.pairs), dtype=np.float64)
-        for member in members:
-            total += model_scores(
-                member, self.pairs, batch_size=self.batch_size, show_progress_bar=self.show_progress_bar
-            )
-        return total / len(members)
+        return ensemble_scores(
+            models,
+            self.pairs,
+            batch_size=self.batch_size,
+            show_progress_bar=self.show_progress_bar,
+            both_orders=self.both_orders,
+        )
 
     def __call__(self, models: object | Sequence[object]) -> StsResult:
         return self.from_scores(self.scores(models), models=_names(models))
@@ -143,8 +213,39 @@ class StsEvaluator:
                 start += len(subset)
             score = aggregate(predicted, gold, names, self.aggregation)
             score.skipped = [asdict(skip) for skip in task.skipped]
+            if score.reason is not None:
+                warn_degenerate(task.name, "Spearman", score.reason)
+            elif score.left_out:
+                warnings.warn(
+                    f"{task.name}: subsets left out of the {self.aggregation}: "
+                    + "; ".join(score.left_out),
+                    DegenerateEvaluationWarning,
+                    stacklevel=2,
+                )
             results[task.name] = score
         return StsResult(results, self.aggregation, models or [])
+
+
+def ensemble_scores(
+    models: object | Sequence[object],
+    pairs: Sequence[tuple[str, str]],
+    *,
+    batch_size: int,
+    show_progress_bar: bool | None,
+    both_orders: bool = False,
+) -> np.ndarray:
+    """The mean of the members' scores (one model: its scores), as float64."""
+    members = list(models) if isinstance(models, (list, tuple)) else [models]
+    total = np.zeros(len(pairs), dtype=np.float64)
+    for member in members:
+        total += model_scores(
+            member,
+            pairs,
+            batch_size=batch_size,
+            show_progress_bar=show_progress_bar,
+            both_orders=both_orders,
+        )
+    return total / len(members)
 
 
 def _names(models) -> list[str]:

@@ -1,12 +1,16 @@
 """Cross-encoder: both sentences in one pass (``[CLS] a [SEP] b [SEP]``), one logit out.
 
-The score of a pair is ``sigmoid(logit)`` in 0..1. Saved as a transformers
+The score of a pair is ``sigmoid(logit)`` in 0..1. A cross-encoder started from an encoder
+that has no trained classification head (a language model, a bi-encoder, ``"default"``) gets a
+randomly initialised head: :attr:`CrossEncoder.new_head` says so, and its scores mean nothing
+until it is trained. Saved as a transformers
 sequence-classification directory plus sentence-transformers' metadata, so a saved model opens
 with ``sentence_transformers.CrossEncoder(path)`` and predicts the same scores.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,7 +24,10 @@ from .batching import length_sorted_batches, pad_batch, tokenize_pairs, unique_i
 from .bi_encoder import _position_limit, _split_pairs, default_device, progress_default
 from .card import ModelCardInfo, write_model_card
 from .loading import ModelLoadError, hub_error, read_json, resolve_model_path
+from .quiet import transformers_output
 from .st_format import atomic_directory, read_layout, write_cross_encoder_metadata
+
+logger = logging.getLogger(__name__)
 
 
 class CrossEncoder(nn.Module):
@@ -40,6 +47,8 @@ class CrossEncoder(nn.Module):
         self.model = model
         self.tokenizer = tokenizer
         self.max_length = int(max_length)
+        #: True when loading found no trained head in the checkpoint and initialised one.
+        self.new_head = False
 
     @classmethod
     def from_pretrained(
@@ -53,7 +62,9 @@ class CrossEncoder(nn.Module):
         """Load a saved cross-encoder, or start one from any encoder checkpoint.
 
         From a bi-encoder or a plain language model (``"default"`` included) the encoder weights
-        are reused and the one-logit head is newly initialised (from torch's global RNG).
+        are reused and the one-logit head is newly initialised (from torch's global RNG):
+        :attr:`new_head` is then True. transformers' LOAD REPORT about the missing head is not
+        printed; this is logged once at INFO level instead.
         """
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -62,15 +73,22 @@ class CrossEncoder(nn.Module):
         source = str(layout.transformer_dir) if layout else path
         try:
             tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
-            model = AutoModelForSequenceClassification.from_pretrained(
-                source, num_labels=1, trust_remote_code=trust_remote_code
-            )
+            with transformers_output(reports=False):
+                model, info = AutoModelForSequenceClassification.from_pretrained(
+                    source,
+                    num_labels=1,
+                    trust_remote_code=trust_remote_code,
+                    output_loading_info=True,
+                )
         except OSError as err:
             raise hub_error(str(name_or_path), err) from err
         limit = _position_limit(model.config, tokenizer)
         declared = _declared_max_length(Path(source))
         encoder = cls(model, tokenizer, max_length=max_length or min(declared or limit, limit))
         encoder.name_or_path = str(name_or_path)
+        encoder.new_head = _head_is_new(model, info.get("missing_keys", ()))
+        if encoder.new_head:
+            logger.info("%s: new classification head initialised", name_or_path)
         return encoder.to(device or default_device())
 
     def save(self, path: str | os.PathLike[str], card: ModelCardInfo | None = None) -> None:
@@ -166,6 +184,13 @@ class CrossEncoder(nn.Module):
         if both_orders:
             scores = (scores[: len(firsts)] + scores[len(firsts) :]) / 2
         return scores.numpy()
+
+
+def _head_is_new(model: nn.Module, missing_keys) -> bool:
+    """A missing weight outside the base encoder (the classifier) or in its pooler (which
+    BERT's head reads) means the head was initialised here, not loaded."""
+    prefix = getattr(model, "base_model_prefix", "") + "."
+    return any(not key.startswith(prefix) or ".pooler." in key for key in missing_keys)
 
 
 def _declared_max_length(directory: Path) -> int | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.resources
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -85,3 +86,72 @@ def hub_error(name: str, err: Exception) -> ModelLoadError:
         f"could not load '{name}': not a local directory, and loading it as a Hugging Face hub id "
         f"failed ({type(err).__name__}: {err}). Offline, pass a local model directory or 'default'."
     )
+
+
+_UNSAFE_GLOBAL = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
+
+
+def check_weights(directory: str | os.PathLike[str]) -> None:
+    """Open every weight file of a local model folder (and of its module sub-folders) before
+    the model is built, so that a damaged or unsafe file is named instead of failing deep
+    inside transformers.
+
+    ``*.safetensors`` headers are parsed (a truncated or empty file fails here); a legacy
+    ``pytorch_model*.bin`` is read with ``torch.load(weights_only=True)``.
+
+    Raises:
+        ModelLoadError: a weight file is truncated or empty, or a ``.bin`` holds pickled
+            objects that a weights-only load refuses.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        return
+    folders = [directory] + sorted(
+        p for p in directory.iterdir() if p.is_dir() and not p.name.startswith(".")
+    )
+    for folder in folders:
+        for path in sorted(folder.glob("*.safetensors")):
+            _check_safetensors(path, directory)
+        if not any(folder.glob("*.safetensors")):
+            for path in sorted(folder.glob("pytorch_model*.bin")):
+                _check_pickle(path, directory)
+
+
+def _check_safetensors(path: Path, model_dir: Path) -> None:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            handle.keys()
+    except Exception as err:  # safetensors raises its own SafetensorError (and OSError)
+        size = path.stat().st_size
+        raise ModelLoadError(
+            f"{path}: cannot read the weights ({'empty file' if size == 0 else err}; {size} bytes): "
+            f"the model folder {model_dir} is damaged (an interrupted copy or save?); "
+            "copy or save the model again"
+        ) from None
+
+
+def _check_pickle(path: Path, model_dir: Path) -> None:
+    import pickle
+
+    try:
+        try:
+            torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as err:
+            if "mmap" not in str(err):
+                raise
+            torch.load(path, map_location="cpu", weights_only=True)  # legacy (non-zip) format
+    except pickle.UnpicklingError as err:
+        found = _UNSAFE_GLOBAL.search(str(err))
+        what = f" (it references {found.group(1)})" if found else ""
+        raise ModelLoadError(
+            f"{path}: refused as unsafe: a weights-only load found pickled Python objects besides "
+            f"tensors{what}, and loading them could run code from the file. Use a copy of the "
+            "model saved as model.safetensors"
+        ) from None
+    except (RuntimeError, EOFError, OSError) as err:
+        raise ModelLoadError(
+            f"{path}: cannot read the weights ({str(err).splitlines()[0]}): the model folder "
+            f"{model_dir} is damaged (an interrupted copy or save?); copy or save the model again"
+        ) from None

@@ -1,0 +1,171 @@
+"""STS tasks and pair-classification tasks evaluated together, with one primary figure.
+
+    >>> suite = EvaluationSuite(find_all_tasks("data"))
+    >>> result = suite(model)                 # or suite.from_scores(scores) on suite.pairs
+    >>> result.to_dict()["average"]["primary"]
+
+Each task has its own primary metric (Spearman x100 for STS, ROC-AUC x100 for pairs, see
+:func:`primary_metric`); the suite's ``primary`` is their mean over the tasks that have one.
+With STS tasks only, :meth:`SuiteResult.to_dict` is exactly :meth:`StsResult.to_dict`, so
+reports and callers written for STS keep working.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .data import PairTask, StsTask
+from .evaluator import StsEvaluator, StsResult, _names, ensemble_scores, write_json
+from .pair_evaluator import (
+    PairClassificationEvaluator,
+    PairClassificationResult,
+    mean_of_defined,
+    rounded,
+)
+
+
+def primary_metric(task: dict) -> tuple[str, float | None]:
+    """The primary metric of one task's dict: ``("spearman", x)`` for STS, ``("auc", x)`` for pairs."""
+    name = task.get("metric", "spearman")
+    return name, task.get(name)
+
+
+def primary_average(result: dict) -> float | None:
+    """The headline of a result dict: ``average.primary``, or ``average.spearman`` (STS only)."""
+    average = result["average"]
+    return average.get("primary", average.get("spearman"))
+
+
+@dataclass
+class SuiteResult:
+    """An :class:`StsResult` and a :class:`PairClassificationResult` (either may be ``None``)."""
+
+    sts: StsResult | None
+    pair: PairClassificationResult | None
+    models: list[str] = field(default_factory=list)
+
+    @property
+    def tasks(self) -> dict:
+        """Every task's score object (:class:`TaskScore` or :class:`BinaryScore`), STS first."""
+        return {**(self.sts.tasks if self.sts else {}), **(self.pair.tasks if self.pair else {})}
+
+    @property
+    def average(self) -> dict[str, float]:
+        """``spearman``/``pearson`` (STS), ``auc``/``ap`` (pairs) and ``primary``; NaN if undefined."""
+        out: dict[str, float] = {}
+        if self.sts:
+            out.update(self.sts.average)
+        if self.pair:
+            out.update(self.pair.average)
+        primaries = [t.spearman for t in (self.sts.tasks.values() if self.sts else [])]
+        primaries += [t.auc for t in (self.pair.tasks.values() if self.pair else [])]
+        out["primary"] = mean_of_defined(primaries)
+        return out
+
+    @property
+    def primary(self) -> float:
+        """Mean over tasks of each task's primary metric (the STS average alone for STS only)."""
+        return self.sts.primary if self.pair is None else self.average["primary"]
+
+    def to_dict(self) -> dict:
+        if self.pair is None:
+            return self.sts.to_dict()
+        tasks = {}
+        if self.sts:
+            tasks.update({name: score.to_dict() for name, score in self.sts.tasks.items()})
+        tasks.update({name: self.pair.task_dict(name) for name in self.pair.tasks})
+        return {
+            "tasks": tasks,
+            "average": {k: rounded(v) for k, v in self.average.items()},
+            "n": sum(score.n for score in self.tasks.values()),
+            "models": self.models,
+        }
+
+    def write_json(self, path: str | Path, **extra) -> None:
+        write_json(path, {**self.to_dict(), **extra})
+
+    def table(self) -> str:
+        """The STS table, then the pair-classification table."""
+        parts = [part.table() for part in (self.sts, self.pair) if part is not None]
+        return "\n\n".join(parts)
+
+
+class EvaluationSuite:
+    """Callable evaluator over STS tasks and pair tasks: ``EvaluationSuite(tasks)(models)``.
+
+    All pairs of both families are scored in one pass per model (:attr:`pairs`: the STS
+    pairs, then the pair tasks' pairs), so each distinct sentence (bi) or pair (cross) is
+    encoded once.
+
+    Args:
+        tasks: :class:`StsTask` and :class:`PairTask` objects, e.g. from ``find_all_tasks``.
+        aggregation: STS12-16: ``all``, ``mean`` or ``wmean``.
+        batch_size: inference batch size.
+        show_progress_bar: ``None`` shows bars when stderr is a terminal.
+        both_orders: cross-encoders score a pair as the mean of both orders.
+    """
+
+    def __init__(
+        self,
+        tasks: Sequence[StsTask | PairTask],
+        *,
+        aggregation: str = "all",
+        batch_size: int = 64,
+        show_progress_bar: bool | None = None,
+        both_orders: bool = False,
+    ) -> None:
+        if not tasks:
+            raise ValueError("no tasks to evaluate")
+        unknown = [type(t).__name__ for t in tasks if not isinstance(t, (StsTask, PairTask))]
+        if unknown:
+            raise TypeError(f"expected StsTask or PairTask objects, got {unknown}")
+        names = [task.name for task in tasks]
+        if len({name.upper() for name in names}) != len(names):
+            raise ValueError(f"task names must be unique, got {names}")
+        self.sts_tasks = [t for t in tasks if isinstance(t, StsTask)]
+        self.pair_tasks = [t for t in tasks if isinstance(t, PairTask)]
+        options = {
+            "batch_size": batch_size,
+            "show_progress_bar": show_progress_bar,
+            "both_orders": both_orders,
+        }
+        self.sts = (
+            StsEvaluator(self.sts_tasks, aggregation=aggregation, **options)
+            if self.sts_tasks
+            else None
+        )
+        self.pair = (
+            PairClassificationEvaluator(self.pair_tasks, **options) if self.pair_tasks else None
+        )
+        self.batch_size = batch_size
+        self.show_progress_bar = show_progress_bar
+        self.both_orders = both_orders
+        self.pairs = (self.sts.pairs if self.sts else []) + (self.pair.pairs if self.pair else [])
+
+    def scores(self, models: object | Sequence[object]) -> np.ndarray:
+        """Each pair's score (ensemble mean when several models are given), in :attr:`pairs` order."""
+        return ensemble_scores(
+            models,
+            self.pairs,
+            batch_size=self.batch_size,
+            show_progress_bar=self.show_progress_bar,
+            both_orders=self.both_orders,
+        )
+
+    def __call__(self, models: object | Sequence[object]) -> SuiteResult:
+        return self.from_scores(self.scores(models), models=_names(models))
+
+    def from_scores(self, scores: np.ndarray, models: list[str] | None = None) -> SuiteResult:
+        """Results of precomputed pair scores (ordered as :attr:`pairs`)."""
+        scores = np.asarray(scores)
+        if len(scores) != len(self.pairs):
+            raise ValueError(f"{len(scores)} scores for {len(self.pairs)} pairs")
+        split = len(self.sts.pairs) if self.sts else 0
+        models = models or []
+        sts = self.sts.from_scores(scores[:split], models=models) if self.sts else None
+        pair = self.pair.from_scores(scores[split:], models=models) if self.pair else None
+        return SuiteResult(sts, pair, models)
