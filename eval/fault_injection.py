@@ -61,8 +61,8 @@ def _env() -> dict[str, str]:
 
 def _under_way(out: Path) -> str:
     """The phase a killed run was in: the first phase of the plan its ledger does not record."""
-    from transencoder.training.recipes import config_from_record
     from transencoder.training.plan import plan
+    from transencoder.training.recipes import config_from_record
 
     progress = out / "progress.json"
     if not progress.is_file():

@@ -241,29 +241,6 @@ def test_moved_run_directory_resumes(tiny_model, tmp_path):
     assert again["config"]["run"]["output_dir"] == str(tmp_path / "b")
 
 
-def test_select_on_dev_picks_the_best_dev_cycle(tiny_model, tmp_path):
-    from transencoder.eval import StsEvaluator, read_stsb
-
-    sentences, rng = tiny_sentences(), random.Random(2)
-    folder = tmp_path / "data" / "STSBenchmark"
-    folder.mkdir(parents=True)
-    for split, count in (("train", 40), ("dev", 30), ("test", 30)):
-        rows = [f"g\tf\t2012\t{i:04d}\t{rng.uniform(0, 5):.3f}\t{rng.choice(sentences)}\t{rng.choice(sentences)}"
-                for i in range(count)]
-        (folder / f"sts-{split}.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
-    out = tmp_path / "run"
-    settings = _settings(tiny_model, tmp_path / "unused", **_out(out), cycles=2, select_on_dev=True)
-    settings["data"] = {"data_dir": str(tmp_path / "data")}
-    report = run_trans_encoder(build_config(settings), log=lambda *a: None)
-    dev = StsEvaluator([read_stsb(folder / "sts-dev.csv")])
-    scores = {k: dev(BiEncoder.from_pretrained(out / f"cycle-{k}" / "bi", device="cpu")).primary for k in (1, 2)}
-    best = max(scores, key=lambda k: (scores[k], -k))
-    assert report["selected"]["bi"]["cycle"] == best
-    assert report["selected"]["bi"]["dev_spearman"] == pytest.approx(scores[best], abs=1e-3)
-    assert "gold dev labels" in report["model_selection"]
-    assert "selected bi: cycle" in (out / "report.md").read_text()
-
-
 def test_report_is_written_after_each_cycle(tiny_model, tmp_path, monkeypatch):
     from transencoder.training import TransEncoderRun
     from transencoder.training.plan import PhaseKind

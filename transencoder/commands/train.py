@@ -101,7 +101,7 @@ def config_from_args(args: argparse.Namespace):
         "recipe": args.recipe,
         "models": args.model,
         "cycles": args.cycles,
-        "select_on_dev": args.select_on_dev,
+        "selection": {"dev_data": args.dev_data, "stsb_dev": args.select_on_dev},
         "average_bi": args.average_bi,
         "data": {
             "data_dir": args.data_dir,
@@ -155,11 +155,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def result_lines(evaluation: dict) -> list[str]:
-    """The run's results, one line per model: the last cycle's and, when made, the average."""
+    """The run's results, one line per model: the last cycle's and, when made, the average and
+    the selected models."""
+    from ..eval import primary_average
+
     cycles = [label for label in evaluation if label.startswith("cycle ")]
-    shown = cycles[-1:] + [label for label in evaluation if label == "average"]
-    return [
-        f"{label} {tag}: average Spearman {scores['average']['spearman']:.2f}"
-        for label in shown
-        for tag, scores in evaluation[label].items()
-    ]
+    shown = cycles[-1:] + [label for label in evaluation if label in ("average", "selected")]
+    lines = []
+    for label in shown:
+        for tag, scores in evaluation[label].items():
+            metric = "Spearman" if "primary" not in scores["average"] else "primary metric"
+            lines.append(f"{label} {tag}: average {metric} {primary_average(scores):.2f}")
+    return lines

@@ -22,6 +22,7 @@ from .batching import length_sorted_batches, pad_batch, tokenize_texts, unique_i
 from .card import ModelCardInfo, write_model_card
 from .loading import (
     ModelLoadError,
+    check_weights,
     hub_error,
     load_module_weights,
     resolve_model_path,
@@ -105,6 +106,7 @@ class BiEncoder(nn.Module):
         from transformers import AutoModel, AutoTokenizer
 
         path = resolve_model_path(name_or_path)
+        check_weights(path)  # a damaged or unsafe weight file is named before transformers reads it
         layout = read_layout(Path(path)) if Path(path).is_dir() else None
         source = str(layout.transformer_dir) if layout else path
         try:

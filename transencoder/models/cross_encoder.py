@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from .batching import length_sorted_batches, pad_batch, tokenize_pairs, unique_in_order
 from .bi_encoder import _position_limit, _split_pairs, default_device, progress_default
 from .card import ModelCardInfo, write_model_card
-from .loading import ModelLoadError, hub_error, read_json, resolve_model_path
+from .loading import ModelLoadError, check_weights, hub_error, read_json, resolve_model_path
 from .quiet import transformers_output
 from .st_format import atomic_directory, read_layout, write_cross_encoder_metadata
 
@@ -69,6 +69,7 @@ class CrossEncoder(nn.Module):
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         path = resolve_model_path(name_or_path)
+        check_weights(path)  # a damaged or unsafe weight file is named before transformers reads it
         layout = read_layout(Path(path)) if Path(path).is_dir() else None
         source = str(layout.transformer_dir) if layout else path
         try:

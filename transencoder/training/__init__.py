@@ -1,8 +1,6 @@
 """Trans-Encoder training: the run (:mod:`.runner`), its steps, and each part usable on its own."""
 
 from .config import DataConfig, RunConfig, TeacherConfig, TrainConfig
-from .step_config import BiStepConfig, CrossStepConfig, PrimingConfig, StepConfig
-from .validation import ConfigError
 from .pairs import (
     PairPool,
     both_orders,
@@ -13,6 +11,7 @@ from .pairs import (
 )
 from .recipes import RECIPES, build_config, load_yaml, parse_set
 from .runner import TransEncoderRun, run_trans_encoder
+from .step_config import BiStepConfig, CrossStepConfig, PrimingConfig, StepConfig
 from .steps import (
     label_with_bi,
     label_with_cross,
@@ -22,6 +21,7 @@ from .steps import (
     train_cross_encoder,
 )
 from .teachers import combine_teachers
+from .validation import ConfigError
 
 __all__ = [
     "RECIPES",

@@ -66,12 +66,16 @@ def mix_weights(
     for name, tensor in result.items():
         first = start[name].detach()
         if first.shape != tensor.shape:
-            raise ValueError(f"cannot mix {name}: shape {tuple(first.shape)} against {tuple(tensor.shape)}")
+            raise ValueError(
+                f"cannot mix {name}: shape {tuple(first.shape)} against {tuple(tensor.shape)}"
+            )
         if tensor.is_floating_point():
             mixed = (1.0 - alpha) * first.double() + alpha * tensor.detach().double()
             out[name] = mixed.to(tensor.dtype)
         elif torch.equal(first, tensor):
             out[name] = tensor.detach().clone()
         else:
-            raise ValueError(f"cannot mix {name}: a non-float tensor that differs between the models")
+            raise ValueError(
+                f"cannot mix {name}: a non-float tensor that differs between the models"
+            )
     return out

@@ -76,6 +76,9 @@ def evaluated_dirs(run_dir: RunDir, phase: Phase, result: dict) -> dict[str, Pat
     for m in range(run_dir.members):
         if phase.kind is PhaseKind.AVERAGE_EVAL:
             dirs[run_dir.tag("bi", m)] = run_dir.average(m)
+        elif phase.kind is PhaseKind.SELECT:
+            for kind in ("bi", "cross"):
+                dirs[run_dir.tag(kind, m)] = run_dir.selected(kind, m)
         elif phase.kind is PhaseKind.EVAL:
             for kind in ("bi", "cross"):
                 dirs[run_dir.tag(kind, m)] = run_dir.model(kind, phase.cycle, m)
@@ -86,7 +89,7 @@ def update_cards(run_dir: RunDir, phase: Phase, result: dict | None, start: dict
     """Write an evaluation phase's figures into the cards of the models it scored."""
     if not result:
         return
-    scores = result.get("eval", result)
+    scores = result.get("eval", {} if phase.kind is PhaseKind.SELECT else result)
     for tag, path in evaluated_dirs(run_dir, phase, result).items():
         if tag in scores and path.is_dir():
             start_tag = run_dir.tag("bi", int(tag.split("-")[1]) - 1) if "-" in tag else "bi"
@@ -102,11 +105,18 @@ def publish(
         return
     if phase.kind is not PhaseKind.START_EVAL:
         update_cards(run_dir, phase, result, start)
-    scores = {tag: r for tag, r in result.get("eval", result).items() if not tag.startswith("_")}
-    tracker.log_eval(row_label(phase), scores)
+    scores = result.get("eval", {} if phase.kind is PhaseKind.SELECT else result)
+    if scores:
+        tracker.log_eval(row_label(phase), scores)
 
 
-ROWS = (PhaseKind.START_EVAL, PhaseKind.PRIME, PhaseKind.EVAL, PhaseKind.AVERAGE_EVAL)
+ROWS = (
+    PhaseKind.START_EVAL,
+    PhaseKind.PRIME,
+    PhaseKind.EVAL,
+    PhaseKind.AVERAGE_EVAL,
+    PhaseKind.SELECT,
+)
 
 
 def row_label(phase: Phase) -> str:

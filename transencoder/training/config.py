@@ -110,6 +110,38 @@ class TeacherConfig:
 
 
 @dataclass
+class SelectionConfig:
+    """Choosing the run's result on a small labelled sample of the user's domain (gold labels)."""
+
+    dev_data: str | None = setting(
+        None,
+        "a labelled dev sample (any evaluation format, e.g. 100-500 pairs): the best candidate on it, the start model included, is the run's result",
+    )
+    stsb_dev: bool = setting(False, "use STS-B's dev split of the data folder as the dev sample")
+    mixes: list[float] = setting(
+        lambda: [0.25, 0.5, 0.75],
+        "weight-space mixes between the start model and the run's bi-encoder, as candidates",
+        factory=True,
+    )
+
+    @property
+    def active(self) -> bool:
+        return bool(self.dev_data) or self.stsb_dev
+
+    def validate(self) -> None:
+        boolean(self.stsb_dev, "selection.stsb_dev")
+        if self.dev_data is not None and self.stsb_dev:
+            raise ConfigError("give one dev sample: selection.dev_data or selection.stsb_dev")
+        if not isinstance(self.mixes, list) or not all(
+            isinstance(a, (int, float)) and not isinstance(a, bool) and 0 < a < 1
+            for a in self.mixes
+        ):
+            raise ConfigError(
+                f"selection.mixes must be a list of numbers in (0, 1), got {self.mixes!r}"
+            )
+
+
+@dataclass
 class RunConfig:
     """Where the run lives and how it runs; none of these changes a trained model."""
 
@@ -169,14 +201,12 @@ class TrainConfig:
         True,
         "after the last cycle, average the cycles' bi-encoders weight by weight (needs cycles >= 2)",
     )
-    select_on_dev: bool = setting(
-        False, "keep the best cycle by STS-B dev Spearman (uses gold dev labels)"
-    )
     data: DataConfig = setting(DataConfig, "", factory=True)
     teachers: TeacherConfig = setting(TeacherConfig, "", factory=True)
     cross: CrossStepConfig = setting(CrossStepConfig, "", factory=True)
     bi: BiStepConfig = setting(BiStepConfig, "", factory=True)
     priming: PrimingConfig = setting(PrimingConfig, "", factory=True)
+    selection: SelectionConfig = setting(SelectionConfig, "", factory=True)
     run: RunConfig = setting(RunConfig, "", factory=True)
 
     def validate(self) -> TrainConfig:
@@ -190,12 +220,12 @@ class TrainConfig:
             )
         positive_int(self.cycles, "cycles")
         boolean(self.average_bi, "average_bi")
-        boolean(self.select_on_dev, "select_on_dev")
         self.data.validate()
         self.teachers.validate()
         self.cross.validate()
         self.bi.validate()
         self.priming.validate()
+        self.selection.validate()
         self.run.validate()
         return self
 

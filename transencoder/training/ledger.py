@@ -34,7 +34,9 @@ FREE = {
     "run.checkpoint_every",
     "run.report_to",
     "average_bi",
-    "select_on_dev",
+    "selection.dev_data",
+    "selection.stsb_dev",
+    "selection.mixes",
     "data.eval_data_dir",
     "data.eval_tasks",
     "cycles",
@@ -77,6 +79,12 @@ def settings_of(config: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in flat.items() if k not in FREE and k not in BY_CONTENT}
 
 
+def _evaluated_on(config: dict[str, Any]) -> tuple:
+    """Where a run's evaluation data comes from (resolved) and which tasks."""
+    source = config["data"].get("eval_data_dir") or config["data"].get("data_dir")
+    return (str(Path(source).resolve()) if source else None, config["data"].get("eval_tasks"))
+
+
 class Ledger:
     """``progress.json`` of one run; written by the main process only."""
 
@@ -112,7 +120,7 @@ class Ledger:
             )
         ledger = cls.read(run_dir)
         ledger._check_same(config, fingerprint)
-        ledger._extend(config["cycles"], phases)
+        ledger._extend(config, phases)
         ledger._check_outputs(phases)
         ledger.state.update(
             config=config, **about
@@ -167,18 +175,30 @@ class Ledger:
                 "use another --output-dir, or --overwrite to start over"
             )
 
-    def _extend(self, cycles: int, phases: list[Phase]) -> None:
-        before = self.state["config"]["cycles"]
+    def _extend(self, config: dict[str, Any], phases: list[Phase]) -> None:
+        """A larger ``cycles`` extends the run (its averaging and selection are redone); other
+        evaluation data or selection settings redo the phases that used them."""
+        old, cycles = self.state["config"], config["cycles"]
+        before = old["cycles"]
         if cycles < before:
             raise RunDirError(
                 f"{self.dir.root} holds a run of {before} cycles; it can be extended "
                 f"(--cycles {before} or more), not shortened to {cycles}"
             )
-        if cycles > before:  # the average over the old cycles is redone over the new ones
-            averaging = {
-                p.name for p in phases if p.kind in (PhaseKind.AVERAGE_BI, PhaseKind.AVERAGE_EVAL)
+        stale: set[PhaseKind] = set()
+        if cycles > before:
+            stale |= {PhaseKind.AVERAGE_BI, PhaseKind.AVERAGE_EVAL, PhaseKind.SELECT}
+        if _evaluated_on(old) != _evaluated_on(config):
+            stale |= {
+                PhaseKind.START_EVAL,
+                PhaseKind.EVAL,
+                PhaseKind.AVERAGE_EVAL,
+                PhaseKind.SELECT,
             }
-            self._forget([name for name in self.state["done"] if name in averaging])
+        if old.get("selection") != config.get("selection"):
+            stale.add(PhaseKind.SELECT)
+        names = {p.name for p in phases if p.kind in stale}
+        self._forget([name for name in self.state["done"] if name in names])
 
     def _check_outputs(self, phases: list[Phase]) -> None:
         """Done phases whose outputs were deleted run again, with every later phase; a damaged

@@ -26,8 +26,8 @@ from tqdm.auto import tqdm
 
 from ..models.bi_encoder import progress_default
 from .checkpoint import PhaseCheckpoint, set_rng_state
-from .step_config import StepConfig
 from .runtime import LocalRuntime, Runtime
+from .step_config import StepConfig
 
 Batch = dict[str, torch.Tensor]
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..eval.data import DataFormatError
 from ..eval.discover import canonical_task_name, locate_tasks, read_location
+from ..eval.pair_discover import locate_pair_tasks, read_pair_location, task_matches
 from ..eval.readers import (
     normalize_sentence,
     parse_sentence,
@@ -102,12 +103,21 @@ def _add(pool: PairPool, seen: set, source: str, pairs: Iterable[tuple[str, str]
 def pool_from_data_dir(
     root: str | Path, tasks: Sequence[str] | None = None, splits: Sequence[str] = SPLITS
 ) -> PairPool:
-    """All pairs of the tasks found under ``root`` (every split of STS-B and SICK)."""
+    """All pairs of the tasks found under ``root``: STS tasks (every split of STS-B and SICK)
+    and pair-classification tasks (the labelled split each benchmark folder is evaluated on),
+    labels dropped: the paper's transductive pool."""
     wanted = {canonical_task_name(name) for name in tasks} if tasks else None
     pool, seen = PairPool([], transductive=True), set()
     locations = [loc for loc in locate_tasks(root) if wanted is None or loc.task.upper() in wanted]
+    pair_tasks = [read_pair_location(loc) for loc in locate_pair_tasks(root)[0]]
     if wanted:
-        missing = wanted - {loc.task.upper() for loc in locations}
+        pair_tasks = [t for t in pair_tasks if any(task_matches(t, name) for name in wanted)]
+        missing = {
+            w
+            for w in wanted
+            if w not in {loc.task.upper() for loc in locations}
+            and not any(task_matches(t, w) for t in pair_tasks)
+        }
         if missing:
             raise DataFormatError(
                 str(root), None, f"task(s) {sorted(missing)} not found", "the pool tasks"
@@ -121,9 +131,11 @@ def pool_from_data_dir(
                     _add(pool, seen, f"{location.task}-{split}", reader(path).pairs)
         else:
             _add(pool, seen, location.task, read_location(location).pairs)
+    for task in pair_tasks:
+        _add(pool, seen, task.name, task.pairs)
     if not pool.pairs:
         raise DataFormatError(
-            str(root), None, "no sentence pairs found", "STS data to take pairs from"
+            str(root), None, "no sentence pairs found", "STS or pair-classification data"
         )
     return pool
 

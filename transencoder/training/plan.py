@@ -7,6 +7,7 @@ restarted run skips what is done. The order, for one start model::
     primed/bi                                  (a raw language model only)
     cycle-k/label-bi -> cycle-k/cross -> cycle-k/label-cross -> cycle-k/bi -> cycle-k/eval
     average/bi -> average/eval                 (average_bi with two cycles or more)
+    selected                                   (with a labelled dev sample: the best candidate)
 
 With several start models (mutual distillation) every training phase runs once per member
 (``cycle-k/bi-1``, ``cycle-k/bi-2`` ...).
@@ -28,6 +29,7 @@ class PhaseKind(Enum):
     EVAL = "eval"
     AVERAGE_BI = "average-bi"  # the weight average of the cycles' bi-encoders (one per member)
     AVERAGE_EVAL = "average-eval"
+    SELECT = "select"  # choose the run's result on a labelled dev sample (the start included)
 
 
 TRAINING = (PhaseKind.PRIME, PhaseKind.CROSS, PhaseKind.BI)
@@ -51,6 +53,8 @@ class Phase:
         kind = self.kind
         if kind is PhaseKind.START_EVAL:
             return "start-eval"
+        if kind is PhaseKind.SELECT:
+            return "selected"
         if kind is PhaseKind.PRIME:
             return f"primed/{member_tag('bi', self.member, self.members)}"
         if kind in (PhaseKind.AVERAGE_BI, PhaseKind.AVERAGE_EVAL):
@@ -65,7 +69,9 @@ class Phase:
         return f"cycle-{self.cycle}/{kind.value}"
 
 
-def plan(*, cycles: int, members: int, prime: bool, average_bi: bool) -> list[Phase]:
+def plan(
+    *, cycles: int, members: int, prime: bool, average_bi: bool, select: bool = False
+) -> list[Phase]:
     """The phases of a run in the order they run."""
 
     def each(kind: PhaseKind, cycle: int) -> list[Phase]:
@@ -83,6 +89,8 @@ def plan(*, cycles: int, members: int, prime: bool, average_bi: bool) -> list[Ph
     if average_bi and cycles > 1:
         phases += each(PhaseKind.AVERAGE_BI, cycles)
         phases.append(Phase(PhaseKind.AVERAGE_EVAL, cycles, members=members))
+    if select:
+        phases.append(Phase(PhaseKind.SELECT, cycles, members=members))
     return phases
 
 
@@ -106,4 +114,5 @@ def plan_for(config) -> list[Phase]:
         members=len(config.models),
         prime=needs_priming(config),
         average_bi=config.average_bi,
+        select=config.selection.active,
     )

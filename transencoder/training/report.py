@@ -6,74 +6,63 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from ..eval import primary_metric
 from .checkpoint import atomic_write_bytes, atomic_write_json
 from .plan import PhaseKind
 from .plot import plot_run
 from .rundir import RunDir
 
+ROWS = {PhaseKind.EVAL: None, PhaseKind.AVERAGE_EVAL: "average", PhaseKind.SELECT: "selected"}
+
 
 def _rows(progress: dict, phases) -> list[tuple[str, dict]]:
-    """(row label, {model tag: eval result}) for the start, each evaluated cycle and the average."""
-    rows = []
-    start = progress["results"].get("start-eval")
-    if start:
-        rows.append(("start", start))
+    """(row label, {model tag: eval result}): the start, the primed model, each evaluated cycle,
+    the average and the selected models."""
+    results = progress["results"]
+    rows = [("start", results["start-eval"])] if results.get("start-eval") else []
     primed = {}
     for phase in phases:
-        if phase.kind is PhaseKind.PRIME and "eval" in (progress["results"].get(phase.name) or {}):
-            primed.update(progress["results"][phase.name]["eval"])
+        if phase.kind is PhaseKind.PRIME and "eval" in (results.get(phase.name) or {}):
+            primed.update(results[phase.name]["eval"])
     if primed:
         rows.append(("primed", primed))
     for phase in phases:
-        if phase.kind in (PhaseKind.EVAL, PhaseKind.AVERAGE_EVAL) and progress["results"].get(
-            phase.name
-        ):
-            result = {
-                tag: r
-                for tag, r in progress["results"][phase.name].items()
-                if not tag.startswith("_")
-            }
-            rows.append(
-                (f"cycle {phase.cycle}" if phase.kind is PhaseKind.EVAL else "average", result)
-            )
+        result = results.get(phase.name)
+        if phase.kind in ROWS and result:
+            result = result.get("eval") if phase.kind is PhaseKind.SELECT else result
+            if result:
+                rows.append((ROWS[phase.kind] or f"cycle {phase.cycle}", result))
     return rows
 
 
-def select_on_dev(progress: dict, phases, run_dir: RunDir) -> dict:
-    """Per model tag, the cycle with the best STS-B dev Spearman (ties: the earlier cycle)."""
-    selected: dict[str, dict] = {}
-    for phase in phases:
-        result = progress["results"].get(phase.name) or {}
-        if phase.kind is not PhaseKind.EVAL or "_dev" not in result:
-            continue
-        for tag, dev in result["_dev"].items():
-            score = dev["average"]["spearman"]
-            if tag not in selected or score > selected[tag]["dev_spearman"]:
-                kind = tag.split("-")[0]
-                path = (
-                    run_dir.root / f"cycle-{phase.cycle}" / tag
-                    if not tag.endswith("ensemble")
-                    else None
-                )
-                selected[tag] = {
-                    "cycle": phase.cycle,
-                    "dev_spearman": round(score, 4),
-                    "path": str(path) if path else None,
-                    "test": result.get(tag, {}).get("average"),
-                    "kind": kind,
-                }
-    return selected
-
-
 def _selection(config, out: Path, phases) -> str:
-    if config.select_on_dev:
-        return "best cycle by STS-B dev Spearman (gold dev labels)"
+    if any(phase.kind is PhaseKind.SELECT for phase in phases):
+        source = config.selection.dev_data or "STS-B dev"
+        return (
+            f"the best candidate on the dev sample {source} (gold labels), the start model "
+            f"included: {out / 'selected'}"
+        )
     if any(phase.kind is PhaseKind.AVERAGE_BI for phase in phases):
         return (
             f"none: the weight average of the {config.cycles} cycles' bi-encoders "
             f"({out / 'average'}) and the last cycle's cross-encoder are the result"
         )
     return "none: the last cycle's models are the result"
+
+
+def selection_lines(result: dict) -> list[str]:
+    """The selection's table: every candidate's dev figure, the chosen ones in bold."""
+    chosen = set(result["chosen"].items())
+    lines = ["### selection on the dev sample", "", "| model | candidate | dev |", "|---|---|---|"]
+    for c in result["candidates"]:
+        tag = (
+            c["kind"]
+            if "-" not in next(iter(result["chosen"]))
+            else f"{c['kind']}-{c['member'] + 1}"
+        )
+        mark = "**" if (tag, c["name"]) in chosen else ""
+        lines.append(f"| {tag} | {mark}{c['name']}{mark} | {mark}{_fmt(c['dev'])}{mark} |")
+    return [*lines, ""]
 
 
 def _fmt(value) -> str:
@@ -84,10 +73,13 @@ def _fmt(value) -> str:
 
 def primary(scores: dict) -> float | None:
     """A task's (or an average's) headline figure: Spearman for STS, ROC-AUC for pair tasks."""
-    for metric in ("spearman", "auc"):
-        if metric in scores:
-            return scores[metric]
-    return None
+    if "primary" in scores:  # an average over both families
+        return scores["primary"]
+    return (
+        primary_metric(scores)[1]
+        if "metric" in scores
+        else scores.get("spearman", scores.get("auc"))
+    )
 
 
 def markdown_tables(rows: list[tuple[str, dict]]) -> str:
@@ -134,8 +126,9 @@ def write_report(run_dir: RunDir, config, progress: dict, phases) -> dict:
     }
     if progress.get("communication"):
         report["communication"] = progress["communication"]
-    if config.select_on_dev:
-        report["selected"] = select_on_dev(progress, phases, run_dir)
+    selected = progress["results"].get("selected")
+    if selected:
+        report["selection"] = {k: selected[k] for k in ("candidates", "chosen")}
     atomic_write_json(out / "report.json", report)
     lines = [
         "# Trans-Encoder run",
@@ -149,12 +142,8 @@ def write_report(run_dir: RunDir, config, progress: dict, phases) -> dict:
         "",
         markdown_tables(rows),
     ]
-    for tag, choice in report.get("selected", {}).items():
-        test = choice["test"]["spearman"] if choice.get("test") else float("nan")
-        lines.append(
-            f"- selected {tag}: cycle {choice['cycle']} (STS-B dev {choice['dev_spearman']:.2f}; "
-            f"test average {test:.2f})"
-        )
+    if selected:
+        lines += selection_lines(selected)
     lines.append("")
     if report.get("communication"):
         lines += [
@@ -195,5 +184,6 @@ def rebuild_report(path) -> dict:
         members=len(config.models),
         prime=state["primed"],
         average_bi=config.average_bi,
+        select=config.selection.active,
     )
     return write_report(run_dir, config, state, phases)

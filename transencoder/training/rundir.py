@@ -7,6 +7,7 @@ Layout of ``<out>``::
     primed/bi                   a primed raw language model (SimCSE / Mirror-BERT)
     cycle-<k>/bi, cycle-<k>/cross     each cycle's models (bi-<m> / cross-<m> per member)
     average/bi                  the weight average of the cycles' bi-encoders
+    selected/bi, selected/cross       the candidates chosen on a labelled dev sample
     labels/*.npy                what each step learned from (see :class:`LabelArray`)
     state/*.pt                  the snapshot of a training phase under way
     report.json, report.md, spearman.png
@@ -67,6 +68,10 @@ class RunDir:
     def average(self, member: int) -> Path:
         return self.root / "average" / self.tag("bi", member)
 
+    def selected(self, kind: str, member: int) -> Path:
+        """The model selection chose on the dev sample (a copy, whichever candidate it is)."""
+        return self.root / "selected" / self.tag(kind, member)
+
     def labels(self, array: LabelArray, cycle: int = 0) -> Path:
         return self.root / "labels" / (array.value.format(k=cycle) + ".npy")
 
@@ -82,6 +87,8 @@ class RunDir:
             return [self.model(kind.value, k, m)]
         if kind is PhaseKind.AVERAGE_BI:
             return [self.average(m)]
+        if kind is PhaseKind.SELECT:
+            return [self.selected(k, m) for m in range(self.members) for k in ("bi", "cross")]
         if kind is PhaseKind.LABEL_BI:
             return [self.labels(LabelArray.BI_SCORES, k), self.labels(LabelArray.CROSS_TARGETS, k)]
         if kind is PhaseKind.LABEL_CROSS:

@@ -13,8 +13,8 @@ import time
 
 import torch
 
-from ..progress import library_bars
-from . import teachers
+from ..models.quiet import transformers_output
+from . import selection, signals, teachers
 from .averaging import average_weights
 from .config import TrainConfig
 from .plan import Phase, PhaseKind
@@ -45,7 +45,7 @@ class TransEncoderRun:
         return self.w.phases
 
     def run(self) -> dict:
-        with library_bars(self.config.run.show_progress_bar):
+        with transformers_output(progress=self.config.run.show_progress_bar, reports=True):
             self.w.open()
             try:
                 for phase in self.w.phases:
@@ -59,7 +59,9 @@ class TransEncoderRun:
 
     # ------------------------------------------------------------------ the phases, in order
     def start_eval(self, phase: Phase) -> dict | None:
-        return self.w.evaluate({"bi": [self.w.bi(m) for m in self.config.models]}, dev=False)
+        return self.w.evaluate(
+            {"bi": [self.w.bi(m) for m in self.config.models]},
+        )
 
     def prime(self, phase: Phase) -> dict:
         # SimCSE pools with CLS (plus an MLP during priming only), Mirror-BERT with the mean.
@@ -72,7 +74,9 @@ class TransEncoderRun:
         )  # fmt: skip
         rebuild = lambda: self.w.bi(start, pooling=pooling, device="cpu")  # noqa: E731
         path = self.w.save_trained(phase, stats, rebuild, "bi", prefix="bi.")
-        scores = self.w.evaluate({"bi": [self.w.bi(path)]}, dev=False)
+        scores = self.w.evaluate(
+            {"bi": [self.w.bi(path)]},
+        )
         tag = self.dir.tag("bi", phase.member)
         return {"train": stats.to_dict(), **({"eval": {tag: scores["bi"]}} if scores else {})}
 
@@ -102,7 +106,12 @@ class TransEncoderRun:
         scale = self.w.load(LabelArray.BI_SCORES, teachers.bi_target_scale_cycle(k, cfg.bi.init))
         anchor = self.w.start_anchor() if cfg.teachers.bi_from_start > 0 else None
         labels = teachers.bi_targets(cross_scores, anchor, scale, cfg.teachers)
-        return _stats(self.w.save(LabelArray.BI_TARGETS, k, labels))
+        self.w.save(LabelArray.BI_TARGETS, k, labels)
+        found = signals.cycle_signals(cross_scores, self.w.load(LabelArray.CROSS_TARGETS, k),
+                                      self.w.load(LabelArray.BI_SCORES, 1), labels)  # fmt: skip
+        for line in signals.warnings(found, k):
+            self.w.log(line)
+        return {**_stats(labels), "signals": found}
 
     def bi(self, phase: Phase) -> dict:
         cfg, k, m = self.config, phase.cycle, phase.member
@@ -144,10 +153,15 @@ class TransEncoderRun:
             {"bi": [self.w.bi(self.w.done(self.dir.average(m))) for m in self.w.members]}
         )
 
+    def select(self, phase: Phase) -> dict:
+        """The best candidate on the dev sample, the start model included (never worse on dev)."""
+        return selection.select(self.w, phase)
+
     PHASES = {
         PhaseKind.START_EVAL: start_eval, PhaseKind.PRIME: prime, PhaseKind.LABEL_BI: label_bi,
         PhaseKind.CROSS: cross, PhaseKind.LABEL_CROSS: label_cross, PhaseKind.BI: bi,
         PhaseKind.EVAL: evaluate, PhaseKind.AVERAGE_BI: average_bi, PhaseKind.AVERAGE_EVAL: average_eval,
+        PhaseKind.SELECT: select,
     }  # fmt: skip
 
     def _fit(self, phase: Phase, model, trainer, rebuild) -> dict:

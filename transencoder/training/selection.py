@@ -17,7 +17,6 @@ from dataclasses import dataclass
 import torch
 
 from .averaging import mix_weights
-from .rundir import RunDir
 
 
 @dataclass
@@ -29,40 +28,58 @@ class Candidate:
 
 
 def candidates(
-    run_dir: RunDir,
     *,
     cycles: int,
     members: int,
-    start: Callable[[int], str],
     averaged: bool,
     mixes: list[float],
+    start: Callable[[int], str],
+    model: Callable[[str, int, int], object],
+    average: Callable[[int], object],
     load_bi: Callable,
     load_cross: Callable,
 ) -> list[Candidate]:
-    """A run's candidates in order of preference on ties (the start first)."""
+    """A run's candidates in order of preference on ties (the start first). ``model(kind, k, m)``
+    and ``average(m)`` give the folders of the run's models, ``start(m)`` the start model's."""
     out: list[Candidate] = []
     for m in range(members):
         out.append(Candidate("start", "bi", m, lambda m=m: load_bi(start(m))))
         for k in range(1, cycles + 1):
-            out.append(Candidate(f"cycle {k}", "bi", m, lambda k=k, m=m: load_bi(run_dir.model("bi", k, m))))
-        result = run_dir.average(m) if averaged else run_dir.model("bi", cycles, m)
+            out.append(
+                Candidate(f"cycle {k}", "bi", m, lambda k=k, m=m: load_bi(model("bi", k, m)))
+            )
         if averaged:
-            out.append(Candidate("average", "bi", m, lambda m=m: load_bi(run_dir.average(m))))
+            out.append(Candidate("average", "bi", m, lambda m=m: load_bi(average(m))))
         for a in mixes:
-            out.append(Candidate(f"mix {a:.2f}", "bi", m, lambda a=a, m=m, r=result: _mixed(load_bi, start(m), r, a)))
+            result = (lambda m=m: average(m)) if averaged else (lambda m=m: model("bi", cycles, m))
+            out.append(
+                Candidate(
+                    f"mix {a:.2f}",
+                    "bi",
+                    m,
+                    lambda a=a, m=m, r=result: _mixed(load_bi, start(m), r(), a),
+                )
+            )
         for k in range(1, cycles + 1):
-            out.append(Candidate(f"cycle {k}", "cross", m, lambda k=k, m=m: load_cross(run_dir.model("cross", k, m))))
+            out.append(
+                Candidate(
+                    f"cycle {k}", "cross", m, lambda k=k, m=m: load_cross(model("cross", k, m))
+                )
+            )
     return out
 
 
 def _mixed(load_bi: Callable, start: str, result, alpha: float) -> torch.nn.Module:
-    model = load_bi(result)
-    model.load_state_dict(mix_weights(load_bi(start).state_dict(), model.state_dict(), alpha))
-    return model
+    mixed = load_bi(result)
+    mixed.load_state_dict(mix_weights(load_bi(start).state_dict(), mixed.state_dict(), alpha))
+    return mixed
 
 
-def choose(found: list[Candidate], dev: dict[tuple[str, str, int], float]) -> dict[tuple[str, int], Candidate]:
-    """Per (kind, member), the candidate with the highest dev score; ties go to the earlier one."""
+def choose(
+    found: list[Candidate], dev: dict[tuple[str, str, int], float]
+) -> dict[tuple[str, int], Candidate]:
+    """Per (kind, member), the candidate with the highest dev score; ties (and undefined scores)
+    go to the earlier one, so the start stays unless a trained candidate beats it."""
     best: dict[tuple[str, int], Candidate] = {}
     for candidate in found:
         key = (candidate.kind, candidate.member)
@@ -70,3 +87,44 @@ def choose(found: list[Candidate], dev: dict[tuple[str, str, int], float]) -> di
         if key not in best or score > dev[(best[key].name, best[key].kind, best[key].member)]:
             best[key] = candidate
     return best
+
+
+def select(w, phase) -> dict:
+    """The selection phase of a run (``w``: its :class:`~.workspace.Workspace`): score every
+    candidate on the dev sample, save the chosen ones under ``selected/`` and evaluate them."""
+    config = w.config
+    found = candidates(
+        cycles=config.cycles, members=len(config.models), mixes=config.selection.mixes,
+        averaged=any(p.kind.value == "average-bi" for p in w.phases), start=w.start_bi,
+        model=w.trained, average=lambda m: w.done(w.dir.average(m)), load_bi=w.bi, load_cross=w.cross,
+    )  # fmt: skip
+    dev = {}
+    for candidate in found:
+        dev[(candidate.name, candidate.kind, candidate.member)] = w.evaluation.dev_score(
+            candidate.load()
+        )
+        w.log(
+            f"dev {w.dir.tag(candidate.kind, candidate.member)} {candidate.name}: {dev[(candidate.name, candidate.kind, candidate.member)]:.2f}"
+        )
+    chosen = choose(found, dev)
+    groups: dict[str, list] = {"bi": [], "cross": []}
+    for (kind, member), candidate in sorted(
+        chosen.items(), key=lambda item: (item[0][0] != "bi", item[0][1])
+    ):
+        model = candidate.load()
+        w.save_selected(model, kind, member, candidate.name)
+        groups[kind].append(model)
+    result = {
+        "candidates": [
+            {
+                "name": c.name,
+                "kind": c.kind,
+                "member": c.member,
+                "dev": round(dev[(c.name, c.kind, c.member)], 4),
+            }
+            for c in found
+        ],
+        "chosen": {w.dir.tag(kind, m): c.name for (kind, m), c in chosen.items()},
+    }
+    scores = w.evaluate(groups)
+    return {**result, "eval": scores} if scores else result

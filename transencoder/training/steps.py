@@ -22,9 +22,9 @@ from torch import nn
 from ..losses import bi_encoder_mse, cross_encoder_bce, random_span_mask, simcse_infonce
 from ..models import BiEncoder, CrossEncoder
 from ..models.batching import pad_batch, tokenize_pairs, tokenize_texts, unique_in_order
-from .step_config import PrimingConfig, StepConfig
 from .loop import PhaseStats, train_phase
 from .pairs import both_orders
+from .step_config import PrimingConfig, StepConfig
 from .teachers import views_teacher
 from .views import view_scores
 

@@ -234,8 +234,19 @@ class Workspace:
                 model.save(path, card=card_info(self.config, self.pool, phase, kind))
         return path
 
+    def save_selected(self, model, kind: str, member: int, name: str) -> Path:
+        """Save the candidate selection chose (a copy) under ``selected/`` with its card."""
+        path = self.dir.selected(kind, member)
+        phase = Phase(PhaseKind.SELECT, self.config.cycles, member, len(self.config.models))
+        card = card_info(self.config, self.pool, phase, kind)
+        card.description = f"the {kind}-encoder chosen on the dev sample: {name}"
+        with self.runtime.main_only() as main:
+            if main:
+                model.save(path, card=card)
+        return path
+
     # ------------------------------------------------------------------ evaluation
-    def evaluate(self, groups: dict[str, list], *, dev: bool = True) -> dict | None:
-        """Scores of ``{"bi": [...], "cross": [...]}`` on the run's tasks (and dev), or None
+    def evaluate(self, groups: dict[str, list]) -> dict | None:
+        """Scores of ``{"bi": [...], "cross": [...]}`` on the run's evaluation tasks, or None
         when the run has no evaluation data."""
-        return self.evaluation.evaluate(groups, with_dev=dev) if self.evaluation else None
+        return self.evaluation.evaluate(groups) if self.evaluation else None
