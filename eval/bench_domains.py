@@ -8,10 +8,16 @@ A domain is one task: STS12 ... STS16, STS-B (all splits), MRPC (train), PAWS-Wi
 * ``test.tsv``: the rest (STS-B: its whole test split; its dev sample comes from ``sts-dev``).
 
 ``train`` runs the recommended recipe on each pool (``<root>/<domain>/s<seed>``; resumable);
-``summarise`` scores every candidate model on dev and test and prints the table.
+``summarise`` scores every candidate of every finished run on dev and test (see
+``domains_analysis.py``), prints the per-domain table, the seeds, the summary of each variant
+(the recipe's result, fixed mixes toward the start, selection on the dev sample) and how well
+the label-free signals predict a loss, and writes ``eval/results/domains.json``; ``transfer``
+adds the domain-transfer matrix (train on one domain, evaluate on all).
 
     python eval/bench_domains.py prepare --root runs/domains
     python eval/bench_domains.py train --root runs/domains --domains STS16,STS13 --seeds 2021,1,2
+    python eval/bench_domains.py summarise --root runs/domains
+    python eval/bench_domains.py transfer --root runs/domains
 """
 
 from __future__ import annotations
@@ -22,11 +28,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # records.py, domains_analysis.py
+
 STS_DOMAINS = ("STS12", "STS13", "STS14", "STS15", "STS16", "STSB")
 PAIR_DOMAINS = ("MRPC", "PAWS", "QNLI")
 DOMAINS = STS_DOMAINS + PAIR_DOMAINS
 DEV_SIZE = 200
 DEV_SEED = 13
+# Pools above this many pairs are a seeded draw of it (PAWS 7,989, STS-B 8,542, QNLI 5,463 pairs):
+# the table's cost on a 2-core CPU; the evaluation keeps the whole test split.
+MAX_POOL = 4000
 
 
 def _write(path: Path, header: tuple[str, ...] | None, rows) -> int:
@@ -105,16 +118,91 @@ def train(root: Path, domains, seeds, extra: list[str]) -> None:
             if (out / "report.json").is_file() and (out / "average").is_dir():
                 print(f"{domain} seed {seed}: done")
                 continue
-            command = [sys.executable, "-m", "transencoder", "train", "--pairs",
-                       str(root / domain / "data" / "pool.tsv"), "--output-dir", str(out),
-                       "--seed", str(seed), "--no-progress", *extra]
+            pool = root / domain / "data" / "pool.tsv"
+            command = [sys.executable, "-m", "transencoder", "train", "--pairs", str(pool),
+                       "--output-dir", str(out), "--seed", str(seed), "--no-progress", *extra]
+            if len(pool.read_text(encoding="utf-8").splitlines()) > MAX_POOL:
+                command += ["--max-pairs", str(MAX_POOL)]
             print(" ".join(command), flush=True)
             subprocess.run(command, check=True)
 
 
+def print_transfer(root: Path, domains, output: Path) -> None:
+    from domains_analysis import transfer
+    from records import write_record
+
+    matrix = transfer(root, domains, domains)
+    print(f"{'model':14} " + " ".join(f"{t:>7}" for t in domains))
+    for name, row in matrix.items():
+        print(f"{name:14} " + " ".join(f"{row.get(t, float('nan')):7.2f}" for t in domains))
+    write_record(output, {"matrix": matrix, "note": "Spearman x100 (STS) or ROC-AUC x100 (pairs) on each target's test split; rows: the start, and per source domain its final bi-encoder (the average) and cross-encoder (cycle 3)"})
+    print(f"wrote {output}")
+
+
+def summarise(root: Path, domains, output: Path) -> dict:
+    from domains_analysis import run_row, score_run, signal_validation, summary
+    from records import write_record
+
+    rows: dict[str, dict] = {}
+    for domain in domains:
+        for run in sorted((root / domain).glob("s*"), key=lambda p: (p.name != "s2021", p.name)):
+            if (run / "average" / "bi").is_dir() and (run / "report.json").is_file():
+                rows[f"{domain}/{run.name}"] = run_row(score_run(run, root / domain / "data"))
+    if not rows:
+        raise SystemExit(f"no finished runs under {root}")
+    # The default mix for runs without dev labels is chosen on the dev samples (mean dev gain).
+    firsts = {k: v for k, v in rows.items() if k.endswith("/s2021")}
+    dev_means = {a: float(np.mean([r["mix_dev_gains"][a] for r in firsts.values()])) for a in next(iter(firsts.values()))["mix_dev_gains"]}
+    dev_means["1.00"] = float(np.mean([r["average_dev_gain"] for r in firsts.values()]))
+    default_mix = max(dev_means, key=lambda a: (round(dev_means[a], 6), -float(a)))
+    cycle_names = list(next(iter(rows.values()))["cycles"])
+    header = f"{'run':12} {'start':>6} " + " ".join(f"{n.replace('cycle ', 'c'):>8}" for n in cycle_names)
+    header += f" {'average':>7} {'gain':>6} {'dev pick':>9} {'gain':>6}"
+    print(header)
+    print("-" * len(header))
+    for name, row in rows.items():
+        cells = " ".join(f"{row['cycles'][n]:8.2f}" for n in cycle_names)
+        print(f"{name:12} {row['start']:6.2f} {cells} {row['average']:7.2f} {row['gain']:+6.2f} "
+              f"{row['dev_selected']:>9} {row['dev_selected_gain']:+6.2f}")
+    first = list(firsts.values())
+    variants = {
+        "recipe (average of the cycles' bi-encoders)": summary([r["gain"] for r in first]),
+        "recipe's last cross-encoder (vs the start bi-encoder)": summary([r["cross_gain"] for r in first]),
+        **{f"mix {a} toward the start (no labels)": summary([r["mix_gains"][a] for r in first]) for a in first[0]["mix_gains"]},
+        "selection on the 200-pair dev sample": summary([r["dev_selected_gain"] for r in first]),
+    }
+    print(f"\nseed 2021, {len(first)} domains (gain = test figure - start's; hurt = gain < 0)")
+    print(f"{'variant':56} {'mean':>6} {'worst':>6} {'hurt':>5} {'< -0.1':>6}")
+    for variant, s in variants.items():
+        print(f"{variant:56} {s['mean']:+6.2f} {s['worst']:+6.2f} {s['hurt']:5d} {s['below_start_by_more_than_0.1']:6d}")
+    print("mix chosen on the dev samples (mean dev gain per coefficient, 1.00 = the average): "
+          + ", ".join(f"{a}: {v:+.2f}" for a, v in dev_means.items()) + f" -> {default_mix}")
+    seeds = {}
+    for domain in domains:
+        runs = [r for k, r in rows.items() if k.startswith(f"{domain}/")]
+        if len(runs) > 1:
+            seeds[domain] = {key: {"mean": round(float(np.mean([r[key] for r in runs])), 3),
+                                   "std": round(float(np.std([r[key] for r in runs], ddof=1)), 3), "n": len(runs)}
+                             for key in ("gain", "dev_selected_gain", "cross_gain")}
+            print(f"{domain}: {len(runs)} seeds, gain {seeds[domain]['gain']['mean']:+.2f} +- {seeds[domain]['gain']['std']:.2f}, "
+                  f"dev-selected {seeds[domain]['dev_selected_gain']['mean']:+.2f} +- {seeds[domain]['dev_selected_gain']['std']:.2f}")
+    signals = signal_validation(rows)
+    print("\nsignals (lowest over the cycles) against the gain, all runs:")
+    for name, entry in signals.items():
+        extra = (f"; warning below {entry['threshold']:g}: warned & hurt {entry['warned_and_hurt']}, warned & not hurt "
+                 f"{entry['warned_not_hurt']}, hurt & not warned {entry['hurt_not_warned']}") if "threshold" in entry else ""
+        print(f"  {name}: Spearman with the gain {entry['spearman_with_gain']}{extra}")
+    record = {"runs": rows, "variants_seed_2021": variants, "mix_dev_means": dev_means, "default_mix": default_mix,
+              "seeds": seeds, "signals": signals, "max_pool": MAX_POOL, "dev_size": DEV_SIZE}
+    write_record(output, record)
+    print(f"wrote {output}")
+    return record
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=("prepare", "train"))
+    parser.add_argument("action", choices=("prepare", "train", "summarise", "transfer"))
+    parser.add_argument("--output", type=Path, default=Path("eval/results/domains.json"))
     parser.add_argument("--root", default="runs/domains")
     parser.add_argument("--sts-data", default="../shared/data/sts/senteval")
     parser.add_argument("--pairs-data", default="../shared/data/pairs")
@@ -125,8 +213,12 @@ def main() -> None:
     domains = [d.strip().upper() for d in args.domains.split(",") if d.strip()]
     if args.action == "prepare":
         prepare(Path(args.root), Path(args.sts_data), Path(args.pairs_data), domains)
-    else:
+    elif args.action == "train":
         train(Path(args.root), domains, [int(s) for s in args.seeds.split(",")], args.extra)
+    elif args.action == "summarise":
+        summarise(Path(args.root), domains, args.output)
+    else:
+        print_transfer(Path(args.root), domains, args.output.with_name("transfer.json"))
 
 
 if __name__ == "__main__":

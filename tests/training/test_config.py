@@ -100,3 +100,13 @@ def test_label_views_config():
         for bad in (["pooled", "cls"], [], ["pooled", "pooled"]):
             with pytest.raises(ConfigError, match=name):
                 build_config({"data": {"data_dir": "x"}, "teachers": {name: bad}})
+
+
+def test_docs_config_reference_is_current():
+    from pathlib import Path
+
+    from transencoder.training.config import reference_markdown
+
+    docs = Path(__file__).resolve().parents[2] / "docs" / "config.md"
+    assert docs.read_text(encoding="utf-8") == reference_markdown() + "\n", (
+        "docs/config.md is stale: python scripts/config_reference.py > docs/config.md")
