@@ -210,7 +210,8 @@ def test_a_refused_resume_is_one_error_line(tiny_model, tmp_path, capsys):
     pairs = _pairs_file(tmp_path)
     out = tmp_path / "run"
     _run(_config(tiny_model, pairs, out))
-    assert "Loading weights" not in capsys.readouterr().err  # no library bars with show_progress_bar off
+    quiet = capsys.readouterr().err  # no library bars with show_progress_bar off, no load report
+    assert "Loading weights" not in quiet and "LOAD REPORT" not in quiet
     common = ["train", "--model", str(tiny_model), "--pairs", str(pairs), "--recipe", "official",
               "--cycles", "1", "--set", "priming.method=none", "--output-dir", str(out), "--no-progress"]
     assert main([*common, "--seed", "6", "--set", "cross.epochs=1", "--set", "bi.epochs=1",
