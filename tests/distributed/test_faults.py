@@ -121,11 +121,17 @@ def _backend_errors() -> list[BaseException]:
 
     return [
         RuntimeError(GLOO_RESET),
-        RuntimeError(f"Got the following error when running the callback: RuntimeError: {GLOO_RESET}"),
-        RuntimeError("[../third_party/gloo/gloo/transport/tcp/unbound_buffer.cc:78] Timed out waiting 3000ms for recv operation to complete"),
+        RuntimeError(
+            f"Got the following error when running the callback: RuntimeError: {GLOO_RESET}"
+        ),
+        RuntimeError(
+            "[../third_party/gloo/gloo/transport/tcp/unbound_buffer.cc:78] Timed out waiting 3000ms for recv operation to complete"
+        ),
         RuntimeError("Application timeout caused pair closure"),
         RuntimeError("Rank 3 failed to pass monitoredBarrier in 2000 ms"),
-        dist.DistBackendError("NCCL error in: ProcessGroupNCCL.cpp:1970, remote process exited or there was a network error"),
+        dist.DistBackendError(
+            "NCCL error in: ProcessGroupNCCL.cpp:1970, remote process exited or there was a network error"
+        ),
         dist.DistNetworkError("Connection reset by peer"),
     ]
 

@@ -33,8 +33,13 @@ def setup(tmp_path_factory):
     model = tiny_bert_dir(root / "model", dropout=0.0)  # no dropout: runs are comparable
     sentences, rng = tiny_sentences(), random.Random(0)
     pairs = root / "pairs.tsv"
-    pairs.write_text("".join(f"{rng.choice(sentences)}\t{rng.choice(sentences)}\t{rng.uniform(0, 5):.2f}\n"
-                             for _ in range(48)), encoding="utf-8")
+    pairs.write_text(
+        "".join(
+            f"{rng.choice(sentences)}\t{rng.choice(sentences)}\t{rng.uniform(0, 5):.2f}\n"
+            for _ in range(48)
+        ),
+        encoding="utf-8",
+    )
     return root, model, pairs
 
 
@@ -44,8 +49,14 @@ def _config(root: Path, model: Path, pairs: Path, name: str, **extra) -> Path:
     count = len(pool_from_pairs_file(pairs))
     batch = 8
     settings = {
-        "models": [str(model)], "pairs": str(pairs), "eval_data_dir": str(pairs), "recipe": "official",
-        "prime": "none", "cycles": 1, "seed": 3, "show_progress_bar": False,
+        "models": [str(model)],
+        "pairs": str(pairs),
+        "eval_data_dir": str(pairs),
+        "recipe": "official",
+        "prime": "none",
+        "cycles": 1,
+        "seed": 3,
+        "show_progress_bar": False,
         # Every batch (pairs and ordered pairs) splits evenly over 2 ranks.
         "max_pairs": count - count % batch,
         "cross": {"batch_size": batch, "epochs": 2, "max_grad_norm": None},
@@ -57,32 +68,76 @@ def _config(root: Path, model: Path, pairs: Path, name: str, **extra) -> Path:
     return path
 
 
-def _launch(config: Path, out: Path, strategy: str, processes: int = 2) -> subprocess.CompletedProcess:
+def _launch(
+    config: Path, out: Path, strategy: str, processes: int = 2
+) -> subprocess.CompletedProcess:
     env = {**os.environ, "ACCELERATE_USE_CPU": "1", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    command = [*_accelerate(), "launch", "--config_file", str(REPO / "distributed" / f"{strategy}.yaml"),
-               "--num_processes", str(processes), "-m", "transencoder", "train", "--config", str(config),
-               "--strategy", strategy, "--group-size", "2", "--output-dir", str(out), "--no-progress"]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=900, cwd=str(REPO))
+    command = [
+        *_accelerate(),
+        "launch",
+        "--config_file",
+        str(REPO / "distributed" / f"{strategy}.yaml"),
+        "--num_processes",
+        str(processes),
+        "-m",
+        "transencoder",
+        "train",
+        "--config",
+        str(config),
+        "--strategy",
+        strategy,
+        "--group-size",
+        "2",
+        "--output-dir",
+        str(out),
+        "--no-progress",
+    ]
+    return subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=900, cwd=str(REPO)
+    )
 
 
 def test_ddp_run_matches_one_process_run(setup):
     root, model, pairs = setup
     # The start model's views anchor the bi-encoder's labels: under DDP each view is scored on
     # sharded pairs and rank-combined after the gather, so the anchor must equal one process's.
-    config = _config(root, model, pairs, "parity", bi_label_from_start=0.5, label_mode="rank",
-                     start_views=["pooled", "first_last", "token_f1"])
-    single = subprocess.run([sys.executable, "-m", "transencoder", "train", "--config", str(config),
-                             "--output-dir", str(root / "single"), "--no-progress"],
-                            env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
-                            capture_output=True, text=True, timeout=600)
+    config = _config(
+        root,
+        model,
+        pairs,
+        "parity",
+        bi_label_from_start=0.5,
+        label_mode="rank",
+        start_views=["pooled", "first_last", "token_f1"],
+    )
+    single = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "transencoder",
+            "train",
+            "--config",
+            str(config),
+            "--output-dir",
+            str(root / "single"),
+            "--no-progress",
+        ],
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert single.returncode == 0, single.stderr[-3000:]
     done = _launch(config, root / "ddp", "ddp")
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     from safetensors.torch import load_file
 
     for name in ("start-views-scores", "cycle-1-bi-targets"):
-        np.testing.assert_allclose(np.load(root / "ddp" / "labels" / f"{name}.npy"),
-                                   np.load(root / "single" / "labels" / f"{name}.npy"), atol=1e-5)
+        np.testing.assert_allclose(
+            np.load(root / "ddp" / "labels" / f"{name}.npy"),
+            np.load(root / "single" / "labels" / f"{name}.npy"),
+            atol=1e-5,
+        )
     for kind in ("cross", "bi"):
         a = load_file(str(root / "single" / "cycle-1" / kind / "model.safetensors"))
         b = load_file(str(root / "ddp" / "cycle-1" / kind / "model.safetensors"))
@@ -113,8 +168,14 @@ def test_gtc_bmuf_runs_every_step_with_priming(setup):
     from transencoder.distributed import StrategyConfig
 
     root, model, pairs = setup
-    config = _config(root, model, pairs, "gtc-bmuf", prime="simcse",
-                     priming={"batch_size": 8, "epochs": 1, "max_grad_norm": None})
+    config = _config(
+        root,
+        model,
+        pairs,
+        "gtc-bmuf",
+        prime="simcse",
+        priming={"batch_size": 8, "epochs": 1, "max_grad_norm": None},
+    )
     done = _launch(config, root / "gtc-bmuf", "gtc-bmuf", processes=4)
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     report = json.loads((root / "gtc-bmuf" / "report.json").read_text())
@@ -122,7 +183,9 @@ def test_gtc_bmuf_runs_every_step_with_priming(setup):
     communication = report["communication"]
     assert set(communication) == {"primed/bi", "cycle-1/cross", "cycle-1/bi"}
     # Priming gathers the SimCSE views over the 2 ranks of each GTC group.
-    assert communication["primed/bi"]["collectives"]["all_gather(embeddings)"]["participants"] == [2]
+    assert communication["primed/bi"]["collectives"]["all_gather(embeddings)"]["participants"] == [
+        2
+    ]
     for stats in communication.values():
         assert (stats["strategy"], stats["world_size"], stats["group_size"]) == ("gtc-bmuf", 4, 2)
         # Every step exchanges the code counts inside the GTC group (2 ranks) ...
@@ -135,7 +198,10 @@ def test_gtc_bmuf_runs_every_step_with_priming(setup):
     assert any(stats["counters"]["gtc_words_sent"] > 0 for stats in communication.values())
     from transencoder import BiEncoder, CrossEncoder
 
-    assert BiEncoder.from_pretrained(root / "gtc-bmuf" / "cycle-1" / "bi", device="cpu").encode("a man").shape == (32,)
-    assert CrossEncoder.from_pretrained(root / "gtc-bmuf" / "cycle-1" / "cross", device="cpu").predict(
-        [("a man", "a dog")]).shape == (1,)
+    assert BiEncoder.from_pretrained(root / "gtc-bmuf" / "cycle-1" / "bi", device="cpu").encode(
+        "a man"
+    ).shape == (32,)
+    assert CrossEncoder.from_pretrained(
+        root / "gtc-bmuf" / "cycle-1" / "cross", device="cpu"
+    ).predict([("a man", "a dog")]).shape == (1,)
     torch.manual_seed(0)
