@@ -90,6 +90,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--section", default="headline", help="the part of --out this run writes")
     ap.add_argument("--no-eval", action="store_true", help="skip the STS-B evaluation")
     ap.add_argument(
+        "--reprint", action="store_true", help="print (and refresh) the tables of --out; no run"
+    )
+    ap.add_argument(
         "--append",
         action="store_true",
         help="keep the other strategies' rows of the section (same settings) and add these",
@@ -395,6 +398,7 @@ def memory_table(rows: list[dict]) -> str:
         expected = r["model_state_expected_fraction"]
         full = float(np.mean(ddp["memory"]["model_state"])) if ddp else None
         peaks = [v for v in m["peak_step_increase"] if v is not None]
+        algorithm = sum(m["algorithm_state"].values())
         out.append(
             (
                 r["strategy"],
@@ -406,18 +410,33 @@ def memory_table(rows: list[dict]) -> str:
                 f"{state / full:.3f}" if full else "-",
                 f"{expected:.3f}" if expected else "-",
                 {True: "ok", False: "FAIL"}.get(checks.get(r["strategy"]), "-"),
+                f"{algorithm / 1e6:.1f}",
                 f"{max(peaks) / 1e6:.0f}" if peaks else "-",
             )
         )
     head = (
         "strategy", "G", "params MB", "grads MB", "optim MB", "model state MB", "vs DDP",
-        "expected", "check", "step peak +MB",
+        "expected", "check", "algorithm state MB", "step peak +MB",
     )  # fmt: skip
     return "\n".join(_columns(head, out))
 
 
+def reprint(path: Path) -> None:
+    """Print every section's tables from the record (and store them refreshed)."""
+    record = json.loads(path.read_text(encoding="utf-8"))
+    for name, section in record["sections"].items():
+        section["table"] = table(section["results"], section["stsb_before"])
+        section["memory_table"] = memory_table(section["results"])
+        print(f"== {name}: {'; '.join(section['commands'])}\n{section['table']}\n")
+        print(section["memory_table"] + "\n")
+    path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
+    if args.reprint:
+        reprint(args.out)
+        return
     names = [n.strip() for n in args.strategies.split(",") if n.strip()]
     unknown = [n for n in names if n not in STRATEGY_ORDER]
     if unknown:

@@ -216,7 +216,7 @@ def sharded_step(c: Cluster, m: Transformer, strategy: str, n: int, micro_steps:
             per_micro += reduce_scatter(c, group, FP16 * u, g_nodes)
             own = FP16 * u / group
             per_step += all_reduce(c, n // group, own, nodes, rings_per_nic=min(group, k))
-    memory = memory_per_rank(m, shards, sharded=strategy != "ddp")
+    memory = memory_per_rank(m, shards, sharded=shards > 1)
     if memory > c.memory_bytes:
         return {"fits": False, "memory_gb": memory / 1e9}
     hidden = 1.0 - c.overlap
@@ -361,7 +361,7 @@ def print_sharded(table: dict, summary: dict, micro_steps: int, gathers: int) ->
         memory = [rows[s]["512"].get("memory_gb") for s in SHARDED]
         lines.append(f"{'GB/rank':>7}" + "".join(f"{_cell(x, '.1f'):>11}" for x in memory))
     lines.append("\nWeak-scaling efficiency from 128 to 512 GPUs, and MiCS over ZeRO-3 at 512 GPUs")
-    head = X
+    head = f"{'model, parameter all-gathers per layer':<40}{'G':>4}"
     head += "".join(f"{s:>11}" for s in SHARDED) + f"{'MiCS/ZeRO-3':>13}"
     lines.append(head)
     for label, row in summary.items():

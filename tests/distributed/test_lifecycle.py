@@ -103,6 +103,9 @@ def waits_worker(rank: int, world: int, what: str) -> dict:
     from transencoder import distributed as d
 
     d.set_wait_timeout(2.0)  # every rank: builds the bounded group (a collective)
+    d.barrier()  # with everyone present, the waits just work
+    everyone = d.all_gather_object({"rank": rank})
+    assert everyone == [{"rank": r} for r in range(world)], everyone
     if rank == world - 1:
         time.sleep(12)  # absent from the wait, alive
         return {"absent": True}

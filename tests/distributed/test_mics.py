@@ -279,3 +279,17 @@ def test_hierarchical_all_gather_needs_no_full_size_staging_buffer(mics_results)
         full = 4 * r["hier_block_bytes"]
         assert all(size < full for size in r["hier_allocations"]), r["hier_allocations"]
         assert sum(r["hier_allocations"]) <= r["hier_block_bytes"], r["hier_allocations"]
+
+
+def test_block_transpose_in_place_matches_transpose():
+    """The reorder step of the hierarchical gather: [local][node] blocks -> [node][local], in
+    place, for every shape of a group (cycles of the permutation, fixed points)."""
+    from transencoder.distributed.mics import transpose_blocks_
+
+    for rows in range(1, 7):
+        for cols in range(1, 7):
+            for block in (1, 3):
+                x = torch.arange(rows * cols * block, dtype=torch.float64)
+                expected = x.view(rows, cols, block).transpose(0, 1).reshape(-1).clone()
+                transpose_blocks_(x, rows=rows, cols=cols, block=block)
+                assert torch.equal(x, expected), (rows, cols, block)

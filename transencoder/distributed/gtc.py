@@ -271,6 +271,8 @@ def gtc_hook(state: GTCState, bucket: dist.GradBucket) -> torch.futures.Future[t
     index, numel, dtype = bucket.index(), buffer.numel(), buffer.dtype
 
     def exchange() -> torch.Tensor:
+        if signs.is_cuda:  # made on backward's stream, read on the exchange thread's
+            signs.record_stream(torch.cuda.current_stream(signs.device))
         codes = codes_of(signs)
         if state.keep_last_codes:
             state.last_codes[index] = (params, codes.clone())

@@ -63,7 +63,8 @@ def wait_group() -> dist.ProcessGroup | None:
     global _group, _group_timeout_s
     if not _active():
         return None
-    if _group is not None and _group_timeout_s == _timeout_s:
+    live = dist.distributed_c10d._world.pg_map  # a destroyed world takes our group with it
+    if _group is not None and _group in live and _group_timeout_s == _timeout_s:
         return _group
     close_waits()
     with translate_errors("building the wait group"):
@@ -80,7 +81,7 @@ def close_waits() -> None:
     """Destroy the wait group (its sockets); a later wait builds a new one."""
     global _group, _group_timeout_s
     group, _group, _group_timeout_s = _group, None, None
-    if group is not None and dist.is_initialized():
+    if group is not None and dist.is_initialized() and group in dist.distributed_c10d._world.pg_map:
         dist.destroy_process_group(group)
 
 
