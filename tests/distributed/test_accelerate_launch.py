@@ -3,8 +3,8 @@
 Accelerate 1.x starts a single process for `launch --cpu --num_processes 4` (multi-CPU needs
 MPI); the shipped multi-GPU configs with ACCELERATE_USE_CPU=1 start 4 gloo processes through
 torchrun, which is what runs here. The script asserts 4 processes, so a silent fallback to one
-process fails the test. The five configs differ only in their comments (checked below), so one
-launch runs the five strategies one after the other; each strategy has its own test.
+process fails the test. The six configs differ only in their comments (checked below), so one
+launch runs the six strategies one after the other; each strategy has its own test.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def _accelerate() -> list[str]:
     return [exe] if exe else [sys.executable, "-m", "accelerate.commands.launch"]
 
 
-STRATEGIES = ["ddp", "mics", "gtc", "bmuf", "gtc-bmuf"]
+STRATEGIES = ["ddp", "zero3", "mics", "gtc", "bmuf", "gtc-bmuf"]
 
 
 def test_configs_differ_only_in_comments():

@@ -93,11 +93,15 @@ AVERAGER_CASES = [(2, 3), (0, 4)]
 FORMULA_CASES = [(1, True), (2, True), (2, False)]
 
 
+FINISH_CASES = [(4, True), (4, False), (5, True), (5, False)]  # (steps, nesterov); K = 2
+
+
 def suite_worker(rank: int, world: int) -> dict:
     """Every BMUF case in one set of processes (spawning ranks costs more than the cases)."""
     return {
         "averager": {case: averager_worker(rank, world, *case, 10) for case in AVERAGER_CASES},
         "formula": {case: formula_worker(rank, world, *case, 10) for case in FORMULA_CASES},
+        "finish": {case: finish_worker(rank, world, *case) for case in FINISH_CASES},
         "gtc_bmuf": gtc_bmuf_worker(rank, world, 7),
     }
 
@@ -282,3 +286,72 @@ def test_gtc_bmuf_groups_identical_after_each_sync_only(gtc_bmuf_run):
     stats = gtc_bmuf_run[0]["stats"]
     assert stats["collectives"]["all_gather(gtc codes)"]["participants"] == [2]
     assert stats["counters"]["bmuf_syncs"] == 2
+
+
+def finish_worker(rank: int, world: int, steps: int, nesterov: bool) -> dict:
+    """The end-of-phase sync (``strategy.synchronize``, what a training phase calls when it
+    ends) with 4 learners, eta = 0.75, K = 2: after ``steps`` optimizer steps, then again."""
+    import torch.distributed as dist
+
+    from transencoder.distributed import StrategyConfig, build_strategy
+
+    torch.manual_seed(0)
+    strategy = build_strategy(
+        StrategyConfig(
+            name="bmuf", group_size=1, block_steps=2, block_momentum=0.75, nesterov=nesterov
+        )
+    )
+    model, opt = strategy.prepare(SmallNet(), lambda ps: torch.optim.SGD(ps, lr=0.1))
+    module = strategy.unwrap(model)
+    for step in range(1, steps + 1):
+        with strategy.accumulate(model, True):
+            _loss(model, rank, step).backward()
+        strategy.step(opt)
+    before = _flat(module)
+    everyone = [torch.empty_like(before) for _ in range(world)]
+    dist.all_gather(everyone, before)
+    mean = torch.stack(everyone).mean(0)  # float64 reference of a plain average
+    strategy.synchronize(model)
+    first = _flat(module)
+    strategy.synchronize(model)
+    second = _flat(module)
+    stats = strategy.stats()
+    strategy.close()
+    return {
+        "moved_first": (first - before).abs().max().item(),
+        "moved_second": (second - first).abs().max().item(),
+        "first_minus_mean": (first - mean).abs().max().item(),
+        "spread_before": (torch.stack(everyone) - mean).abs().max().item(),
+        "counters": stats["counters"],
+    }
+
+
+@pytest.fixture(scope="module")
+def finish_runs(suite):
+    return suite["finish"]
+
+
+@pytest.mark.multiprocess
+@pytest.mark.parametrize("nesterov", [True, False], ids=["nesterov", "classical"])
+def test_end_of_phase_sync_right_after_a_block_sync_changes_nothing(finish_runs, nesterov):
+    """4 steps with K = 2: a block sync ran after step 4, so there is no new local progress and
+    the end-of-phase sync must leave the model as it is (no block-momentum step on no data)."""
+    for r in finish_runs[(4, nesterov)]:
+        assert r["spread_before"] == 0.0  # all learners hold W_g after the scheduled sync
+        assert r["moved_first"] == 0.0 and r["moved_second"] == 0.0
+        assert r["counters"].get("bmuf_syncs") == 2
+        assert r["counters"].get("bmuf_final_averages", 0) == 0
+
+
+@pytest.mark.multiprocess
+@pytest.mark.parametrize("nesterov", [True, False], ids=["nesterov", "classical"])
+def test_end_of_phase_sync_averages_partial_progress_once(finish_runs, nesterov):
+    """5 steps with K = 2: one step of progress since the last block sync. The end-of-phase sync
+    is a plain average of the learners' models (float64 reference), and a second call is a
+    no-op."""
+    for r in finish_runs[(5, nesterov)]:
+        assert r["spread_before"] > 1e-4  # the learners did diverge after the last sync
+        assert r["first_minus_mean"] <= 1e-12
+        assert r["moved_second"] == 0.0
+        assert r["counters"].get("bmuf_syncs") == 2
+        assert r["counters"].get("bmuf_final_averages") == 1

@@ -85,3 +85,92 @@ def _logs(tmp_path: Path, world: int) -> str:
     return "\n".join(
         f"--- rank {r} ---\n{(tmp_path / f'rank{r}.log').read_text()[-3000:]}" for r in range(world)
     )
+
+
+# ---------------------------------------------------------------------------- classification
+GLOO_RESET = (
+    "[/__w/pytorch/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:537] Read error "
+    "[127.0.0.1]:34177: Connection reset by peer"
+)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        RuntimeError("connection to the label database timed out"),
+        RuntimeError("timeout must be given in seconds, not 'soon'"),
+        RuntimeError("the socket path of my tokenizer server is wrong"),
+        RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"),
+        ValueError("connection refused"),
+        TimeoutError("my reader timed out"),
+    ],
+    ids=["user-connection-timed-out", "user-timeout", "user-socket", "oom", "value", "timeout"],
+)
+def test_user_errors_are_not_peer_failures(error):
+    """An error of the user's code (or an OOM) that happens to mention a timeout, a connection
+    or a socket must reach the user as it is, not as "another rank has died"."""
+    from transencoder.distributed.faults import translate_errors
+
+    with pytest.raises(type(error)) as caught, translate_errors("forward/backward", rank=0):
+        raise error
+    assert caught.value is error
+
+
+def _backend_errors() -> list[BaseException]:
+    import torch.distributed as dist
+
+    return [
+        RuntimeError(GLOO_RESET),
+        RuntimeError(
+            f"Got the following error when running the callback: RuntimeError: {GLOO_RESET}"
+        ),
+        RuntimeError(
+            "[../third_party/gloo/gloo/transport/tcp/unbound_buffer.cc:78] Timed out waiting 3000ms for recv operation to complete"
+        ),
+        RuntimeError("Application timeout caused pair closure"),
+        RuntimeError("Rank 3 failed to pass monitoredBarrier in 2000 ms"),
+        dist.DistBackendError(
+            "NCCL error in: ProcessGroupNCCL.cpp:1970, remote process exited or there was a network error"
+        ),
+        dist.DistNetworkError("Connection reset by peer"),
+    ]
+
+
+@pytest.mark.parametrize("index", range(7))
+def test_backend_errors_are_peer_failures(index):
+    from transencoder.distributed.faults import PeerFailure, translate_errors
+
+    error = _backend_errors()[index]
+    with pytest.raises(PeerFailure, match="Another rank has most likely died") as caught:
+        with translate_errors("backward (GTC all-gather)", rank=1):
+            raise error
+    assert caught.value.__cause__ is error
+    assert "rank 1" in str(caught.value)
+
+
+def silent_peer_worker(rank: int, world: int) -> dict:
+    """A real gloo timeout: rank 1 is alive but never joins the all-reduce."""
+    import datetime
+
+    import torch
+    import torch.distributed as dist
+
+    from transencoder.distributed.faults import translate_errors
+
+    group = dist.new_group([0, 1], timeout=datetime.timedelta(seconds=2))
+    if rank == 1:
+        time.sleep(6)
+        return {}
+    try:
+        with translate_errors("a test all-reduce", rank=rank):
+            dist.all_reduce(torch.ones(3), group=group)
+    except Exception as error:  # noqa: BLE001 - the test inspects it
+        return {"type": type(error).__name__}
+    return {"type": None}
+
+
+@pytest.mark.multiprocess
+def test_a_real_gloo_timeout_is_a_peer_failure():
+    from harness import run_ranks
+
+    assert run_ranks(silent_peer_worker, 2, timeout=60)[0]["type"] == "PeerFailure"

@@ -203,7 +203,10 @@ LOG2_TAUS = (-12, -5)
 
 
 def suite_worker(rank: int, world: int) -> dict:
-    return {log2_tau: gtc_worker(rank, world, log2_tau, 6) for log2_tau in LOG2_TAUS}
+    out = {log2_tau: gtc_worker(rank, world, log2_tau, 6) for log2_tau in LOG2_TAUS}
+    out["host_syncs"] = hook_sync_worker(rank, world)
+    out["single_rank_groups"] = single_rank_group_worker(rank, world, 6)
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -247,3 +250,147 @@ def test_gtc_matches_ddp_up_to_the_mean_residual(gtc_run):
     stats = results[0]["stats"]
     assert stats["collectives"]["all_gather(gtc counts)"]["participants"] == [4]
     assert stats["collectives"]["all_gather(gtc codes)"]["participants"] == [4]
+
+
+# ---------------------------------------------------------------------------- host syncs
+#: aten ops that make the host wait for the device (a value or a data-dependent size).
+HOST_SYNC_OPS = {"_local_scalar_dense", "nonzero", "masked_select", "equal", "is_nonzero"}
+
+
+def _host_syncs():
+    """A dispatch mode recording the host-syncing ops run *on this thread* (modes are
+    thread-local: ops of other threads are not seen)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Recorder(TorchDispatchMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.syncs: list[str] = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            name = func.overloadpacket.__name__
+            bool_index = name in ("index", "index_put", "index_put_") and any(
+                isinstance(i, torch.Tensor) and i.dtype in (torch.bool, torch.uint8)
+                for i in (args[1] if len(args) > 1 and isinstance(args[1], (list, tuple)) else [])
+                if i is not None
+            )
+            if name in HOST_SYNC_OPS or bool_index:
+                self.syncs.append(name)
+            return func(*args, **(kwargs or {}))
+
+    return Recorder()
+
+
+class FakeBucket:
+    """What DDP hands a communication hook: a flat buffer and the parameters it holds."""
+
+    def __init__(self, buffer: torch.Tensor, params: list) -> None:
+        self._buffer, self._params = buffer, params
+
+    def buffer(self) -> torch.Tensor:
+        return self._buffer
+
+    def parameters(self) -> list:
+        return self._params
+
+    def index(self) -> int:
+        return 0
+
+    def is_last(self) -> bool:
+        return True
+
+
+def hook_sync_worker(rank: int, world: int) -> dict:
+    """Call the GTC hook as DDP's backward thread does, under the recorder: the thread that
+    calls it must not wait for the device (on a GPU that would stop communication from
+    overlapping backward). The future's value and the residuals must still be exact."""
+    import torch.distributed as dist
+
+    from transencoder.distributed.accounting import CommLedger
+    from transencoder.distributed.gtc import GTCState, ThresholdCompressor, gtc_hook
+
+    tau = 2.0**-4
+    params = [nn.Parameter(torch.zeros(6, dtype=torch.float64)) for _ in range(2)]
+    state = GTCState(dist.group.WORLD, ThresholdCompressor(tau), CommLedger())
+    gen = torch.Generator().manual_seed(rank)
+    syncs, exact, total_grad, total_sent = [], [], torch.zeros(12, dtype=torch.float64), None
+    total_sent = torch.zeros(12, dtype=torch.float64)
+    for _ in range(3):
+        grad = _dyadic((12,), gen, 64)
+        total_grad += grad
+        recorder = _host_syncs()
+        with recorder:
+            future = gtc_hook(state, FakeBucket(grad.clone(), params))
+        syncs.append(list(recorder.syncs))
+        averaged = future.wait()
+        residual = torch.cat([state.compressor.residual_of(p) for p in params])
+        sent = total_grad - total_sent - residual  # what this rank sent in this call
+        total_sent += sent
+        everyone = [torch.empty_like(sent) for _ in range(world)]
+        dist.all_gather(everyone, sent)
+        exact.append(torch.equal(averaged, torch.stack(everyone).sum(0) / world))
+        exact.append(bool(((sent == 0) | (sent.abs() == tau)).all()))  # +-tau words or nothing
+    state_close = getattr(state, "close", None)
+    if state_close is not None:
+        state_close()
+    return {"syncs": syncs, "exact": exact, "sent_any": bool(total_sent.ne(0).any())}
+
+
+@pytest.mark.multiprocess
+def test_gtc_hook_makes_no_host_sync_on_the_calling_thread(gtc_suite):
+    for r in (x["host_syncs"] for x in gtc_suite):
+        assert r["syncs"] == [[], [], []], r["syncs"]
+        assert all(r["exact"]) and r["sent_any"]
+
+
+# ---------------------------------------------------------------------------- G = 1
+def single_rank_group_worker(rank: int, world: int, steps: int) -> dict:
+    """gtc-bmuf with groups of one rank: GTC compresses each rank's own updates (nothing is
+    exchanged, but only +-tau words reach the optimizer and the rest waits in the residual).
+    Under SGD: W_0 - W_T == lr * (sum of gradients - residual), exactly."""
+    import copy
+
+    from transencoder.distributed import StrategyConfig, build_strategy
+
+    lr, tau = 2.0**-4, 2.0**-5
+    torch.manual_seed(0)
+    start = LinearLoss()
+    strategy = build_strategy(
+        StrategyConfig(name="gtc-bmuf", group_size=1, threshold=tau, block_steps=1000)
+    )
+    model, opt = strategy.prepare(copy.deepcopy(start), lambda ps: torch.optim.SGD(ps, lr=lr))
+    module = strategy.unwrap(model)
+    w0 = torch.cat([p.detach().reshape(-1).clone() for p in module.parameters()])
+    sum_grad = torch.zeros_like(w0)
+    plain = copy.deepcopy(start)
+    for step in range(steps):
+        batch = _batch(rank, step)
+        plain.zero_grad()
+        plain(*batch).backward()
+        sum_grad += torch.cat([p.grad.reshape(-1) for p in plain.parameters()])
+        with strategy.accumulate(model, True):
+            model(*batch).backward()
+        strategy.step(opt)
+    w = torch.cat([p.detach().reshape(-1) for p in module.parameters()])
+    state = strategy.gtc_state
+    residual = (
+        torch.cat([state.compressor.residual_of(p) for p in module.parameters()])
+        if state is not None
+        else torch.zeros_like(w)
+    )
+    stats = strategy.stats()
+    strategy.close()
+    return {
+        "conserved": ((w0 - w) / lr + residual - sum_grad).abs().max().item() <= 1e-10,
+        "compressed": state is not None and bool(residual.ne(0).any()),
+        "words": stats["counters"].get("gtc_words_sent", 0),
+        "bytes": stats["bytes_total"],
+    }
+
+
+@pytest.mark.multiprocess
+def test_gtc_with_single_rank_groups_compresses_each_ranks_own_updates(gtc_suite):
+    for r in (x["single_rank_groups"] for x in gtc_suite):
+        assert r["compressed"] and r["words"] > 0, r
+        assert r["conserved"], r
+        assert r["bytes"] == 0.0  # groups of one exchange nothing per step

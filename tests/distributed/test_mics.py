@@ -61,6 +61,33 @@ def _run_micro_batches(strategy, model, rank, micro=MICRO):
             _loss(model, _micro_batch(rank, m)).backward()
 
 
+def _allocations():
+    """A dispatch mode recording the bytes of every new tensor storage an op creates on this
+    thread (outputs that alias an input, like views and in-place ops, are not allocations)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_leaves
+
+    class Recorder(TorchDispatchMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.sizes: list[int] = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            result = func(*args, **kwargs)
+            inputs = {
+                t.untyped_storage().data_ptr()
+                for t in tree_leaves((args, kwargs))
+                if isinstance(t, torch.Tensor)
+            }
+            for t in tree_leaves(result):
+                if isinstance(t, torch.Tensor) and t.untyped_storage().data_ptr() not in inputs:
+                    self.sizes.append(t.untyped_storage().nbytes())
+            return result
+
+    return Recorder()
+
+
 def mics_worker(rank: int, world: int, path: str) -> dict:
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
@@ -144,6 +171,15 @@ def mics_worker(rank: int, world: int, path: str) -> dict:
         gather(got, x, groups.partition_group)
         bitwise.append(torch.equal(got, expected))
     out["hier_unit_bitwise"] = bitwise
+    block = 1000
+    x = torch.full((block,), float(rank))
+    got = torch.empty(4 * block)
+    recorder = _allocations()
+    with recorder:
+        gather(got, x, groups.partition_group)
+    out["hier_allocations"] = recorder.sizes
+    out["hier_block_bytes"] = block * 4
+    out["hier_alloc_result"] = torch.equal(got, torch.arange(4.0).repeat_interleave(block))
     _run_micro_batches(flat_s, flat_model, rank, micro=2)
     _run_micro_batches(hier_s, hier_model, rank, micro=2)
     fg, hg = _full_grads(flat_model), _full_grads(hier_model)
@@ -231,3 +267,29 @@ def test_hierarchical_all_gather_is_bitwise_flat(mics_results):
     # same total bytes as the flat ring ((G-1) s), of which only (n-1) s = 1/3 cross nodes
     assert inter + intra == pytest.approx(flat["all_gather(params)"]["bytes"])
     assert inter == pytest.approx(flat["all_gather(params)"]["bytes"] / 3)
+
+
+@pytest.mark.multiprocess
+def test_hierarchical_all_gather_needs_no_full_size_staging_buffer(mics_results):
+    """The two-stage gather must assemble the result in FSDP's output buffer: a second buffer of
+    the full size doubles the peak memory of every unsharded layer. What it may allocate on top
+    of the output: at most one rank's block (a temporary for reordering)."""
+    for r in mics_results:
+        assert r["hier_alloc_result"]
+        full = 4 * r["hier_block_bytes"]
+        assert all(size < full for size in r["hier_allocations"]), r["hier_allocations"]
+        assert sum(r["hier_allocations"]) <= r["hier_block_bytes"], r["hier_allocations"]
+
+
+def test_block_transpose_in_place_matches_transpose():
+    """The reorder step of the hierarchical gather: [local][node] blocks -> [node][local], in
+    place, for every shape of a group (cycles of the permutation, fixed points)."""
+    from transencoder.distributed.mics import transpose_blocks_
+
+    for rows in range(1, 7):
+        for cols in range(1, 7):
+            for block in (1, 3):
+                x = torch.arange(rows * cols * block, dtype=torch.float64)
+                expected = x.view(rows, cols, block).transpose(0, 1).reshape(-1).clone()
+                transpose_blocks_(x, rows=rows, cols=cols, block=block)
+                assert torch.equal(x, expected), (rows, cols, block)

@@ -66,7 +66,7 @@ def test_groups_inside_nodes_need_no_hierarchy():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"name": "zero3"}, "name must be one of"),
+        ({"name": "zero2"}, "name must be one of"),
         ({"threshold": 0.0}, "threshold"),
         ({"block_steps": 0}, "block_steps"),
         ({"block_momentum": 1.0}, "block_momentum"),
@@ -85,6 +85,8 @@ def test_group_size_defaults_per_strategy(monkeypatch):
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
     assert StrategyConfig(name="ddp", group_size=2).resolve_group_size(8) == 8
     assert StrategyConfig(name="gtc", group_size=2).resolve_group_size(8) == 8
+    assert StrategyConfig(name="zero3", group_size=2).resolve_group_size(8) == 8
+    assert StrategyConfig(name="zero3", ranks_per_node=2).resolve_ranks_per_node() is None
     assert StrategyConfig(name="bmuf").resolve_group_size(8) == 1
     assert StrategyConfig(name="mics").resolve_group_size(8) == 4
     assert StrategyConfig(name="gtc-bmuf").resolve_group_size(8) == 4

@@ -16,6 +16,17 @@ and every worker continues from the new ``W_g``. ``eta = 0, zeta = 1`` is plain 
 averaging. Before the first block, ``warmup_steps`` steps run without syncs; at their end the
 workers' models are averaged once and that average becomes ``W_g`` (with ``Delta = 0``).
 
+The end of training (:meth:`BlockwiseModelUpdateFilter.finish`, what ``strategy.synchronize``
+runs when a phase ends), with ``t`` optimizer steps since the last sync::
+
+    t = 0:   nothing                       (every worker already holds W_g)
+    t > 0:   W = mean_i(W_i);  W_g = W     (a plain average of the partial block)
+
+No block-momentum step: the filter extrapolates a *K-step* block's update into the next block,
+and at the end no block follows. Applied anyway it adds ``eta * Delta`` whatever ``t`` is, so
+right after a scheduled sync (``t = 0``) it would move the model on no new data at all (with
+``eta = 0.75, K = 2`` after 4 steps: by 0.22 under NBM), and every further call again.
+
 How the exchange runs. After a step, all members of a partition group hold the same model (DDP
 or GTC made them equal), so no member needs the whole model from the others: the flat parameter
 vector is cut into ``G`` slices and member ``j`` of every group owns slice ``j``. A sync is
@@ -97,6 +108,8 @@ class BlockwiseModelUpdateFilter:
         self.ledger = ledger if ledger is not None else CommLedger()
         self.steps = 0
         self.syncs = 0
+        #: Optimizer steps of local progress since the last exchange.
+        self.steps_since_sync = 0
 
         self.numel = sum(p.numel() for p in self.params)
         self.group_size = partition_group.size()
@@ -119,6 +132,7 @@ class BlockwiseModelUpdateFilter:
     def after_step(self) -> bool:
         """Call once after every optimizer step; synchronises when due. Returns True if it did."""
         self.steps += 1
+        self.steps_since_sync += 1
         kind = self.sync_due(self.steps)
         if kind is None:
             return False
@@ -133,13 +147,7 @@ class BlockwiseModelUpdateFilter:
         Args:
             average_only: set ``W_g = mean_i W_i`` and ``Delta = 0`` (end of warm-up).
         """
-        mean_slice = self._flat()[self.slice].clone()
-        peers = self.replication_group.size()
-        nbytes = mean_slice.numel() * mean_slice.element_size()
-        if peers > 1:
-            dist.all_reduce(mean_slice, group=self.replication_group)
-            self.ledger.record("all_reduce(bmuf)", peers, all_reduce_bytes(nbytes, peers))
-            mean_slice.div_(peers)
+        mean_slice = self._mean_slice()
         if average_only:
             self.global_slice.copy_(mean_slice)
             self.delta_slice.zero_()
@@ -150,8 +158,41 @@ class BlockwiseModelUpdateFilter:
             if self.nesterov:
                 new_model.add_(self.delta_slice, alpha=self.block_momentum)
             self.global_slice.copy_(new_model)  # W_g
+        self._publish()
+        self.syncs += 1
+        self.ledger.count("bmuf_syncs" if not average_only else "bmuf_warmup_averages")
+
+    @torch.no_grad()
+    def finish(self) -> bool:
+        """End of training: average the partial block, if any (see the module docstring).
+
+        A collective over the whole world when there was local progress since the last sync
+        (every rank has taken the same number of steps, so all agree); a no-op otherwise, and
+        when called again. Returns True if it averaged.
+        """
+        if self.steps_since_sync == 0:
+            return False
+        self.global_slice.copy_(self._mean_slice())  # W = W_g = mean_i W_i; Delta is kept
+        self._publish()
+        self.ledger.count("bmuf_final_averages")
+        return True
+
+    def _mean_slice(self) -> torch.Tensor:
+        """``mean_i W_i`` of this rank's slice: all-reduce among the replication group."""
+        mean_slice = self._flat()[self.slice].clone()
+        peers = self.replication_group.size()
+        nbytes = mean_slice.numel() * mean_slice.element_size()
+        if peers > 1:
+            dist.all_reduce(mean_slice, group=self.replication_group)
+            self.ledger.record("all_reduce(bmuf)", peers, all_reduce_bytes(nbytes, peers))
+            mean_slice.div_(peers)
+        return mean_slice
+
+    def _publish(self) -> None:
+        """Every member of the group loads the new ``W_g`` (all-gather of the slices)."""
         full = self.global_slice.new_empty(self.slice_numel * self.group_size)
         if self.group_size > 1:
+            nbytes = self.global_slice.numel() * self.global_slice.element_size()
             dist.all_gather_into_tensor(full, self.global_slice, group=self.partition_group)
             self.ledger.record(
                 "all_gather(bmuf)", self.group_size, all_gather_bytes(nbytes, self.group_size)
@@ -159,8 +200,11 @@ class BlockwiseModelUpdateFilter:
         else:
             full.copy_(self.global_slice)
         self._load(full)
-        self.syncs += 1
-        self.ledger.count("bmuf_syncs" if not average_only else "bmuf_warmup_averages")
+        self.steps_since_sync = 0
+
+    def state_bytes(self) -> int:
+        """Bytes of ``W_g`` and ``Delta`` this rank keeps (its slice of each)."""
+        return 2 * self.global_slice.numel() * self.global_slice.element_size()
 
     # ------------------------------------------------------------------ flat views
     def _flat(self) -> torch.Tensor:

@@ -21,218 +21,37 @@ Accelerator: micro-batching is the loop's and :meth:`Strategy.accumulate`'s busi
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict
 
 import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from . import mics
-from .accounting import CommLedger, broadcast_bytes
 from .config import StrategyConfig
-from .faults import Heartbeat, translate_errors
+from .faults import translate_errors
 from .gtc import GTCState
 from .gtc_bmuf import GroupTraining, build_group_training
-from .topology import ProcessGroups, Topology, build_process_groups
+from .sharded import MiCSStrategy, ZeRO3Strategy
+from .strategy import MakeOptimizer, Strategy, select_device
 
-MakeOptimizer = Callable[[list[nn.Parameter]], torch.optim.Optimizer]
-
-
-def _ensure_initialized(device: torch.device) -> None:
-    """A one-process job (no launcher) gets a one-rank group so that the same code runs."""
-    if dist.is_initialized():
-        return
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        raise RuntimeError(
-            f"WORLD_SIZE={os.environ['WORLD_SIZE']} but torch.distributed is not initialised. "
-            "Create the accelerate.Accelerator before build_strategy (or call "
-            "init_process_group). On a machine without GPUs Accelerate only initialises gloo "
-            "when told to use the CPU: set ACCELERATE_USE_CPU=1 (or Accelerator(cpu=True))."
-        )
-    backend = "nccl" if device.type == "cuda" else "gloo"
-    dist.init_process_group(backend, store=dist.HashStore(), rank=0, world_size=1)
-
-
-def _device_of(accelerator) -> torch.device:
-    if accelerator is not None:
-        return torch.device(accelerator.device)
-    if torch.cuda.is_available() and os.environ.get("LOCAL_RANK") is not None:
-        return torch.device("cuda", int(os.environ["LOCAL_RANK"]))
-    return torch.device("cpu")
-
-
-class Strategy:
-    """Base class: process groups, ledger and the calls every strategy answers.
-
-    Subclasses: :class:`DataParallelStrategy` (ddp, gtc, bmuf, gtc-bmuf) and
-    :class:`MiCSStrategy`. Construct them with :func:`build_strategy`.
-    """
-
-    def __init__(self, config: StrategyConfig, accelerator=None) -> None:
-        if accelerator is not None:
-            kind = str(getattr(accelerator, "distributed_type", ""))
-            if "FSDP" in kind or "DEEPSPEED" in kind or "MEGATRON" in kind:
-                raise ValueError(
-                    f"the Accelerator runs {kind}; transencoder strategies wrap the model "
-                    f"themselves: launch with a plain multi-GPU/multi-CPU config "
-                    f"(distributed/{config.name}.yaml)"
-                )
-        self.config = config
-        self.accelerator = accelerator
-        self.device = _device_of(accelerator)
-        _ensure_initialized(self.device)
-        self.rank = dist.get_rank()
-        self.world_size = dist.get_world_size()
-        self.topology = Topology(
-            self.world_size,
-            config.resolve_group_size(self.world_size),
-            config.resolve_ranks_per_node(),
-        )
-        self.ledger = CommLedger()
-        with translate_errors("building process groups", rank=self.rank):
-            self.groups: ProcessGroups = build_process_groups(
-                self.topology,
-                rank=self.rank,
-                timeout=config.timeout_s,
-                device_type=self.device.type if config.name == "mics" else None,
-            )
-        self._prepared = False
-        self.heartbeat: Heartbeat | None = None
-        wants_heartbeat = (
-            config.heartbeat
-            if config.heartbeat is not None
-            else config.name in ("bmuf", "gtc-bmuf")
-        )
-        if wants_heartbeat and self.world_size > 1:
-            with translate_errors("starting the heartbeat", rank=self.rank):
-                self.heartbeat = Heartbeat(
-                    self.world_size, timeout_s=min(20.0, config.timeout_s), rank=self.rank
-                )
-
-    def check_peers(self) -> None:
-        """Raise :class:`PeerFailure` if the heartbeat saw a peer die (cheap; no collective)."""
-        if self.heartbeat is not None:
-            self.heartbeat.check()
-
-    def close(self) -> None:
-        """End of training, on every rank: stop the heartbeat cleanly (ranks may then finish
-        at different times without accusing each other). Idempotent."""
-        if self.heartbeat is not None:
-            self.heartbeat.close()
-
-    # ------------------------------------------------------------------ public calls
-    @property
-    def name(self) -> str:
-        return self.config.name
-
-    @property
-    def data_parallel_group(self) -> dist.ProcessGroup:
-        """The ranks whose gradients are combined at every step (for all_gather_with_grad)."""
-        return self.groups.world_group
-
-    def prepare(
-        self, model: nn.Module, make_optimizer: MakeOptimizer
-    ) -> tuple[nn.Module, torch.optim.Optimizer]:
-        """Move, synchronise and wrap/shard ``model``; then build the optimizer on the result.
-
-        Rank 0's values are broadcast first, so every rank starts from the same model.
-        ``make_optimizer`` receives the parameters to optimise *after* wrapping/sharding (for
-        MiCS they are DTensor shards). To build parameter groups by name, let it read
-        ``model.named_parameters()`` of the original module object: it is the same object
-        after sharding and ``strategy.unwrap(model)`` of the wrapped one.
-        """
-        if self._prepared:
-            raise RuntimeError(
-                "this strategy already prepared a model; build one strategy per model"
-            )
-        self._prepared = True
-        model = model.to(self.device)
-        with (
-            self.ledger.phase("setup"),
-            translate_errors("prepare (initial broadcast)", rank=self.rank),
-        ):
-            self._broadcast(model)
-            wrapped = self._wrap(model)
-        optimizer = make_optimizer([p for p in model.parameters() if p.requires_grad])
-        return wrapped, optimizer
-
-    def accumulate(self, model: nn.Module, is_last_microbatch: bool):
-        """Context for one micro-batch's forward and backward (see subclasses)."""
-        raise NotImplementedError
-
-    def step(self, optimizer: torch.optim.Optimizer) -> None:
-        """Clip (if configured), ``optimizer.step()``, ``zero_grad``; subclasses add syncs."""
-        self.check_peers()
-        with translate_errors("optimizer step", rank=self.rank):
-            if self.config.max_grad_norm is not None:
-                params = [p for group in optimizer.param_groups for p in group["params"]]
-                torch.nn.utils.clip_grad_norm_(params, self.config.max_grad_norm)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            self._after_step()
-        self.ledger.end_step()
-
-    def unwrap(self, model: nn.Module) -> nn.Module:
-        """The original module (e.g. the BiEncoder)."""
-        return model.module if isinstance(model, DistributedDataParallel) else model
-
-    def gathered(self, model: nn.Module):
-        """Context yielding a module that runs forward without collectives (local inference)."""
-        return nullcontext(self.unwrap(model))
-
-    def synchronize(self, model: nn.Module) -> None:
-        """Make every rank hold the same model now (a BMUF block sync); no-op elsewhere."""
-
-    def full_state_dict(
-        self, model: nn.Module, *, rank0_only: bool = False
-    ) -> dict[str, torch.Tensor]:
-        """The complete state dict on CPU, on every rank (or rank 0 only); all ranks call it."""
-        raise NotImplementedError
-
-    def stats(self) -> dict:
-        """This rank's traffic: bytes per step (mean, max, total), collectives with their
-        participants, algorithm counters, the convention, the topology and the config."""
-        summary = self.ledger.summary()
-        counters = summary["counters"]
-        if counters.get("gtc_elements"):
-            summary["gtc_sent_fraction"] = counters["gtc_words_sent"] / counters["gtc_elements"]
-        summary.update(
-            strategy=self.name,
-            rank=self.rank,
-            world_size=self.world_size,
-            group_size=self.topology.group_size,
-            num_groups=self.topology.num_groups,
-            ranks_per_node=self.topology.ranks_per_node,
-            config=asdict(self.config),
-        )
-        return summary
-
-    # ------------------------------------------------------------------ helpers
-    def _wrap(self, model: nn.Module) -> nn.Module:
-        raise NotImplementedError
-
-    def _after_step(self) -> None:
-        pass
-
-    @torch.no_grad()
-    def _broadcast(self, model: nn.Module) -> None:
-        group = self.groups.world_group
-        p = group.size()
-        if p == 1:
-            return
-        for tensor in list(model.parameters()) + list(model.buffers()):
-            dist.broadcast(tensor.data, src=0, group=group)
-            nbytes = tensor.numel() * tensor.element_size()
-            self.ledger.record("broadcast(init)", p, broadcast_bytes(nbytes, p, self.rank))
+__all__ = [
+    "DataParallelStrategy",
+    "MakeOptimizer",
+    "MiCSStrategy",
+    "Strategy",
+    "ZeRO3Strategy",
+    "build_strategy",
+    "select_device",
+]
 
 
 class DataParallelStrategy(Strategy):
     """``ddp``, ``gtc``, ``bmuf`` and ``gtc-bmuf``: DDP inside the group (dense or GTC hook),
-    optional BMUF across groups (see :mod:`.gtc_bmuf`)."""
+    optional BMUF across groups (see :mod:`.gtc_bmuf`). With groups of one rank, ``gtc`` and
+    ``gtc-bmuf`` still compress: each rank's own update goes through GTC's threshold and
+    residual (DDP over the one-rank group runs the hook, which exchanges nothing)."""
 
     training: GroupTraining | None = None
 
@@ -266,7 +85,7 @@ class DataParallelStrategy(Strategy):
     def accumulate(self, model: nn.Module, is_last_microbatch: bool) -> Iterator[None]:
         """Non-last micro-batches run under DDP's ``no_sync`` (gradients accumulate locally);
         the last one triggers the group's hook (all-reduce or GTC)."""
-        self.check_peers()
+        self._begin_micro_batch()
         skip = not is_last_microbatch and isinstance(model, DistributedDataParallel)
         with (
             translate_errors("forward/backward", rank=self.rank),
@@ -288,9 +107,24 @@ class DataParallelStrategy(Strategy):
         return state if isinstance(state, GTCState) else None
 
     def synchronize(self, model: nn.Module) -> None:
+        """End of a BMUF phase: a plain average of the progress since the last block sync, or
+        nothing when a sync just ran (see :meth:`BlockwiseModelUpdateFilter.finish`)."""
         if self.bmuf is not None:
             with self.ledger.phase("final-sync"), translate_errors("BMUF sync", rank=self.rank):
-                self.bmuf.sync()
+                self.bmuf.finish()
+
+    def _stop_threads(self) -> None:
+        if self.gtc_state is not None:
+            self.gtc_state.close()
+
+    def _algorithm_state_bytes(self) -> dict[str, int]:
+        extra = {}
+        if self.gtc_state is not None:
+            residuals = self.gtc_state.compressor.residuals.values()
+            extra["gtc_residuals"] = sum(r.numel() * r.element_size() for r in residuals)
+        if self.bmuf is not None:
+            extra["bmuf"] = self.bmuf.state_bytes()
+        return extra
 
     @torch.no_grad()
     def full_state_dict(
@@ -298,10 +132,12 @@ class DataParallelStrategy(Strategy):
     ) -> dict[str, torch.Tensor]:
         """The module's state. With BMUF between syncs the groups' models differ; the state
         returned is then their mean (an all-reduce over the world; floating tensors only), the
-        same on every rank. Call :meth:`synchronize` first to save BMUF's filtered model."""
+        same on every rank. Right after a sync (or :meth:`synchronize`) every rank holds the
+        same model and it is returned as it is."""
         module = self.unwrap(model)
         state = {k: v.detach().clone() for k, v in module.state_dict().items()}
-        if self.bmuf is not None and self.topology.num_groups > 1:
+        diverged = self.bmuf is not None and self.bmuf.steps_since_sync > 0
+        if diverged and self.topology.num_groups > 1:
             group = self.groups.world_group
             p = group.size()
             with (
@@ -317,55 +153,6 @@ class DataParallelStrategy(Strategy):
         return {k: v.cpu() for k, v in state.items()}
 
 
-class MiCSStrategy(Strategy):
-    """``mics``: FSDP2 sharded in the partition group, replicated across (see :mod:`.mics`)."""
-
-    def _wrap(self, model: nn.Module) -> nn.Module:
-        return mics.apply_mics(
-            model,
-            self.groups,
-            ledger=self.ledger,
-            hierarchical=self.config.hierarchical_all_gather,
-            reshard_after_forward=self.config.reshard_after_forward,
-        )
-
-    @contextmanager
-    def accumulate(self, model: nn.Module, is_last_microbatch: bool) -> Iterator[None]:
-        """Two-hop sync: reduce-scatter in the group every micro-batch, all-reduce across
-        groups only on the last one."""
-        self.check_peers()
-        mics.set_two_hop(model, is_last_microbatch)
-        with translate_errors("forward/backward", rank=self.rank):
-            yield
-
-    def full_state_dict(
-        self, model: nn.Module, *, rank0_only: bool = False
-    ) -> dict[str, torch.Tensor]:
-        with self.ledger.phase("checkpoint"), translate_errors("full_state_dict", rank=self.rank):
-            return mics.full_state_dict(model, rank0_only=rank0_only)
-
-    @contextmanager
-    def gathered(self, model: nn.Module) -> Iterator[nn.Module]:
-        """All FSDP units unsharded for the duration: forward then needs no collective, so each
-        rank may run inference on its own data (e.g. labelling its shard). A collective on entry
-        and exit; memory: one full copy of the parameters per rank."""
-        units = mics.fsdp_modules(model)
-        with (
-            self.ledger.phase("gather-for-inference"),
-            translate_errors("gathered()", rank=self.rank),
-        ):
-            for unit in units:
-                unit.unshard()
-            for unit in units:
-                unit.set_reshard_after_forward(False, recurse=False)
-        try:
-            yield model
-        finally:
-            for unit in units:
-                unit.set_reshard_after_forward(self.config.reshard_after_forward, recurse=False)
-                unit.reshard()
-
-
 def build_strategy(config: StrategyConfig, accelerator=None) -> Strategy:
     """The strategy object for ``config`` (a collective: every rank must call it).
 
@@ -376,4 +163,6 @@ def build_strategy(config: StrategyConfig, accelerator=None) -> Strategy:
     """
     if config.name == "mics":
         return MiCSStrategy(config, accelerator)
+    if config.name == "zero3":
+        return ZeRO3Strategy(config, accelerator)
     return DataParallelStrategy(config, accelerator)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-STRATEGIES = ("ddp", "mics", "gtc", "bmuf", "gtc-bmuf")
+STRATEGIES = ("ddp", "zero3", "mics", "gtc", "bmuf", "gtc-bmuf")
 
 
 @dataclass
@@ -13,11 +13,12 @@ class StrategyConfig:
     """Typed knobs of every strategy (unused ones are ignored by the others).
 
     Attributes:
-        name: ``"ddp"``, ``"mics"``, ``"gtc"``, ``"bmuf"`` or ``"gtc-bmuf"``.
+        name: ``"ddp"``, ``"zero3"``, ``"mics"``, ``"gtc"``, ``"bmuf"`` or ``"gtc-bmuf"``.
         group_size: ranks per partition group ``G``. ``None`` picks the strategy's default:
             ``mics`` and ``gtc-bmuf``: the ranks of one node (``LOCAL_WORLD_SIZE``, else the
-            world); ``bmuf``: 1 (every rank a BMUF learner). ``ddp`` and ``gtc`` always use the
-            whole world (they synchronise every rank every step) and ignore it.
+            world); ``bmuf``: 1 (every rank a BMUF learner). ``ddp``, ``gtc`` and ``zero3``
+            always use the whole world (they synchronise, or shard over, every rank) and ignore
+            it.
         threshold: GTC's ``tau`` in gradient units (``gtc``, ``gtc-bmuf``).
         block_steps: BMUF's ``K``, optimizer steps per block (``bmuf``, ``gtc-bmuf``).
         block_momentum: BMUF's ``eta`` in ``[0, 1)``; ``None`` = ``1 - 1 / number_of_groups``.
@@ -26,7 +27,7 @@ class StrategyConfig:
         warmup_steps: optimizer steps before the first block (then one plain average).
         ranks_per_node: ranks per machine, or per *virtual* node for testing; ``None`` reads
             ``LOCAL_WORLD_SIZE`` (set by ``accelerate launch``/``torchrun``). Only MiCS's
-            hierarchical all-gather uses it.
+            hierarchical all-gather uses it (``zero3`` ignores it: its gather is flat).
         hierarchical_all_gather: MiCS's two-stage gather; ``None`` = when a partition group
             spans nodes.
         reshard_after_forward: MiCS frees gathered parameters after forward.
@@ -40,6 +41,8 @@ class StrategyConfig:
             ``gtc-bmuf``, whose groups go ``block_steps`` steps without talking to each other.
         timeout_s: every process group's timeout: a collective waiting longer on a peer fails
             (with :class:`~transencoder.distributed.faults.PeerFailure`) instead of hanging.
+            A run should bound its other waits by it too (``set_wait_timeout(timeout_s)``,
+            see :mod:`~transencoder.distributed.waits`).
     """
 
     name: str = "ddp"
@@ -99,7 +102,7 @@ class StrategyConfig:
 
     def resolve_group_size(self, world_size: int) -> int:
         """The partition group size this strategy runs with in a world of ``world_size``."""
-        if self.name in ("ddp", "gtc"):
+        if self.name in ("ddp", "gtc", "zero3"):
             return world_size
         if self.group_size is not None:
             return self.group_size
@@ -109,6 +112,8 @@ class StrategyConfig:
         return local if local and world_size % local == 0 else world_size
 
     def resolve_ranks_per_node(self) -> int | None:
+        if self.name == "zero3":  # a flat gather over the world: nodes do not matter
+            return None
         return self.ranks_per_node if self.ranks_per_node is not None else _local_world_size()
 
 

@@ -2,27 +2,39 @@
 
 A collective whose peer has died does not return. gloo notices a closed TCP connection at once
 and raises; NCCL (and gloo when the peer is alive but stuck) gives up when the process group's
-timeout expires. Either way the error arrives deep inside DDP's reducer or FSDP's hooks, as a
-``RuntimeError`` about sockets or timeouts. :func:`translate_errors` wraps the strategy's
-communicating calls and re-raises such errors as :class:`PeerFailure`, whose message names this
-rank, the phase that failed and what to do. Uncaught, it ends the process with a non-zero exit
-status; once this rank's sockets close, its own peers fail the same way, so the whole job stops
-within about one timeout instead of hanging.
+timeout expires. Either way the error arrives deep inside DDP's reducer or FSDP's hooks.
+:func:`translate_errors` wraps the strategy's communicating calls and re-raises *backend* errors
+as :class:`PeerFailure`, whose message names this rank, the phase that failed and what to do.
+Uncaught, it ends the process with a non-zero exit status; once this rank's sockets close, its
+own peers fail the same way, so the whole job stops within about one timeout instead of hanging.
+
+What counts as a peer fault (:func:`is_comm_failure`) is decided by where the error comes from,
+not by the words in it: an error of the user's code that mentions a timeout or a connection is
+re-raised unchanged. A peer fault is
+
+* a ``torch.distributed.DistError`` (``DistBackendError``: NCCL and c10d errors,
+  ``DistNetworkError``, ``DistStoreError``), or
+* a ``RuntimeError`` raised by the gloo backend, which torch does not give a type of its own:
+  its message carries gloo's source location (``.../gloo/transport/tcp/pair.cc:537``) or one of
+  the few fixed texts c10d uses for gloo timeouts and ``monitored_barrier``.
 """
 
 from __future__ import annotations
 
+import atexit
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import torch.distributed as dist
 
-#: Substrings of errors raised by gloo / NCCL / c10d when a peer is gone or silent.
-_COMM_FAILURE = re.compile(
-    r"gloo|nccl|connection|closed by peer|reset by peer|broken pipe|timed out|timeout|"
-    r"socket|DistBackendError|ProcessGroup|watchdog|aborted|peer",
-    re.IGNORECASE,
+#: Signatures of errors raised by the gloo / NCCL backends themselves (not by user code):
+#: gloo's source paths, and c10d's fixed messages for gloo timeouts, monitored barriers and
+#: NCCL's watchdog.
+_BACKEND_SIGNATURE = re.compile(
+    r"gloo/(?:transport|common|rendezvous)/|\bProcessGroup(?:Gloo|NCCL)\b|\bNCCL error\b|"
+    r"Application timeout caused pair closure|failed to pass monitoredBarrier|"
+    r"Watchdog caught collective operation timeout"
 )
 
 
@@ -31,13 +43,13 @@ class PeerFailure(RuntimeError):
 
 
 def is_comm_failure(error: BaseException) -> bool:
-    """True for errors raised by the communication backend about peers, sockets or timeouts."""
+    """True for errors raised by the communication backend (a dead, killed or silent peer)."""
     if isinstance(error, PeerFailure):
         return False
     dist_error = getattr(dist, "DistError", None)
     if dist_error is not None and isinstance(error, dist_error):
         return True
-    return isinstance(error, RuntimeError) and bool(_COMM_FAILURE.search(str(error)))
+    return isinstance(error, RuntimeError) and bool(_BACKEND_SIGNATURE.search(str(error)))
 
 
 @contextmanager
@@ -69,9 +81,13 @@ _LIVE: list[Heartbeat] = []
 
 
 def close_heartbeats() -> None:
-    """Close every live :class:`Heartbeat` of this process (before destroying process groups)."""
+    """Close every live :class:`Heartbeat` of this process (before destroying process groups;
+    also run at interpreter exit)."""
     while _LIVE:
-        _LIVE.pop().close()
+        _LIVE[-1].close()
+
+
+atexit.register(close_heartbeats)
 
 
 class Heartbeat:
@@ -87,7 +103,7 @@ class Heartbeat:
     Shutting down cleanly: :meth:`close` (called by ``Strategy.close()`` and at interpreter
     exit) joins the next round with a *leaving* flag; every rank that sees the flag stops its own
     thread without reporting a failure, so ranks that finish at different times do not accuse
-    each other.
+    each other. Then the heartbeat's process group is destroyed (its sockets closed).
 
     Args:
         world_size: number of ranks (the group must span all of them).
@@ -116,17 +132,15 @@ class Heartbeat:
         )
         self._thread.start()
         _LIVE.append(self)
-        import atexit
-
-        atexit.register(self.close)
 
     def _run(self) -> None:
         import torch
 
+        group = self.group  # close() may drop the attribute while a round is running
         try:
             while True:
                 flags = torch.tensor([1.0 if self._leaving.is_set() else 0.0], dtype=torch.float64)
-                dist.all_reduce(flags, group=self.group)
+                dist.all_reduce(flags, group=group)
                 if flags.item() > 0:  # some rank is leaving cleanly: stop checking
                     return
                 self._leaving.wait(self.interval_s)
@@ -148,8 +162,14 @@ class Heartbeat:
             )
 
     def close(self, timeout_s: float = 30.0) -> None:
-        """Leave cleanly: take part in one last round with the leaving flag, then stop."""
-        if self._done.is_set():
-            return
-        self._leaving.set()
-        self._done.wait(timeout_s)
+        """Leave cleanly: take part in one last round with the leaving flag, stop, and destroy
+        the heartbeat's group. Idempotent."""
+        if self in _LIVE:
+            _LIVE.remove(self)
+        if not self._done.is_set():
+            self._leaving.set()
+            self._done.wait(timeout_s)
+        group, self.group = self.group, None
+        # A thread still inside a round (its peers gone) keeps the group; it ends with them.
+        if group is not None and self._done.is_set() and dist.is_initialized():
+            dist.destroy_process_group(group)

@@ -4,7 +4,10 @@
 * :func:`shard_indices` / :func:`gather_in_order`: label a list of pairs in parallel (each rank
   scores a contiguous shard) and give every rank all the scores in the original order.
 
-All of them work on any process group (default: the world) and with one process (no-ops).
+All of them work on any process group and with one process (no-ops). The default group of
+:func:`gather_in_order` is the wait group of :mod:`.waits` (gloo, our timeout): labelling and
+evaluation gathers then fail within ``StrategyConfig.timeout_s`` when a peer is gone, instead of
+waiting out the default group's timeout.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import torch
 import torch.distributed as dist
 
 from .accounting import CommLedger, all_gather_bytes
+from .faults import translate_errors
+from .waits import wait_group
 
 
 def _world(group: dist.ProcessGroup | None) -> tuple[int, int]:
@@ -25,9 +30,12 @@ def _world(group: dist.ProcessGroup | None) -> tuple[int, int]:
 
 
 def _comm_device(group: dist.ProcessGroup | None, tensor: torch.Tensor) -> torch.device:
-    """NCCL moves only CUDA tensors; gloo takes CPU (and CUDA) tensors."""
-    if tensor.device.type == "cpu" and dist.get_backend(group) == "nccl":
+    """NCCL moves only CUDA tensors; gloo's all-gather into a tensor takes CPU tensors."""
+    backend = dist.get_backend(group)
+    if tensor.device.type == "cpu" and backend == "nccl":
         return torch.device("cuda", torch.cuda.current_device())
+    if tensor.device.type != "cpu" and backend == "gloo":
+        return torch.device("cpu")
     return tensor.device
 
 
@@ -136,14 +144,20 @@ def gather_in_order(
         local_scores: this rank's scores of ``shard_indices(n, rank, world)`` (first dimension
             = shard length; further dimensions allowed).
         n: the total number of items.
-        group: the ranks that shared the work (default: the world).
+        group: the ranks that shared the work (default: the whole world, over the wait group
+            of :mod:`.waits`, so the gather waits at most ``wait_timeout()`` for a peer).
         ledger: record the traffic, optional.
 
     Returns:
         The same type as ``local_scores`` (a CPU array for numpy input), first dimension ``n``.
+
+    Raises:
+        PeerFailure: a rank did not take part in time or has died.
     """
     as_numpy = isinstance(local_scores, np.ndarray)
     scores = torch.from_numpy(np.ascontiguousarray(local_scores)) if as_numpy else local_scores
+    if group is None:
+        group = wait_group()
     world, rank = _world(group)
     expected = len(shard_indices(n, rank, world))
     if scores.shape[0] != expected:
@@ -159,7 +173,8 @@ def gather_in_order(
     padded = scores.new_zeros((width, *scores.shape[1:]))
     padded[:expected] = scores
     gathered = scores.new_empty((world * width, *scores.shape[1:]))
-    dist.all_gather_into_tensor(gathered, padded.contiguous(), group=group)
+    with translate_errors("gathering scores"):
+        dist.all_gather_into_tensor(gathered, padded.contiguous(), group=group)
     if ledger is not None:
         ledger.record(
             "all_gather(scores)",

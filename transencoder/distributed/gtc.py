@@ -21,10 +21,26 @@ once, so the result is exact, identical on every member and independent of summa
 DDP rebuilds its buckets after the first iteration, so residuals are keyed by *parameter*, not
 by bucket index. DDP should be built with ``broadcast_buffers=False`` (buffers are not gradients
 and must not be sent at each step) over the *group's* process group.
+
+No host synchronisation on the backward thread. DDP calls the hook on autograd's thread while
+backward goes on; anything there that waits for the device (``nonzero``, ``.item()``, a message
+length read on the host) stops backward until the bucket's gradient exists, and communication
+can no longer overlap computation. So the hook only *enqueues* device work: the residual update
+and the ``+-1`` signs of the entries to send, fixed-size tensors. Everything whose size depends
+on the data (the codes, the exchange of their counts, the padded all-gather, decoding) runs on
+one exchange thread per GTC state, in bucket order (the same on every rank, which collectives
+need), and completes the future DDP waits for at the end of backward. On a GPU the exchange
+thread works on its own CUDA stream, which first waits for an event recorded after the signs.
+The thread's collectives cannot interleave with the main thread's on the same group: DDP waits
+for every bucket's future before backward returns, and the main thread only communicates
+outside backward (forward's gathers, BMUF after the optimizer step).
 """
 
 from __future__ import annotations
 
+import queue
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -86,9 +102,12 @@ class ThresholdCompressor:
             )
         return self.residuals[param]
 
-    def compress(self, flat_grad: torch.Tensor, params: list[nn.Parameter]) -> torch.Tensor:
-        """Add ``flat_grad`` (the concatenation of ``params``' gradients) to the residuals,
-        take out ``+-tau`` where ``|r| >= tau`` and return the codes of what was taken."""
+    def quantize(self, flat_grad: torch.Tensor, params: list[nn.Parameter]) -> torch.Tensor:
+        """Add ``flat_grad`` (the concatenation of ``params``' gradients) to the residuals, take
+        ``+-tau`` out where ``|r| >= tau``; return the signs taken (int8: -1, 0, +1).
+
+        Device work only (no host synchronisation): the sizes do not depend on the data.
+        """
         expected = sum(p.numel() for p in params)
         if flat_grad.numel() != expected:
             raise ValueError(
@@ -98,15 +117,25 @@ class ThresholdCompressor:
             torch.cat([self.residual_of(p) for p in params]) if params else flat_grad.new_zeros(0)
         )
         residual += flat_grad.to(residual.dtype)
-        indices = torch.nonzero(residual.abs() >= self.threshold).squeeze(1)
-        negative = residual[indices] < 0
-        tau = torch.tensor(self.threshold, dtype=residual.dtype, device=residual.device)
-        residual[indices] -= torch.where(negative, -tau, tau)
+        taken = torch.where(
+            residual.abs() >= self.threshold, torch.sign(residual), torch.zeros_like(residual)
+        )
+        residual -= taken * self.threshold  # r - (+-tau) where sent, r - 0 elsewhere: exact
         offset = 0
         for param in params:
             self.residuals[param].copy_(residual[offset : offset + param.numel()])
             offset += param.numel()
-        return pack_codes(indices, negative)
+        return taken.to(torch.int8)
+
+    def compress(self, flat_grad: torch.Tensor, params: list[nn.Parameter]) -> torch.Tensor:
+        """:meth:`quantize`, then the codes of what was taken (synchronises with the device)."""
+        return codes_of(self.quantize(flat_grad, params))
+
+
+def codes_of(signs: torch.Tensor) -> torch.Tensor:
+    """The 32-bit codes of the non-zero entries of ``signs``, in index order (a host sync)."""
+    indices = torch.nonzero(signs).squeeze(1)
+    return pack_codes(indices, signs[indices] < 0)
 
 
 def decode_sum(codes: torch.Tensor, numel: int) -> torch.Tensor:
@@ -124,6 +153,7 @@ def exchange_codes(
     """Variable-length all-gather: every member's codes, concatenated in group-rank order.
 
     Two collectives: all-gather of the counts, then of the codes padded to the longest message.
+    Reads the longest count on the host: run it on the exchange thread, not on backward's.
     """
     p = group.size()
     count = torch.tensor([codes.numel()], dtype=torch.int32, device=codes.device)
@@ -144,6 +174,56 @@ def exchange_codes(
     return gathered.view(p, longest)[valid]
 
 
+class ExchangeThread:
+    """One worker thread running jobs in submission order; each job completes a future.
+
+    Args:
+        device: where the tensors live; for CUDA the jobs run on a stream of their own that
+            first waits for the event recorded when the job was submitted.
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="transencoder-gtc", daemon=True)
+        self._thread.start()
+
+    def submit(self, job: Callable[[], torch.Tensor]) -> torch.futures.Future[torch.Tensor]:
+        """Queue ``job`` (called on the thread); its result completes the returned future."""
+        cuda = self.device.type == "cuda"
+        future: torch.futures.Future[torch.Tensor] = (
+            torch.futures.Future(devices=[self.device]) if cuda else torch.futures.Future()
+        )
+        event = None
+        if cuda:  # the work enqueued so far on backward's stream, which the job reads
+            event = torch.cuda.Event()
+            event.record()
+        self._jobs.put((job, future, event))
+        return future
+
+    def close(self, timeout_s: float = 30.0) -> None:
+        if self._thread.is_alive():
+            self._jobs.put(None)
+            self._thread.join(timeout_s)
+
+    def _run(self) -> None:
+        stream = None
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device)
+            stream = torch.cuda.Stream(self.device)
+        while (item := self._jobs.get()) is not None:
+            job, future, event = item
+            try:
+                if stream is None:
+                    future.set_result(job())
+                    continue
+                with torch.cuda.stream(stream):
+                    stream.wait_event(event)
+                    future.set_result(job())  # records the stream for DDP's wait
+            except BaseException as error:  # noqa: BLE001 - the future carries it to DDP
+                future.set_exception(error)
+
+
 @dataclass
 class GTCState:
     """State of :func:`gtc_hook`: the group it talks over, the compressor, the ledger.
@@ -161,30 +241,50 @@ class GTCState:
     ledger: CommLedger = field(default_factory=CommLedger)
     keep_last_codes: bool = False
     last_codes: dict[int, tuple[list[nn.Parameter], torch.Tensor]] = field(default_factory=dict)
+    exchange: ExchangeThread | None = field(default=None, repr=False)
+
+    def close(self) -> None:
+        """Stop the exchange thread (after the jobs already queued). Idempotent."""
+        if self.exchange is not None:
+            self.exchange.close()
+            self.exchange = None
 
 
 def gtc_hook(state: GTCState, bucket: dist.GradBucket) -> torch.futures.Future[torch.Tensor]:
     """DDP communication hook: GTC-compress the bucket, exchange inside the group, decode.
 
-    Register with ``ddp.register_comm_hook(state, gtc_hook)``. The exchange is synchronous (the
-    count all-gather decides the message size), so the future is already completed.
+    Register with ``ddp.register_comm_hook(state, gtc_hook)``. On the calling (backward) thread
+    it only enqueues the residual update and the signs (no host synchronisation); the codes,
+    their exchange and the decoding run on ``state``'s exchange thread, which completes the
+    returned future with ``(1 / p) * sum_i s_i``.
     """
     buffer = bucket.buffer()
     params = list(bucket.parameters())
-    compressor = state.compressor
-    codes = compressor.compress(buffer, params)
-    if state.keep_last_codes:
-        state.last_codes[bucket.index()] = (params, codes.clone())
-    group = state.process_group
-    p = group.size()
-    all_codes = exchange_codes(codes, group, state.ledger) if p > 1 else codes
-    counts = decode_sum(all_codes, buffer.numel())
-    result = counts.to(buffer.dtype).mul_(compressor.threshold).div_(p)
-    state.ledger.count("gtc_words_sent", codes.numel())
-    state.ledger.count("gtc_elements", buffer.numel())
-    future: torch.futures.Future[torch.Tensor] = torch.futures.Future()
-    future.set_result(result)
-    return future
+    if buffer.numel() - 1 > MAX_INDEX:
+        raise ValueError(
+            f"a DDP bucket of {buffer.numel()} elements does not fit GTC's 31-bit indices: "
+            f"reduce bucket_cap_mb"
+        )
+    signs = state.compressor.quantize(buffer, params)
+    if state.exchange is None:
+        state.exchange = ExchangeThread(buffer.device)
+    index, numel, dtype = bucket.index(), buffer.numel(), buffer.dtype
+
+    def exchange() -> torch.Tensor:
+        if signs.is_cuda:  # made on backward's stream, read on the exchange thread's
+            signs.record_stream(torch.cuda.current_stream(signs.device))
+        codes = codes_of(signs)
+        if state.keep_last_codes:
+            state.last_codes[index] = (params, codes.clone())
+        group = state.process_group
+        p = group.size()
+        all_codes = exchange_codes(codes, group, state.ledger) if p > 1 else codes
+        counts = decode_sum(all_codes, numel)
+        state.ledger.count("gtc_words_sent", codes.numel())
+        state.ledger.count("gtc_elements", numel)
+        return counts.to(dtype).mul_(state.compressor.threshold).div_(p)
+
+    return state.exchange.submit(exchange)
 
 
 # DDP checks a hook's annotations against the real classes; ``from __future__ import

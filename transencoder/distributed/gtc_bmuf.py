@@ -16,14 +16,14 @@ same-index exchanges of ``1/G`` of the model followed by an all-gather inside th
 
 :func:`build_group_training` assembles the pieces for any of the data-parallel strategies:
 
-==========  ============================  =========================
-strategy    inside the group (each step)  across groups (every K)
-==========  ============================  =========================
-ddp         all-reduce (group = world)    -
-gtc         GTC (group = world)           -
-bmuf        all-reduce (none if G = 1)    BMUF
-gtc-bmuf    GTC                           BMUF
-==========  ============================  =========================
+==========  ================================  =========================
+strategy    inside the group (each step)      across groups (every K)
+==========  ================================  =========================
+ddp         all-reduce (group = world)        -
+gtc         GTC (group = world)               -
+bmuf        all-reduce (none if G = 1)        BMUF
+gtc-bmuf    GTC (own updates only if G = 1)   BMUF
+==========  ================================  =========================
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ class GroupTraining:
     """What :func:`build_group_training` returns.
 
     Attributes:
-        model: the DDP wrapper (``None`` when the group has one rank: nothing to combine).
+        model: the DDP wrapper (``None`` when the group has one rank and no GTC: nothing to
+            combine or compress).
         module: the wrapped module itself.
         hook_state: the DDP hook's state (:class:`AllReduceState` or :class:`GTCState`).
         bmuf: the cross-group filter, or ``None``.
@@ -93,7 +94,9 @@ def build_group_training(
             f"{topology.num_groups} partition groups but no cross-group synchronisation: the "
             f"groups would train unrelated models; use group_size={topology.world_size} or BMUF"
         )
-    if topology.group_size > 1:
+    # A group of one rank needs no exchange, but GTC still compresses its own updates: DDP over
+    # the one-rank group runs the hook (the exchange is skipped inside it).
+    if topology.group_size > 1 or threshold is not None:
         model, state = wrap_data_parallel(
             module,
             groups.partition_group,

@@ -24,7 +24,13 @@ index (inter-node, ``n`` participants, ``(n-1) * s`` bytes each), then all-gathe
 ``n * s`` inside the node (intra-node, ``k`` participants), and reorders the blocks into group-rank
 order. The result is bitwise the flat all-gather; inter-node traffic per rank drops from the
 flat ring's share to ``(n - 1) * s`` and each inter-node collective has ``n`` instead of ``n*k``
-participants. It is installed with FSDP2's ``set_custom_all_gather``.
+participants. It is installed with FSDP2's ``set_custom_all_gather``. Both stages write into
+FSDP's output buffer (the intra-node stage in place) and the reorder is an in-place block
+transpose, so it needs one block of temporary memory, not a second full-size buffer.
+
+*ZeRO-3* (Rajbhandari et al., SC 2020; the baseline MiCS is measured against) is the same code
+with one partition group of all ``N`` ranks (no replication) and the flat all-gather:
+:func:`apply_mics` with a topology of ``G = N`` and ``hierarchical=False``.
 
 *The gloo AVG trap* (pytorch issue 162338: FSDP2's AVG reduce-scatter returned the SUM on gloo):
 every FSDP module is set to ``set_force_sum_reduction_for_comms(True)``, so the collectives only
@@ -104,19 +110,16 @@ class HierarchicalAllGather(_EmptyAlloc, AllGather):
                 f"partition group has {group.size()} ranks"
             )
         block = input_tensor.numel()
-        # 1) inter-node: blocks of the ranks with my local index, one per node (node order).
-        collected = input_tensor.new_empty(nodes * block)
-        dist.all_gather_into_tensor(
-            collected, input_tensor.reshape(-1), group=self.inter_node_group
-        )
-        # 2) intra-node: every local rank's collection -> staged[local][node] = block of rank
-        #    node * local_size + local in the group.
-        staged = input_tensor.new_empty(local * nodes * block)
-        dist.all_gather_into_tensor(staged, collected, group=self.intra_node_group)
-        # 3) reorder to group-rank order: rank r = node * local_size + local.
-        output_tensor.view(nodes, local, block).copy_(
-            staged.view(local, nodes, block).transpose(0, 1)
-        )
+        out = output_tensor.view(-1)
+        me = self.intra_node_group.rank()
+        # 1) inter-node: the blocks of the ranks with my local index, one per node (node order),
+        #    straight into the slot of the output that stage 2 sends from.
+        mine = out[me * nodes * block : (me + 1) * nodes * block]
+        dist.all_gather_into_tensor(mine, input_tensor.reshape(-1), group=self.inter_node_group)
+        # 2) intra-node, in place: out[local][node] = block of group rank node * local_size + local.
+        dist.all_gather_into_tensor(out, mine, group=self.intra_node_group)
+        # 3) reorder to group-rank order [node][local], in place.
+        transpose_blocks_(out, rows=local, cols=nodes, block=block)
         if self.ledger is not None:
             nbytes = block * input_tensor.element_size()
             self.ledger.record(
@@ -126,6 +129,36 @@ class HierarchicalAllGather(_EmptyAlloc, AllGather):
                 "all_gather(params, intra-node)", local, all_gather_bytes(nodes * nbytes, local)
             )
         return None
+
+
+def transpose_blocks_(flat: torch.Tensor, *, rows: int, cols: int, block: int) -> None:
+    """In place: ``flat`` viewed as ``[rows][cols]`` blocks of ``block`` elements becomes
+    ``[cols][rows]``. Follows the permutation's cycles with one block of temporary memory."""
+    if rows == 1 or cols == 1:
+        return
+    count = rows * cols
+    view = flat.view(count, block)
+    temp = None
+    done = [False] * count
+    for start in range(count):
+        if done[start]:
+            continue
+        done[start] = True
+        col, row = divmod(start, rows)  # the target position start holds block (row, col)
+        source = row * cols + col
+        if source == start:  # a fixed point of the permutation
+            continue
+        if temp is None:
+            temp = view.new_empty(block)
+        temp.copy_(view[start])
+        target = start
+        while source != start:
+            view[target].copy_(view[source])
+            done[source] = True
+            target = source
+            col, row = divmod(target, rows)
+            source = row * cols + col
+        view[target].copy_(temp)
 
 
 class AccountedReduceScatter(_EmptyAlloc, ReduceScatter):

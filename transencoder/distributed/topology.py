@@ -204,6 +204,33 @@ class ProcessGroups:
     def group_index(self) -> int:
         return self.topology.group_index(self.rank)
 
+    def destroy(self) -> None:
+        """Destroy every group of this rank (sockets, communicators); local, idempotent.
+
+        Call it on every rank once nothing runs on the groups any more (the strategy's
+        ``close``). Torch's DTensor caches plans by mesh *equality*, which ignores the process
+        groups, so a later phase with an equal mesh would be handed this phase's destroyed
+        groups: with a mesh, those caches are cleared too.
+        """
+        mine = [
+            self.world_group,
+            self.partition_group,
+            self.replication_group,
+            self.inter_node_group,
+            self.intra_node_group,
+        ]
+        unique = {id(g): g for g in mine if isinstance(g, dist.ProcessGroup)}
+        self.inter_node_group = self.intra_node_group = None
+        if self.mesh is not None:
+            self.mesh = None
+            forget_meshes()
+        if not dist.is_initialized():
+            return
+        live = dist.distributed_c10d._world.pg_map
+        for group in unique.values():
+            if group in live and group is not dist.group.WORLD:
+                dist.destroy_process_group(group)
+
     @property
     def local_index(self) -> int:
         return self.topology.local_index(self.rank)
@@ -271,6 +298,19 @@ def build_process_groups(
     if device_type is not None:
         groups.mesh = build_mesh(groups, device_type)
     return groups
+
+
+def forget_meshes() -> None:
+    """Clear torch's DTensor caches that hold device meshes (sharding propagation and
+    redistribution plans), so that no later DTensor op reuses a mesh whose groups are gone."""
+    from torch.distributed.tensor import _redistribute, debug
+
+    clear = getattr(debug, "_clear_sharding_prop_cache", None)
+    if clear is not None:
+        clear()
+    plans = getattr(_redistribute, "_gen_transform_infos", None)
+    if plans is not None and hasattr(plans, "cache_clear"):
+        plans.cache_clear()
 
 
 def build_mesh(groups: ProcessGroups, device_type: str):

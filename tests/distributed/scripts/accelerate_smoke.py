@@ -7,7 +7,7 @@ Strategies run one after the other in the same launch (one Accelerator, a fresh 
 model each); each prints "SMOKE OK <name>" or "SMOKE FAIL <name>: <why>" on rank 0.
 
 Promises checked after every optimizer step (4 steps of 2 micro-batches):
-* ddp, gtc, mics: every rank holds the same model;
+* ddp, gtc, zero3, mics: every rank holds the same model;
 * bmuf, gtc-bmuf (G = 2, K = 2): the members of a group hold the same model, and all ranks
   hold the same model after steps 2 and 4 (block syncs), but not in between.
 Exits non-zero when any strategy broke a promise.
@@ -29,7 +29,7 @@ from transencoder.testing import tiny_sentences
 
 
 def flat_state(strategy, model) -> torch.Tensor:
-    if strategy.name == "mics":  # replicas across groups: compare the gathered full model
+    if strategy.name in ("mics", "zero3"):  # sharded: compare the gathered full model
         state = strategy.full_state_dict(model)
     else:  # the local model, as it is
         state = strategy.unwrap(model).state_dict()
@@ -62,7 +62,7 @@ def smoke(name: str, path: str, accelerator: Accelerator) -> dict:
         everyone = [None] * world
         dist.all_gather_object(everyone, flat_state(strategy, model))
         all_equal = all(torch.equal(everyone[0], x) for x in everyone)
-        if name in ("ddp", "gtc", "mics"):
+        if name in ("ddp", "gtc", "zero3", "mics"):
             assert all_equal, f"{name}: ranks differ after step {step}"
         else:
             for g in strategy.topology.partition_groups():

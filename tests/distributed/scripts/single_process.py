@@ -21,4 +21,8 @@ for name in STRATEGIES:
     changed = all(not torch.equal(before[n], state[n]) for n in before)
     stats = strategy.stats()
     strategy.close()
-    print(f"{name} steps={stats['steps']} bytes={stats['bytes_total']} changed={changed}")
+    words = stats["counters"].get("gtc_words_sent", 0)
+    print(
+        f"{name} steps={stats['steps']} bytes={stats['bytes_total']} changed={changed} "
+        f"gtc_words={int(words)}"
+    )
