@@ -3,7 +3,7 @@
 For each strategy (ddp, zero3, mics, gtc, bmuf, gtc-bmuf) it spawns ``--nprocs`` gloo ranks on
 this machine and trains the default bi-encoder (packaged all-MiniLM-L6-v2) for ``--steps``
 optimizer steps with the product's own code: ``transencoder.training.steps.train_bi_encoder``
-with ``strategy=PhaseStrategy(build_strategy(...))``, exactly as a distributed Trans-Encoder
+with ``runtime=DistributedRuntime(config)``, exactly as a distributed Trans-Encoder
 run calls it (the training loop, its batching, schedule and ``finish``). It reports per
 strategy:
 
@@ -56,6 +56,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # eval/records.py
+import records  # noqa: E402
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "bench_comm.json"
 STRATEGY_ORDER = ("ddp", "zero3", "mics", "gtc", "bmuf", "gtc-bmuf")
@@ -171,9 +174,9 @@ def rank_main(
 
     import torch.distributed as dist
 
-    from transencoder.distributed import StrategyConfig, build_strategy
+    from transencoder.distributed import StrategyConfig
     from transencoder.models import BiEncoder
-    from transencoder.training.parallel import PhaseStrategy
+    from transencoder.training.runtime import DistributedRuntime
     from transencoder.training.steps import train_bi_encoder
 
     dist.init_process_group(
@@ -193,23 +196,23 @@ def rank_main(
         timeout_s=600,
         **({"threshold": args.threshold} if args.threshold is not None else {}),
     )
-    strategy = build_strategy(config)
-    phase = TimedPhaseStrategy(PhaseStrategy(strategy), rank, name, args.steps)
+    runtime = TimedRuntime(DistributedRuntime(config), rank, name, args.steps)
     stats = train_bi_encoder(
         bi,
         pairs,
         labels,
         step_config(args, len(pairs)),
         seed=args.seed,
-        strategy=phase,
+        runtime=runtime,
         show_progress_bar=False,
     )
+    strategy = runtime.strategy  # the phase's, as the runtime prepared it
     state = strategy.full_state_dict(stats.model, rank0_only=True)
     summary = strategy.stats()
     everyone: list = [None] * world
     dist.all_gather_object(
         everyone,
-        {"stats": summary, "times": phase.times, "losses": stats.losses, "steps": stats.steps},
+        {"stats": summary, "times": runtime.times, "losses": stats.losses, "steps": stats.steps},
     )
     strategy.close()
     if rank == 0:
@@ -218,8 +221,8 @@ def rank_main(
     dist.destroy_process_group()
 
 
-class TimedPhaseStrategy:
-    """The PhaseStrategy the loop gets, plus the wall time between optimizer steps (a step's
+class TimedRuntime:
+    """The runtime the loop gets, plus the wall time between optimizer steps (a step's
     forward, backward, communication and update) and a progress line on rank 0."""
 
     def __init__(self, inner, rank: int, name: str, steps: int) -> None:
@@ -496,7 +499,7 @@ def write_record(
 
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     command = " ".join(["python", *sys.argv])
-    record = json.loads(args.out.read_text(encoding="utf-8")) if args.out.is_file() else {}
+    record = records.read_record(args.out)
     if "sections" not in record:  # a record of the old single-run format is replaced
         record = {"sections": {}}
     previous = record["sections"].get(args.section)
@@ -515,8 +518,7 @@ def write_record(
     record["sections"][args.section] = {
         "commands": commands,
         "args": settings,
-        "path": "transencoder.training.steps.train_bi_encoder(..., strategy=PhaseStrategy("
-        "build_strategy(config)))",
+        "path": "transencoder.training.steps.train_bi_encoder(..., runtime=DistributedRuntime(config))",
         "label_source": source,
         "training_pairs": n_pairs,
         "stsb_before": baseline,
@@ -532,8 +534,7 @@ def write_record(
     }
     record["convention"] = CONVENTION
     record["memory_convention"] = MEMORY_CONVENTION
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    records.write_record(args.out, {k: v for k, v in record.items() if k != "meta"})
     return rows
 
 

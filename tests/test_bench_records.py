@@ -1,4 +1,5 @@
-"""The communication benchmark's JSON record: ``--append`` merges rows and commands."""
+"""The communication benchmark's JSON record (through eval/records.py): ``--append`` merges rows
+and commands of a section, and refuses other settings."""
 
 from __future__ import annotations
 
@@ -23,12 +24,17 @@ def bench():
 
 def _args(out: Path, strategies: str, append: bool, block_steps: int = 25) -> Namespace:
     return Namespace(
-        strategies=strategies, steps=100, block_steps=block_steps, out=out, append=append
+        strategies=strategies, steps=100, block_steps=block_steps, out=out, append=append,
+        section="headline",
     )
 
 
 def _row(strategy: str, sent: float) -> dict:
-    return {"strategy": strategy, "bytes_per_rank_per_step": sent, "stsb_spearman": 80.0}
+    memory = {"parameters": [1e6], "gradients": [1e6], "optimizer": [2e6], "model_state": [4e6],
+              "algorithm_state": {}, "peak_step_increase": [None]}
+    return {"strategy": strategy, "group_size": 2, "bytes_per_rank_per_step": sent, "stsb_spearman": 80.0,
+            "collectives": {}, "seconds_per_step_median": 1.0, "model_state_expected_fraction": 1.0,
+            "memory": memory}
 
 
 def test_append_keeps_earlier_rows_and_commands(bench, tmp_path, monkeypatch):
@@ -43,11 +49,13 @@ def test_append_keeps_earlier_rows_and_commands(bench, tmp_path, monkeypatch):
     bench.write_record(append, [_row("ddp", 100.0)], "gold", 10, 81.0)
 
     record = json.loads(out.read_text())
-    assert [r["strategy"] for r in record["results"]] == ["ddp", "gtc-bmuf"]
-    assert [r["bytes_ratio_vs_ddp"] for r in record["results"]] == [1.0, 0.04]
-    assert len(record["commands"]) == 2
-    assert record["commands"][0].endswith("--strategies gtc-bmuf")
-    assert record["commands"][1].endswith("--strategies ddp --append")
+    section = record["sections"]["headline"]
+    assert [r["strategy"] for r in section["results"]] == ["ddp", "gtc-bmuf"]
+    assert [r["bytes_ratio_vs_ddp"] for r in section["results"]] == [1.0, 0.04]
+    assert len(section["commands"]) == 2
+    assert section["commands"][0].endswith("--strategies gtc-bmuf")
+    assert section["commands"][1].endswith("--strategies ddp --append")
+    assert record["meta"]["command"].endswith("--strategies ddp --append")  # eval/records.py's meta
 
 
 def test_append_refuses_other_settings(bench, tmp_path):

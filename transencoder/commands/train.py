@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import os
 
+from ..distributed.config import STRATEGIES
 from ._common import split_list
 
 NAME = "train"
 HELP = "run Trans-Encoder cycles (resumes an interrupted run, extends a finished one)"
-STRATEGIES = ("none", "ddp", "mics", "gtc", "bmuf", "gtc-bmuf")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -70,7 +70,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add(
         "--strategy",
-        choices=STRATEGIES,
+        choices=("none", *STRATEGIES),
         default="none",
         help="distributed strategy (launch with accelerate launch)",
     )

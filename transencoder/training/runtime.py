@@ -61,6 +61,7 @@ class Runtime(Protocol):
     def gather_views(self, tensor: torch.Tensor) -> torch.Tensor: ...
     def score(self, scorer: Scorer, pairs: Sequence, columns: int | None = None) -> np.ndarray: ...
     def barrier(self) -> None: ...
+    def close(self) -> None: ...
     def main_only(self) -> contextlib.AbstractContextManager[bool]: ...
 
 
@@ -120,6 +121,9 @@ class LocalRuntime:
     def barrier(self):
         pass
 
+    def close(self):
+        pass
+
     def main_only(self):
         return contextlib.nullcontext(True)
 
@@ -130,15 +134,22 @@ class DistributedRuntime:
     snapshots = False
 
     def __init__(self, config, accelerator=None) -> None:
-        if accelerator is None:
+        """``accelerator``: an ``accelerate.Accelerator``; None creates one, unless
+        ``torch.distributed`` is already initialised (a launch without Accelerate)."""
+        import torch.distributed as dist
+
+        from ..distributed import select_device, set_wait_timeout
+
+        if accelerator is None and not dist.is_initialized():
             from accelerate import Accelerator
 
             accelerator = Accelerator(cpu=not torch.cuda.is_available())
         self.accelerator = accelerator
         self.config = config  # a transencoder.distributed.StrategyConfig
-        self.rank = accelerator.process_index
-        self.world_size = accelerator.num_processes
-        self.device = accelerator.device
+        self.rank = accelerator.process_index if accelerator else dist.get_rank()
+        self.world_size = accelerator.num_processes if accelerator else dist.get_world_size()
+        self.device = select_device(accelerator)
+        set_wait_timeout(config.timeout_s)  # every barrier and gather of the run waits this long at most
         self.strategy = None  # the current phase's, between prepare and trained
         self.communication: dict[str, dict] = {}
 
@@ -211,10 +222,15 @@ class DistributedRuntime:
         return np.asarray(gather_in_order(local, len(pairs)), dtype=np.float64)
 
     def barrier(self):
-        if self.world_size > 1:
-            import torch.distributed as dist
+        from ..distributed import barrier
 
-            dist.barrier()
+        if self.world_size > 1:
+            barrier()  # bounded by the strategy's timeout_s
+
+    def close(self):
+        from ..distributed import close_waits
+
+        close_waits()
 
     @contextlib.contextmanager
     def main_only(self) -> Iterator[bool]:

@@ -98,6 +98,7 @@ class Workspace:
     def close(self) -> None:
         self.tracker.close()
         self.dir.release()
+        self.runtime.close()
 
     @property
     def members(self) -> range:
