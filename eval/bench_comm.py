@@ -18,7 +18,7 @@ strategy:
   ``1``, ``1/N``, ``1/G`` and the check, and the increase of the process's memory high-water
   mark during a step.
 
-The step (DESIGN.md section 3, cross->bi, ``train_bi_encoder``): ``loss = MSE(cos(u, v),
+The step (cross->bi, ``train_bi_encoder``; docs/methods.md): ``loss = MSE(cos(u, v),
 label)`` with ``label`` in 0..1; global batch 128 (the loop gives each rank
 ``batch[rank::world]``), batches grouped by length, AdamW lr 5e-5 (no decay on biases and
 LayerNorm, weight decay 0.01) with linear decay to 0 over ``--steps`` and no warm-up, no

@@ -1,6 +1,6 @@
 """GTC-BMUF: threshold-compressed gradients inside each group, BMUF across groups.
 
-Hong, Strom et al., "GTC-BMUF" (Amazon, Interspeech 2019; seed ``background/gtc-bmuf.md``).
+Hong, Strom et al., "GTC-BMUF" (Amazon, Interspeech 2019).
 With partition groups of ``G`` ranks (ideally one node each) and ``N // G`` groups::
 
     every step, inside group i (GTC, see :mod:`.gtc`):

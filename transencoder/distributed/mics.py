@@ -1,7 +1,7 @@
 """MiCS on FSDP2: shard inside partition groups, replicate across them.
 
 Zhang et al., "MiCS: Near-linear Scaling for Training Gigantic Model on Public Cloud" (VLDB
-2023; seed ``background/mics.md``). With the ``(replicate, shard)`` mesh of
+2023). With the ``(replicate, shard)`` mesh of
 :mod:`.topology`, ``fully_shard`` (FSDP2 in its HSDP form) shards parameters, gradients and
 optimizer states over the ``G`` ranks of a partition group and replicates them across the
 ``N // G`` groups. The three MiCS techniques map onto it as follows.
