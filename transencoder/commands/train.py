@@ -50,10 +50,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="views a bi-encoder labels the cross-encoder's pairs with: pooled, first_last, token_f1",
     )
     add(
+        "--dev-data",
+        metavar="PATH",
+        help="a small labelled sample of your domain (any evaluation format): the best candidate "
+        "on it, the start model included, is the run's result (<output-dir>/selected)",
+    )
+    add(
         "--select-on-dev",
         action="store_true",
         default=None,
-        help="keep the best cycle by STS-B dev Spearman (uses gold dev labels; off by default)",
+        help="the same with STS-B's dev split of --data-dir as the dev sample (gold dev labels)",
     )
     add(
         "--average-bi",

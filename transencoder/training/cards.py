@@ -38,9 +38,9 @@ def card_info(config: TrainConfig, pool: PairPool, phase: Phase, kind: str) -> M
     if phase.kind is PhaseKind.PRIME:
         description, teachers = f"the start model primed with {config.priming.method}{member}", []
         extra = {"lr": config.priming.lr, "epochs": config.priming.epochs}
-    elif phase.kind is PhaseKind.AVERAGE_BI:
+    elif phase.kind in (PhaseKind.AVERAGE_BI, PhaseKind.SELECT):
         description = f"the weight average of the {phase.cycle} cycles' bi-encoders{member}"
-        teachers, extra = [], {}
+        teachers, extra = [], {}  # a selected model's card names the candidate it is
     else:
         encoder = "cross-encoder" if kind == "cross" else "bi-encoder"
         description = f"the {encoder} of cycle {phase.cycle}{member}"

@@ -30,6 +30,7 @@ def _rows(progress: dict, phases) -> list[tuple[str, dict]]:
         result = results.get(phase.name)
         if phase.kind in ROWS and result:
             result = result.get("eval") if phase.kind is PhaseKind.SELECT else result
+            result = {tag: r for tag, r in (result or {}).items() if not tag.startswith("_")}
             if result:
                 rows.append((ROWS[phase.kind] or f"cycle {phase.cycle}", result))
     return rows
