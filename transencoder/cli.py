@@ -15,7 +15,7 @@ from importlib import import_module
 
 from .errors import TransencoderError
 
-COMMANDS = ("eval", "train")
+COMMANDS = ("eval", "train", "mine", "encode", "score")
 
 
 def _command(name: str):
