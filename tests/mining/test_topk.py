@@ -100,7 +100,9 @@ def test_search_exact_matches_the_sweep_and_brute_force():
     queries = rng.standard_normal((29, 16)).astype(np.float32)  # not corpus rows
     outside = search_exact(x, queries, 5, chunk_size=100)
     unit = x / np.linalg.norm(x, axis=1, keepdims=True)
-    expected = np.argsort(-(queries / np.linalg.norm(queries, axis=1, keepdims=True)) @ unit.T, axis=1)[:, :5]
+    expected = np.argsort(
+        -(queries / np.linalg.norm(queries, axis=1, keepdims=True)) @ unit.T, axis=1
+    )[:, :5]
     assert all(set(a) == set(b) for a, b in zip(outside.indices, expected))
 
 
@@ -149,11 +151,15 @@ def test_approximate_indexes_are_deterministic_and_close(kind):
 
     rng = np.random.default_rng(5)
     centres = rng.standard_normal((20, 16))
-    x = (centres[rng.integers(0, 20, 2000)] + 0.3 * rng.standard_normal((2000, 16))).astype(np.float32)
+    x = (centres[rng.integers(0, 20, 2000)] + 0.3 * rng.standard_normal((2000, 16))).astype(
+        np.float32
+    )
     unit = x / np.linalg.norm(x, axis=1, keepdims=True)
     exact = exact_neighbours(unit, 10)
     runs = [
-        search_index(build_index(unit, kind, seed=7, nlist=40, nprobe=8), unit, 10, query_ids=np.arange(2000))
+        search_index(
+            build_index(unit, kind, seed=7, nlist=40, nprobe=8), unit, 10, query_ids=np.arange(2000)
+        )
         for _ in range(2)
     ]
     np.testing.assert_array_equal(runs[0].indices, runs[1].indices)

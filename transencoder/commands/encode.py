@@ -30,7 +30,8 @@ TENSOR = "embeddings"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="default", metavar="PATH|default")
     parser.add_argument(
-        "--input", required=True,
+        "--input",
+        required=True,
         help="a text file (one sentence per line) or a .jsonl/.csv/.tsv with --column",
     )
     parser.add_argument("--column", help="the column (.csv/.tsv header, .jsonl key) of sentences")
@@ -53,7 +54,9 @@ def count_rows(path: str, column: str | None) -> int:
     for number, sentence in iter_sentences(path, column):
         if not sentence:
             raise DataFormatError(
-                path, number, "the sentence is empty",
+                path,
+                number,
+                "the sentence is empty",
                 "one sentence per row (the output keeps the input's order; remove blank rows)",
             )
         rows += 1
@@ -108,7 +111,9 @@ def run(args: argparse.Namespace) -> int:
     bar = tqdm(total=rows, desc="encode", unit="sentence", disable=not show)
     with atomic_path(args.output) as temporary:
         if suffix == ".npy":
-            out = np.lib.format.open_memmap(temporary, mode="w+", dtype=np.float32, shape=(rows, dim))
+            out = np.lib.format.open_memmap(
+                temporary, mode="w+", dtype=np.float32, shape=(rows, dim)
+            )
             handle = None
         else:
             out = None
@@ -122,7 +127,9 @@ def run(args: argparse.Namespace) -> int:
                     raise InputError(f"{args.input} changed while it was being encoded; run again")
                 vectors = model.encode(batch, batch_size=args.batch_size, show_progress_bar=False)
                 if args.normalize:
-                    vectors = torch.nn.functional.normalize(torch.from_numpy(vectors), dim=1).numpy()
+                    vectors = torch.nn.functional.normalize(
+                        torch.from_numpy(vectors), dim=1
+                    ).numpy()
                 if out is not None:
                     out[start : start + len(batch)] = vectors
                 else:

@@ -22,7 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--data-dir", help="an STS data folder: every distinct sentence of its pairs (all splits)"
     )
     parser.add_argument("--column", help="the column (.csv/.tsv header, .jsonl key) of sentences")
-    parser.add_argument("--output", required=True, help="pairs file to write (sentence1<TAB>sentence2)")
+    parser.add_argument(
+        "--output", required=True, help="pairs file to write (sentence1<TAB>sentence2)"
+    )
     parser.add_argument(
         "--summary", help="summary JSON to write (default: OUTPUT's stem + .summary.json)"
     )
@@ -34,12 +36,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-similarity", type=float, default=defaults.min_similarity)
     parser.add_argument("--max-similarity", type=float, default=defaults.max_similarity)
     parser.add_argument(
-        "--random-share", type=float, default=defaults.random_share,
+        "--random-share",
+        type=float,
+        default=defaults.random_share,
         help="fraction of the pool that is random pairs",
     )
     parser.add_argument("--dedupe", choices=DEDUPE_MODES, default=defaults.dedupe)
     parser.add_argument(
-        "--index", choices=INDEXES, default=defaults.index,
+        "--index",
+        choices=INDEXES,
+        default=defaults.index,
         help=f"neighbour search (auto: exact up to {defaults.exact_max} sentences, ivf above)",
     )
     parser.add_argument("--nlist", type=int, help="ivf: cells (default 4 * sqrt(N))")
@@ -51,7 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument(
-        "--encode-chunk", type=int, default=defaults.encode_chunk,
+        "--encode-chunk",
+        type=int,
+        default=defaults.encode_chunk,
         help="sentences encoded (and cached) at a time; keep it fixed to reproduce a file",
     )
     parser.add_argument("--seed", type=int, default=0)
@@ -83,17 +91,30 @@ def run(args: argparse.Namespace) -> int:
     from ..models import BiEncoder
 
     config = MiningConfig(
-        k=args.k, min_similarity=args.min_similarity, max_similarity=args.max_similarity,
-        random_share=args.random_share, dedupe=args.dedupe, index=args.index, nlist=args.nlist,
-        nprobe=args.nprobe, hnsw_m=args.hnsw_m, ef_search=args.ef_search,
-        chunk_size=args.chunk_size, batch_size=args.batch_size, encode_chunk=args.encode_chunk,
+        k=args.k,
+        min_similarity=args.min_similarity,
+        max_similarity=args.max_similarity,
+        random_share=args.random_share,
+        dedupe=args.dedupe,
+        index=args.index,
+        nlist=args.nlist,
+        nprobe=args.nprobe,
+        hnsw_m=args.hnsw_m,
+        ef_search=args.ef_search,
+        chunk_size=args.chunk_size,
+        batch_size=args.batch_size,
+        encode_chunk=args.encode_chunk,
     ).validate()
     started = time.perf_counter()
     corpus = _corpus(args, config.dedupe)
     check_corpus(len(corpus), config.k, corpus.source)  # before the model loads: fail fast
     model = BiEncoder.from_pretrained(args.model, device=args.device)
     result = mine_pairs(
-        corpus, model, config, seed=args.seed, cache_dir=args.cache_dir,
+        corpus,
+        model,
+        config,
+        seed=args.seed,
+        cache_dir=args.cache_dir,
         show_progress_bar=False if args.no_progress else None,
     )
     result.write(args.output, with_scores=args.with_scores)
@@ -101,6 +122,8 @@ def run(args: argparse.Namespace) -> int:
     summary = args.summary or default_summary_path(args.output)
     result.write_summary(summary)
     print(result.describe())
-    print(f"wrote {len(result)} pairs to {args.output} (summary: {summary}) "
-          f"in {result.summary['timing']['total_s']:.1f}s")
+    print(
+        f"wrote {len(result)} pairs to {args.output} (summary: {summary}) "
+        f"in {result.summary['timing']['total_s']:.1f}s"
+    )
     return 0

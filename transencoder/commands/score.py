@@ -17,12 +17,16 @@ HEADER = ("sentence1", "sentence2")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--model", action="append", required=True, metavar="PATH|default",
+        "--model",
+        action="append",
+        required=True,
+        metavar="PATH|default",
         help="model directory or 'default'; repeat for an ensemble (scores averaged)",
     )
     parser.add_argument("--kind", choices=("bi", "cross"), default="bi")
     parser.add_argument(
-        "--pairs", required=True,
+        "--pairs",
+        required=True,
         help="sentence1<TAB>sentence2 file (more columns are ignored; an optional header row "
         "starting sentence1<TAB>sentence2 is skipped)",
     )
@@ -45,7 +49,9 @@ def iter_pairs(path: str) -> Iterator[tuple[str, str]]:
     from ..mining.corpus import decoded_lines
 
     if not Path(path).is_file():
-        raise DataFormatError(path, None, "no such file", "a sentence1<TAB>sentence2 file (--pairs)")
+        raise DataFormatError(
+            path, None, "no such file", "a sentence1<TAB>sentence2 file (--pairs)"
+        )
     for number, text in decoded_lines(Path(path)):
         text = text.rstrip("\n").rstrip("\r")
         if not text.strip():
@@ -64,19 +70,17 @@ def scorer(args: argparse.Namespace):
     """A function ``pairs -> scores`` (the ensemble mean)."""
     import numpy as np
 
-    from ..errors import UsageError
     from ..models import BiEncoder, CrossEncoder
 
-    if args.both_orders and args.kind == "bi":
-        raise UsageError("--both-orders applies to --kind cross (a cosine is symmetric)")
-    if args.batch_size < 1 or args.chunk_size < 1:
-        raise UsageError("--batch-size and --chunk-size must be >= 1")
     if args.kind == "bi":
         models = [BiEncoder.from_pretrained(path, device=args.device) for path in args.model]
 
         def score(pairs):
             return np.mean(
-                [m.similarity(pairs, batch_size=args.batch_size, show_progress_bar=False) for m in models],
+                [
+                    m.similarity(pairs, batch_size=args.batch_size, show_progress_bar=False)
+                    for m in models
+                ],
                 axis=0,
             )
     else:
@@ -85,8 +89,12 @@ def scorer(args: argparse.Namespace):
         def score(pairs):
             return np.mean(
                 [
-                    m.predict(pairs, batch_size=args.batch_size, both_orders=args.both_orders,
-                              show_progress_bar=False)
+                    m.predict(
+                        pairs,
+                        batch_size=args.batch_size,
+                        both_orders=args.both_orders,
+                        show_progress_bar=False,
+                    )
                     for m in models
                 ],
                 axis=0,
@@ -98,10 +106,15 @@ def scorer(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
+    from ..errors import UsageError
     from ..eval.data import DataFormatError
     from ..mining.files import atomic_file
     from ..models.bi_encoder import progress_default
 
+    if args.both_orders and args.kind == "bi":
+        raise UsageError("--both-orders applies to --kind cross (a cosine is symmetric)")
+    if args.batch_size < 1 or args.chunk_size < 1:
+        raise UsageError("--batch-size and --chunk-size must be >= 1")
     total = sum(1 for _ in iter_pairs(args.pairs))  # checks every line before a model loads
     if total == 0:
         raise DataFormatError(args.pairs, None, "no pairs", "sentence1<TAB>sentence2 lines")

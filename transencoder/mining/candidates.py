@@ -181,6 +181,8 @@ def build_candidates(
         first=all_keys // n,
         second=all_keys % n,
         similarity=np.concatenate([sims, extra_sims]).astype(np.float32)[order],
-        is_random=np.concatenate([np.zeros(keys.shape[0], bool), np.ones(extra_keys.shape[0], bool)])[order],
+        is_random=np.concatenate(
+            [np.zeros(keys.shape[0], bool), np.ones(extra_keys.shape[0], bool)]
+        )[order],
         counts=counts,
     )

@@ -11,6 +11,11 @@ INDEXES = ("auto", "exact", "flat", "ivf", "hnsw")
 DEDUPE_MODES = ("exact", "normalized")
 
 
+def _flag(name: str) -> str:
+    """A setting as the command line spells it (the Python name is the same with underscores)."""
+    return "--" + name.replace("_", "-")
+
+
 @dataclass
 class MiningConfig:
     """How candidate pairs are mined from a corpus.
@@ -62,28 +67,39 @@ class MiningConfig:
 
     def validate(self) -> MiningConfig:
         """Raise :class:`UsageError` naming the setting; returns ``self``."""
-        for name in ("k", "exact_max", "chunk_size", "nprobe", "hnsw_m", "ef_construction",
-                     "ef_search", "batch_size", "encode_chunk"):
+        for name in (
+            "k",
+            "exact_max",
+            "chunk_size",
+            "nprobe",
+            "hnsw_m",
+            "ef_construction",
+            "ef_search",
+            "batch_size",
+            "encode_chunk",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise UsageError(f"mining setting {name} must be an integer >= 1, got {value!r}")
+                raise UsageError(f"{_flag(name)} must be an integer >= 1, got {value!r}")
         if self.nlist is not None and (not isinstance(self.nlist, int) or self.nlist < 1):
-            raise UsageError(f"mining setting nlist must be an integer >= 1, got {self.nlist!r}")
+            raise UsageError(f"{_flag('nlist')} must be an integer >= 1, got {self.nlist!r}")
         for name in ("min_similarity", "max_similarity"):
             value = getattr(self, name)
             if not -1.0 <= float(value) <= 1.0:
-                raise UsageError(f"mining setting {name} must be a cosine in [-1, 1], got {value}")
+                raise UsageError(f"{_flag(name)} must be a cosine in [-1, 1], got {value}")
         if self.min_similarity > self.max_similarity:
             raise UsageError(
-                f"min_similarity {self.min_similarity} is above max_similarity "
-                f"{self.max_similarity}: the band is empty"
+                f"{_flag('min_similarity')} {self.min_similarity} is above "
+                f"{_flag('max_similarity')} {self.max_similarity}: the band is empty"
             )
         if not 0.0 <= float(self.random_share) < 1.0:
-            raise UsageError(f"random_share must be in [0, 1), got {self.random_share}")
+            raise UsageError(f"{_flag('random_share')} must be in [0, 1), got {self.random_share}")
         if self.dedupe not in DEDUPE_MODES:
-            raise UsageError(f"dedupe must be one of {DEDUPE_MODES}, got {self.dedupe!r}")
+            raise UsageError(
+                f"{_flag('dedupe')} must be one of {DEDUPE_MODES}, got {self.dedupe!r}"
+            )
         if self.index not in INDEXES:
-            raise UsageError(f"index must be one of {INDEXES}, got {self.index!r}")
+            raise UsageError(f"{_flag('index')} must be one of {INDEXES}, got {self.index!r}")
         return self
 
     def index_for(self, n: int) -> str:

@@ -37,7 +37,8 @@ def decoded_lines(path: Path) -> Iterator[tuple[int, str]]:
                 yield number, raw.decode("utf-8")
             except UnicodeDecodeError as err:
                 raise DataFormatError(
-                    str(path), number,
+                    str(path),
+                    number,
                     f"byte 0x{raw[err.start]:02x} at column {err.start + 1} is not valid UTF-8",
                     "UTF-8 text (re-encode the file, e.g. iconv -f latin1 -t utf-8)",
                 ) from None
@@ -51,7 +52,9 @@ def _pick(header: list[str], column: str, path: Path) -> int:
     names = [name.strip() for name in header]
     if column not in names:
         raise DataFormatError(
-            str(path), 1, f"no column {column!r} in the header (columns: {names})",
+            str(path),
+            1,
+            f"no column {column!r} in the header (columns: {names})",
             "--column to name one of the header's columns",
         )
     return names.index(column)
@@ -96,13 +99,19 @@ def _jsonl(path: Path, column: str) -> Iterator[tuple[int, str]]:
         try:
             row = json.loads(line)
         except json.JSONDecodeError as err:
-            raise DataFormatError(str(path), number, f"not JSON ({err.msg})", "one JSON object per line") from None
+            raise DataFormatError(
+                str(path), number, f"not JSON ({err.msg})", "one JSON object per line"
+            ) from None
         if not isinstance(row, dict) or column not in row:
             keys = sorted(row) if isinstance(row, dict) else type(row).__name__
-            raise DataFormatError(str(path), number, f"no key {column!r} (has {keys})", f"an object with {column!r}")
+            raise DataFormatError(
+                str(path), number, f"no key {column!r} (has {keys})", f"an object with {column!r}"
+            )
         value = row[column]
         if not isinstance(value, str):
-            raise DataFormatError(str(path), number, f"{column!r} holds {type(value).__name__}", "a string")
+            raise DataFormatError(
+                str(path), number, f"{column!r} holds {type(value).__name__}", "a string"
+            )
         yield number, normalize_sentence(value)
 
 
@@ -118,7 +127,9 @@ def _csv(path: Path, column: str) -> Iterator[tuple[int, str]]:
             continue
         if len(row) != len(header):
             raise DataFormatError(
-                str(path), reader.line_num, f"{len(row)} comma-separated fields",
+                str(path),
+                reader.line_num,
+                f"{len(row)} comma-separated fields",
                 f"{len(header)}, as in the header",
             )
         yield reader.line_num, normalize_sentence(row[position])
@@ -138,23 +149,31 @@ def _tsv(path: Path, column: str) -> Iterator[tuple[int, str]]:
         fields = text.split("\t")
         if len(fields) != len(header):
             raise DataFormatError(
-                str(path), number, f"{len(fields)} tab-separated fields",
+                str(path),
+                number,
+                f"{len(fields)} tab-separated fields",
                 f"{len(header)}, as in the header (tabs inside a sentence are not allowed)",
             )
         yield number, normalize_sentence(fields[position])
 
 
-def sentences_from_dataset(dataset, column: str, name: str = "dataset") -> Iterator[tuple[int, str]]:
+def sentences_from_dataset(
+    dataset, column: str, name: str = "dataset"
+) -> Iterator[tuple[int, str]]:
     """``(row number, sentence)`` from a ``datasets.Dataset`` (every split of a ``DatasetDict``)."""
     parts = [dataset[split] for split in dataset] if isinstance(dataset, dict) else [dataset]
     row = 0
     for part in parts:
         if column not in part.column_names:
-            raise DataFormatError(name, None, f"no column {column!r} (has {part.column_names})", "--column")
+            raise DataFormatError(
+                name, None, f"no column {column!r} (has {part.column_names})", "--column"
+            )
         for value in part[column]:
             row += 1
             if not isinstance(value, str):
-                raise DataFormatError(name, row, f"{column!r} holds {type(value).__name__}", "a string")
+                raise DataFormatError(
+                    name, row, f"{column!r} holds {type(value).__name__}", "a string"
+                )
             yield row, normalize_sentence(value)
 
 

@@ -71,7 +71,11 @@ class MiningResult:
             for line in self.lines(with_scores):
                 handle.write(line)
                 digest.update(line.encode("utf-8"))
-        self.summary["output"] = {"path": str(path), "with_scores": with_scores, "sha256": digest.hexdigest()}
+        self.summary["output"] = {
+            "path": str(path),
+            "with_scores": with_scores,
+            "sha256": digest.hexdigest(),
+        }
         return digest.hexdigest()
 
     def write_summary(self, path: str | os.PathLike[str]) -> None:
@@ -90,15 +94,25 @@ class MiningResult:
             f"search {s['timing']['search_s']:.1f}s",
             f"pairs: {counts['pairs']} = {counts['neighbour_pairs']} neighbour + "
             f"{counts['random_pairs']} random (share {s['random_share_actual']:.3f})",
-            "dropped neighbours: " + ", ".join(
-                f"{k.removeprefix('dropped_')} {v}" for k, v in counts.items() if k.startswith("dropped_")
-            ) + f", merged (b, a) {counts['merged_both_orders']}",
+            "dropped neighbours: "
+            + ", ".join(
+                f"{k.removeprefix('dropped_')} {v}"
+                for k, v in counts.items()
+                if k.startswith("dropped_")
+            )
+            + f", merged (b, a) {counts['merged_both_orders']}",
             "cosine histogram (neighbour | random):",
         ]
-        bins = sorted(set(s["histogram"]["neighbour"]) | set(s["histogram"]["random"]), key=lambda b: float(b.split("..")[0]))
+        bins = sorted(
+            set(s["histogram"]["neighbour"]) | set(s["histogram"]["random"]),
+            key=lambda b: float(b.split("..")[0]),
+        )
         top = max([*s["histogram"]["neighbour"].values(), *s["histogram"]["random"].values(), 1])
         for name in bins:
-            near, rand = s["histogram"]["neighbour"].get(name, 0), s["histogram"]["random"].get(name, 0)
+            near, rand = (
+                s["histogram"]["neighbour"].get(name, 0),
+                s["histogram"]["random"].get(name, 0),
+            )
             bar = "#" * round(30 * near / top) + "." * round(30 * rand / top)
             lines.append(f"  {name:>12} {near:8d} {rand:8d} {bar}")
         return "\n".join(lines)
@@ -107,7 +121,9 @@ class MiningResult:
 def check_corpus(n: int, k: int, source: str) -> None:
     """Mining needs two sentences and ``k`` below the number of sentences."""
     if n == 0:
-        raise InputError(f"{source}: the corpus has no sentences; give a file with one sentence per line")
+        raise InputError(
+            f"{source}: the corpus has no sentences; give a file with one sentence per line"
+        )
     if n == 1:
         raise InputError(f"{source}: the corpus has one distinct sentence; pairs need at least two")
     if k >= n:
@@ -137,13 +153,23 @@ def search_neighbours(
         from .ann import build_index, default_nlist, search_index
 
         index = build_index(
-            unit, kind, seed=seed, nlist=config.nlist, nprobe=config.nprobe,
-            hnsw_m=config.hnsw_m, ef_construction=config.ef_construction, ef_search=config.ef_search,
+            unit,
+            kind,
+            seed=seed,
+            nlist=config.nlist,
+            nprobe=config.nprobe,
+            hnsw_m=config.hnsw_m,
+            ef_construction=config.ef_construction,
+            ef_search=config.ef_search,
         )
         if kind == "ivf":
-            info.update(nlist=config.nlist or default_nlist(n), nprobe=min(config.nprobe, index.nlist))
+            info.update(
+                nlist=config.nlist or default_nlist(n), nprobe=min(config.nprobe, index.nlist)
+            )
         elif kind == "hnsw":
-            info.update(M=config.hnsw_m, ef_construction=config.ef_construction, ef_search=config.ef_search)
+            info.update(
+                M=config.hnsw_m, ef_construction=config.ef_construction, ef_search=config.ef_search
+            )
         found = search_index(index, unit, config.k, query_ids=np.arange(n), progress=progress)
     bar.close()
     return found, info
@@ -154,8 +180,14 @@ def _search_key(config: MiningConfig, seed: int, kind: str) -> str:
     if kind == "exact":
         fields["chunk_size"] = config.chunk_size
     elif kind != "flat":  # the approximate indexes: their answer depends on every knob
-        fields.update(seed=seed, nlist=config.nlist, nprobe=config.nprobe, hnsw_m=config.hnsw_m,
-                      ef_construction=config.ef_construction, ef_search=config.ef_search)
+        fields.update(
+            seed=seed,
+            nlist=config.nlist,
+            nprobe=config.nprobe,
+            hnsw_m=config.hnsw_m,
+            ef_construction=config.ef_construction,
+            ef_search=config.ef_search,
+        )
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -185,13 +217,23 @@ def mine_pairs(
         UsageError: ``k`` not below the number of distinct sentences, or a bad setting.
     """
     config = (config or MiningConfig()).validate()
-    corpus = sentences if isinstance(sentences, Corpus) else build_corpus(sentences, dedupe=config.dedupe, source="corpus")
+    corpus = (
+        sentences
+        if isinstance(sentences, Corpus)
+        else build_corpus(sentences, dedupe=config.dedupe, source="corpus")
+    )
     check_corpus(len(corpus), config.k, corpus.source or "corpus")
     texts = corpus.sentences
     started = time.perf_counter()
-    cache = open_cache(cache_dir, texts, model, batch_size=config.batch_size, chunk=config.encode_chunk)
+    cache = open_cache(
+        cache_dir, texts, model, batch_size=config.batch_size, chunk=config.encode_chunk
+    )
     embeddings, encoded = encode_corpus(
-        model, texts, batch_size=config.batch_size, chunk=config.encode_chunk, cache=cache,
+        model,
+        texts,
+        batch_size=config.batch_size,
+        chunk=config.encode_chunk,
+        cache=cache,
         show_progress_bar=show_progress_bar,
     )
     unit = normalized(embeddings).numpy()
@@ -201,11 +243,17 @@ def mine_pairs(
     started = time.perf_counter()
     kind = config.index_for(len(texts))
     stored = cache.path(f"neighbours-{_search_key(config, seed, kind)}") if cache else None
-    if stored is not None and (stored / "indices.npy").is_file() and (stored / "info.json").is_file():
+    if (
+        stored is not None
+        and (stored / "indices.npy").is_file()
+        and (stored / "info.json").is_file()
+    ):
         found = Neighbours(np.load(stored / "scores.npy"), np.load(stored / "indices.npy"))
         info = {**json.loads((stored / "info.json").read_text()), "from_cache": True}
     else:
-        found, info = search_neighbours(unit, config, seed=seed, show_progress_bar=show_progress_bar)
+        found, info = search_neighbours(
+            unit, config, seed=seed, show_progress_bar=show_progress_bar
+        )
         if stored is not None:  # indices.npy last: its presence marks a complete entry
             save_npy(stored / "scores.npy", found.scores)
             write_json(stored / "info.json", info)
@@ -214,8 +262,13 @@ def mine_pairs(
 
     started = time.perf_counter()
     pool = build_candidates(
-        found, unit, texts, min_similarity=config.min_similarity,
-        max_similarity=config.max_similarity, random_share=config.random_share, seed=seed,
+        found,
+        unit,
+        texts,
+        min_similarity=config.min_similarity,
+        max_similarity=config.max_similarity,
+        random_share=config.random_share,
+        seed=seed,
     )
     share = float(pool.is_random.mean()) if len(pool) else 0.0
     summary = {

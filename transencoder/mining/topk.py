@@ -124,7 +124,9 @@ class RunningTopk:
         self.indices = torch.full((n, k), EMPTY, dtype=torch.int64)
         self.dense_factor = dense_factor
 
-    def offer(self, rows: slice | torch.Tensor, values: torch.Tensor, indices: torch.Tensor) -> None:
+    def offer(
+        self, rows: slice | torch.Tensor, values: torch.Tensor, indices: torch.Tensor
+    ) -> None:
         """Merge candidates for ``rows`` (``values``/``indices`` shaped ``(len(rows), m)``)."""
         merged_values = torch.cat([self.values[rows], values], dim=1)
         merged_indices = torch.cat([self.indices[rows], indices], dim=1)
@@ -263,8 +265,9 @@ def exact_neighbours(
     unit = normalized(embeddings)
     _check_k(k, unit.shape[0] - 1)
     blocks = upper_blocks(unit.shape[0], chunk_size)
-    state = None
-    for done, state in enumerate(sweep_blocks(unit, k, chunk_size, blocks), start=1):
+    state = RunningTopk(unit.shape[0], k)
+    for done, swept in enumerate(sweep_blocks(unit, k, chunk_size, blocks), start=1):
+        state = swept
         if progress is not None:
             progress(done, len(blocks))
     return state.result()
