@@ -25,6 +25,7 @@ from ..eval.data import DataFormatError
 from ..eval.readers import normalize_sentence
 
 COLUMN_SUFFIXES = (".jsonl", ".csv", ".tsv")
+FORMATS = ("text", "jsonl", "csv", "tsv")
 
 
 def decoded_lines(path: Path) -> Iterator[tuple[int, str]]:
@@ -60,10 +61,16 @@ def _pick(header: list[str], column: str, path: Path) -> int:
     return names.index(column)
 
 
-def iter_sentences(path: str | Path, column: str | None = None) -> Iterator[tuple[int, str]]:
+def iter_sentences(
+    path: str | Path, column: str | None = None, *, format: str | None = None
+) -> Iterator[tuple[int, str]]:
     """``(line number, whitespace-collapsed sentence)`` for each row of a corpus file.
 
     Blank rows give ``""``; callers decide (mining skips them, ``encode`` refuses them).
+
+    Args:
+        format: ``text``, ``jsonl``, ``csv`` or ``tsv``; default: from the suffix
+            (``.jsonl`` / ``.csv`` / ``.tsv``, anything else is text).
 
     Raises:
         UsageError: ``column`` given for a text file, or missing for a column format.
@@ -72,7 +79,9 @@ def iter_sentences(path: str | Path, column: str | None = None) -> Iterator[tupl
     path = Path(path)
     if not path.is_file():
         raise DataFormatError(str(path), None, "no such file", "a corpus file (--input)")
-    suffix = path.suffix.lower()
+    if format is not None and format not in FORMATS:
+        raise UsageError(f"format must be one of {FORMATS}, got {format!r}")
+    suffix = "." + format if format else path.suffix.lower()
     if suffix not in COLUMN_SUFFIXES:
         if column is not None:
             raise UsageError(
@@ -230,6 +239,9 @@ def build_corpus(
     return corpus
 
 
-def read_corpus(path: str | Path, column: str | None = None, *, dedupe: str = "exact") -> Corpus:
+def read_corpus(
+    path: str | Path, column: str | None = None, *, dedupe: str = "exact", format: str | None = None
+) -> Corpus:
     """The distinct sentences of a corpus file (see :func:`iter_sentences`)."""
-    return build_corpus(iter_sentences(path, column), dedupe=dedupe, source=str(path))
+    rows = iter_sentences(path, column, format=format)
+    return build_corpus(rows, dedupe=dedupe, source=str(path))

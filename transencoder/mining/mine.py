@@ -14,7 +14,6 @@ and the pairs come out the same, byte for byte, as an unbroken run's.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import time
 from collections.abc import Sequence
@@ -23,21 +22,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from ..errors import InputError, UsageError
 from .candidates import build_candidates, histogram
 from .config import MiningConfig
 from .corpus import Corpus, build_corpus
 from .embeddings import encode_corpus, open_cache
-from .files import atomic_file, save_npy, write_json
-from .topk import Neighbours, exact_neighbours, normalized
-
-
-def _progress(show: bool | None):
-    from ..models.bi_encoder import progress_default
-
-    return progress_default(show)
+from .files import atomic_file, write_json
+from .search import cached_search
+from .sharded import encode_sharded, world
+from .topk import normalized
 
 
 @dataclass
@@ -132,65 +126,6 @@ def check_corpus(n: int, k: int, source: str) -> None:
         )
 
 
-def search_neighbours(
-    unit: np.ndarray, config: MiningConfig, *, seed: int, show_progress_bar: bool | None = None
-) -> tuple[Neighbours, dict[str, Any]]:
-    """Every row's ``config.k`` neighbours with the index ``config`` chooses for this corpus."""
-    n = unit.shape[0]
-    kind = config.index_for(n)
-    info: dict[str, Any] = {"index": kind}
-    bar = tqdm(total=1, desc=f"search ({kind})", disable=not _progress(show_progress_bar))
-
-    def progress(done: int, total: int) -> None:
-        bar.total = total
-        bar.n = done
-        bar.refresh()
-
-    if kind == "exact":
-        info["chunk_size"] = config.chunk_size
-        found = exact_neighbours(unit, config.k, chunk_size=config.chunk_size, progress=progress)
-    else:
-        from .ann import build_index, default_nlist, search_index
-
-        index = build_index(
-            unit,
-            kind,
-            seed=seed,
-            nlist=config.nlist,
-            nprobe=config.nprobe,
-            hnsw_m=config.hnsw_m,
-            ef_construction=config.ef_construction,
-            ef_search=config.ef_search,
-        )
-        if kind == "ivf":
-            info.update(
-                nlist=config.nlist or default_nlist(n), nprobe=min(config.nprobe, index.nlist)
-            )
-        elif kind == "hnsw":
-            info.update(
-                M=config.hnsw_m, ef_construction=config.ef_construction, ef_search=config.ef_search
-            )
-        found = search_index(index, unit, config.k, query_ids=np.arange(n), progress=progress)
-    bar.close()
-    return found, info
-
-
-def _search_key(config: MiningConfig, seed: int, kind: str) -> str:
-    fields = {"k": config.k, "index": kind}
-    if kind == "exact":
-        fields["chunk_size"] = config.chunk_size
-    elif kind != "flat":  # the approximate indexes: their answer depends on every knob
-        fields.update(
-            seed=seed,
-            nlist=config.nlist,
-            nprobe=config.nprobe,
-            hnsw_m=config.hnsw_m,
-            ef_construction=config.ef_construction,
-            ef_search=config.ef_search,
-        )
-    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
-
-
 def mine_pairs(
     sentences: Sequence[str] | Corpus,
     model,
@@ -224,11 +159,15 @@ def mine_pairs(
     )
     check_corpus(len(corpus), config.k, corpus.source or "corpus")
     texts = corpus.sentences
+    size, rank = world()
     started = time.perf_counter()
-    cache = open_cache(
-        cache_dir, texts, model, batch_size=config.batch_size, chunk=config.encode_chunk
-    )
-    embeddings, encoded = encode_corpus(
+    cache = None
+    if rank == 0:  # under torch.distributed, rank 0 alone reads and writes the cache
+        cache = open_cache(
+            cache_dir, texts, model, batch_size=config.batch_size, chunk=config.encode_chunk
+        )
+    encode = encode_sharded if size > 1 else encode_corpus
+    embeddings, encoded = encode(
         model,
         texts,
         batch_size=config.batch_size,
@@ -241,23 +180,9 @@ def mine_pairs(
     encode_s = time.perf_counter() - started
 
     started = time.perf_counter()
-    kind = config.index_for(len(texts))
-    stored = cache.path(f"neighbours-{_search_key(config, seed, kind)}") if cache else None
-    if (
-        stored is not None
-        and (stored / "indices.npy").is_file()
-        and (stored / "info.json").is_file()
-    ):
-        found = Neighbours(np.load(stored / "scores.npy"), np.load(stored / "indices.npy"))
-        info = {**json.loads((stored / "info.json").read_text()), "from_cache": True}
-    else:
-        found, info = search_neighbours(
-            unit, config, seed=seed, show_progress_bar=show_progress_bar
-        )
-        if stored is not None:  # indices.npy last: its presence marks a complete entry
-            save_npy(stored / "scores.npy", found.scores)
-            write_json(stored / "info.json", info)
-            save_npy(stored / "indices.npy", found.indices)
+    found, info = cached_search(
+        unit, config, seed=seed, cache=cache, show_progress_bar=show_progress_bar
+    )
     search_s = time.perf_counter() - started
 
     started = time.perf_counter()
