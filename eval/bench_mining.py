@@ -80,6 +80,7 @@ def worker_corpus(args: argparse.Namespace) -> None:
         encoded = time.perf_counter()
         found = exact_neighbours(embeddings, args.k, chunk_size=args.chunk_size)
         result["search_s"] = time.perf_counter() - encoded
+        np.save(args.out + "-embeddings.npy", embeddings)  # after the clock: for the comparison
         pairs = np.stack(
             [np.repeat(np.arange(len(sentences)), args.k), found.indices.reshape(-1)], 1
         )
@@ -123,7 +124,7 @@ def worker_search(args: argparse.Namespace) -> None:
     data = (
         np.load(args.vectors, mmap_mode="r") if args.vectors else random_unit(args.n, args.dim, 0)
     )
-    data = np.ascontiguousarray(data, dtype=np.float32)
+    data = np.ascontiguousarray(data[: args.subset or len(data)], dtype=np.float32)
     queries, ids = data[: args.queries], np.arange(args.queries)
     rows = []
     started = time.perf_counter()
@@ -261,12 +262,7 @@ def run_corpus(args: argparse.Namespace, work: Path) -> dict:
                 f"peak RSS {row['peak_rss_mb']:.0f} MB",
                 flush=True,
             )
-    from transencoder import BiEncoder
-
-    model = BiEncoder.from_pretrained("default", device="cpu")
-    from transencoder.mining import encode_corpus
-
-    embeddings, _ = encode_corpus(model, sentences, batch_size=args.batch_size)
+    embeddings = np.load(work / f"ours-{args.batch_size}-0-embeddings.npy")
     ours = neighbour_sets(np.load(work / f"ours-{args.batch_size}-0.npy"), len(sentences))
     comparison = {}
     for batch in sorted({32, args.batch_size}):
@@ -320,10 +316,16 @@ def run_search(args: argparse.Namespace, work: Path) -> dict:
                 ["--hnsw-m", str(args.hnsw_m), "--ef-construction", str(args.ef_construction)],
             ),
         ]
+        if args.hnsw_subset:  # HNSW built on the first rows only; its truth: exact on them
+            hnsw = ["--hnsw-m", str(args.hnsw_m), "--ef-construction", str(args.ef_construction)]
+            subset = ["--subset", str(args.hnsw_subset)]
+            plan = [step for step in plan if step[0] != "hnsw"]
+            plan += [("exact", "", subset), ("hnsw", args.ef_sweep, subset + hnsw)]
         for method, sweep, extra in plan:
             if method not in args.methods.split(","):
                 continue
-            out = str(work / f"{name}-{method}")
+            size = int(extra[extra.index("--subset") + 1]) if "--subset" in extra else n
+            out = str(work / f"{name}-{method}-{size}")
             spawn(
                 [
                     "--worker",
@@ -342,13 +344,17 @@ def run_search(args: argparse.Namespace, work: Path) -> dict:
             part = json.loads(Path(out + ".json").read_text())
             if method == "exact":
                 truth = np.load(out + ".npy")
+            for row in part:
+                row["n"] = size
             rows += part
-            print(f"  {name} {method}: done", flush=True)
-        for row in rows:
-            found = np.asarray(row.pop("indices")) if "indices" in row else truth
-            row["recall_at_10"] = float(
-                np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, truth)])
+            print(
+                f"  {name} {method} n={size}: {[round(r['search_s'], 1) for r in part]}", flush=True
             )
+            for row in part:
+                found = np.asarray(row.pop("indices")) if "indices" in row else truth
+                row["recall_at_10"] = float(
+                    np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, truth)])
+                )
         results[name] = {"n": n, "dim": args.dim, "queries": args.queries, "rows": rows}
     return results
 
@@ -379,7 +385,7 @@ def print_tables(record: dict) -> None:
             f"\n(b) search, {name} vectors: n={part['n']} dim={part['dim']}, {part['queries']} queries, k=10"
         )
         print(
-            f"{'method':8} {'params':26} {'build s':>8} {'search s':>9} {'total s':>8} {'recall@10':>9} {'peak RSS MB':>11}"
+            f"{'method':8} {'n':>8} {'params':26} {'build s':>8} {'search s':>9} {'total s':>8} {'recall@10':>9} {'peak RSS MB':>11}"
         )
         for row in part["rows"]:
             params = ", ".join(
@@ -388,7 +394,7 @@ def print_tables(record: dict) -> None:
                 if k in row
             )
             print(
-                f"{row['method']:8} {params:26} {row['build_s']:8.1f} {row['search_s']:9.1f} "
+                f"{row['method']:8} {row['n']:8d} {params:26} {row['build_s']:8.1f} {row['search_s']:9.1f} "
                 f"{row['build_s'] + row['search_s']:8.1f} {row['recall_at_10']:9.4f} {row['peak_rss_mb']:11.0f}"
             )
 
@@ -431,6 +437,10 @@ def main() -> None:
     parser.add_argument("--nprobe-sweep", default="16,64,256")
     parser.add_argument("--ef-sweep", default="64,256")
     parser.add_argument("--hnsw-m", type=int, default=32)
+    parser.add_argument(
+        "--hnsw-subset", type=int, help="(b) build HNSW on the first N vectors only"
+    )
+    parser.add_argument("--subset", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--ef-construction", type=int, default=80)
     parser.add_argument("--real", action="store_true", help="(b) also on the corpus's embeddings")
     parser.add_argument(
