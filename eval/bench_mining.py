@@ -16,6 +16,8 @@ neighbour search alone at one million vectors.
 
     python eval/bench_mining.py --part corpus --output eval/results/mining.json
     python eval/bench_mining.py --part search --append --output eval/results/mining.json
+    python eval/bench_mining.py --part search --real-only --real-vectors CACHE/<key> --queries 10000 \
+        --output eval/results/mining_real.json
 """
 
 from __future__ import annotations
@@ -76,7 +78,10 @@ def worker_corpus(args: argparse.Namespace) -> None:
         model = BiEncoder.from_pretrained("default", device="cpu")
         result["rss_after_load_mb"] = peak_rss_mb()
         started = time.perf_counter()
-        embeddings, _ = encode_corpus(model, sentences, batch_size=args.batch_size)
+        embeddings, _ = encode_corpus(
+            model, sentences, batch_size=args.batch_size, batch_tokens=args.batch_tokens or None
+        )
+        result["batch_tokens"] = args.batch_tokens or None
         encoded = time.perf_counter()
         found = exact_neighbours(embeddings, args.k, chunk_size=args.chunk_size)
         result["search_s"] = time.perf_counter() - encoded
@@ -233,7 +238,8 @@ def run_corpus(args: argparse.Namespace, work: Path) -> dict:
     sides = [("ours", args.batch_size), ("st", 32), ("st", args.batch_size)]
     runs: list[dict] = []
     for repeat in range(args.repeats):
-        for side, batch in sides:
+        # odd repeats run the sides in reverse, so no side always meets the same machine state
+        for side, batch in sides if repeat % 2 == 0 else sides[::-1]:
             out = str(work / f"{side}-{batch}-{repeat}")
             spawn(
                 [
@@ -243,6 +249,8 @@ def run_corpus(args: argparse.Namespace, work: Path) -> dict:
                     side,
                     "--batch-size",
                     str(batch),
+                    "--batch-tokens",
+                    str(args.batch_tokens),
                     "--k",
                     str(args.k),
                     "--chunk-size",
@@ -279,7 +287,14 @@ def run_corpus(args: argparse.Namespace, work: Path) -> dict:
 
 def run_search(args: argparse.Namespace, work: Path) -> dict:
     vectors = []
-    if args.real:
+    if args.real_vectors:  # a mining cache folder (its embedding chunks) or an .npy file
+        source = Path(args.real_vectors)
+        chunks = sorted(source.glob("embeddings-*.npy")) if source.is_dir() else [source]
+        embeddings = np.concatenate([np.load(chunk) for chunk in chunks])
+        cache = work / "real.npy"
+        np.save(cache, embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True))
+        vectors.append(("real", str(cache), len(embeddings)))
+    elif args.real:
         from transencoder import BiEncoder
         from transencoder.mining import encode_corpus
 
@@ -363,16 +378,19 @@ def print_tables(record: dict) -> None:
     if "corpus" in record:
         part = record["corpus"]
         print(f"\n(a) encode + exact top-{part['k']} on {part['sentences']} distinct sentences")
-        print(f"{'side':34} {'batch':>5} {'total s':>8} {'search s':>8} {'peak RSS MB':>11}")
+        print(
+            f"{'side':24} {'batches':>13} {'run':>3} {'total s':>8} {'search s':>8} "
+            f"{'peak RSS MB':>11}"
+        )
         for row in part["runs"]:
-            label = (
-                "transencoder (encode_corpus+exact)"
-                if row["side"] == "ours"
-                else "st paraphrase_mining"
-            )
+            label = "transencoder mining" if row["side"] == "ours" else "st paraphrase_mining"
+            batches = f"{row['batch_size']} rows"
+            if row.get("batch_tokens"):
+                batches = f"{row['batch_tokens']} tokens"
             search = f"{row['search_s']:8.1f}" if "search_s" in row else f"{'-':>8}"
             print(
-                f"{label:34} {row['batch_size']:5d} {row['total_s']:8.1f} {search} {row['peak_rss_mb']:11.0f}"
+                f"{label:24} {batches:>13} {row['repeat']:3d} {row['total_s']:8.1f} {search} "
+                f"{row['peak_rss_mb']:11.0f}"
             )
         for name, row in part["ratios"].items():
             print(
@@ -426,6 +444,9 @@ def main() -> None:
     parser.add_argument("--data-root", default=str(REPO.parent / "shared" / "data"))
     parser.add_argument("--k", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument(
+        "--batch-tokens", type=int, default=8192, help="ours: token budget per batch (0: off)"
+    )
     parser.add_argument("--chunk-size", type=int, default=2048)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--n", type=int, default=1_000_000)
@@ -469,6 +490,7 @@ def main() -> None:
 
     output = Path(args.output)
     record = json.loads(output.read_text()) if args.append and output.is_file() else {}
+    record["commands"] = [*record.get("commands", []), " ".join(sys.argv)]
     record["meta"] = {
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
@@ -482,7 +504,7 @@ def main() -> None:
             record["corpus"] = run_corpus(args, Path(folder))
             summarise_corpus(record["corpus"])
         if args.part in ("search", "both"):
-            record["search"] = run_search(args, Path(folder))
+            record.setdefault("search", {}).update(run_search(args, Path(folder)))
     record["meta"]["load_average_at_end"] = os.getloadavg()
     print_tables(record)
     output.parent.mkdir(parents=True, exist_ok=True)

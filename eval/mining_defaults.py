@@ -12,6 +12,9 @@ six tasks, the per-domain view). It is a proxy (the
 lead's quality benchmark trains on the chosen pool); it says nothing about a domain's own pairs.
 
     python eval/mining_defaults.py --data-dir ../shared/data/sts/senteval --cache-dir RUNS/cache
+
+(The recorded table was made with batches of 128 rows, before the token-budget batching; the
+embeddings then differ from today's by float rounding only.)
 """
 
 from __future__ import annotations
@@ -30,7 +33,6 @@ def main() -> None:
     parser.add_argument(
         "--cache-dir", help="the mining cache (reuses the embeddings of a mine run)"
     )
-    parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--output", default="eval/results/mining_defaults.json")
     args = parser.parse_args()
 
@@ -47,10 +49,15 @@ def main() -> None:
     texts = corpus.sentences
     position = {s: i for i, s in enumerate(texts)}
     model = BiEncoder.from_pretrained("default", device="cpu")
-    chunk = MiningConfig().encode_chunk
-    cache = open_cache(args.cache_dir, texts, model, batch_size=args.batch_size, chunk=chunk)
+    settings = MiningConfig()
+    encoding = dict(
+        batch_size=settings.batch_size,
+        batch_tokens=settings.batch_tokens,
+        chunk=settings.encode_chunk,
+    )
+    cache = open_cache(args.cache_dir, texts, model, **encoding)
     embeddings, encoded = encode_corpus(
-        model, texts, batch_size=args.batch_size, chunk=chunk, cache=cache, show_progress_bar=False
+        model, texts, cache=cache, show_progress_bar=False, **encoding
     )
     unit = normalized(embeddings).numpy()
     first = np.array([position[a] for a, _ in pool.pairs])

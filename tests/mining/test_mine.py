@@ -63,6 +63,39 @@ def test_mined_file_round_trips_through_the_pairs_reader(bi, tmp_path):
     assert sum(result.summary["histogram"]["neighbour"].values()) == (~result.is_random).sum()
 
 
+@pytest.mark.parametrize("tokens", [None, 40, 200])
+def test_encode_corpus_equals_the_model(bi, tokens):
+    """Without a token budget the embeddings are BiEncoder.encode's, bit for bit; with one they
+    differ by float rounding only (other batches, other padding)."""
+    from transencoder.mining import encode_corpus
+
+    texts = sentences()
+    got, encoded = encode_corpus(bi, texts, batch_size=16, batch_tokens=tokens, chunk=50)
+    expected = np.concatenate(
+        [bi.encode(texts[i : i + 50], batch_size=16) for i in range(0, 210, 50)]
+    )
+    assert encoded == 210 and got.shape == expected.shape
+    if tokens is None:
+        np.testing.assert_array_equal(got, expected)
+    else:
+        np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
+def test_token_budget_batches():
+    from transencoder.mining.embeddings import encode_batches
+
+    lengths = [5, 30, 12, 30, 7, 1, 12, 60]
+    batches = encode_batches(lengths, batch_size=3, batch_tokens=60)
+    assert sorted(i for b in batches for i in b) == list(range(8))
+    assert all(len(b) * max(lengths[i] for i in b) <= 60 or len(b) == 1 for b in batches)
+    assert batches[0] == [7] and batches[1] == [1, 3]  # longest first, ties in corpus order
+    assert encode_batches(lengths, batch_size=3, batch_tokens=None) == [
+        [7, 1, 3],
+        [2, 6, 4],
+        [0, 5],
+    ]
+
+
 def test_duplicates_are_encoded_once_and_counted(bi):
     texts = sentences()
     noisy = texts + [t.upper() for t in texts[:20]] + texts[:7] + ["  ", ""]
@@ -88,13 +121,15 @@ def test_resume_from_the_cache_encodes_nothing_twice(bi, tmp_path, monkeypatch):
         for item in entry.iterdir():
             item.unlink()
         entry.rmdir()
-    calls = []
-    real_encode = type(bi).encode
+    embedded = []
+    real_embed = type(bi).embed_token_ids
     monkeypatch.setattr(
-        type(bi), "encode", lambda self, s, **kw: calls.append(len(s)) or real_encode(self, s, **kw)
+        type(bi),
+        "embed_token_ids",
+        lambda self, ids, **kw: embedded.append(len(ids)) or real_embed(self, ids, **kw),
     )
     resumed = mine_pairs(sentences(), bi, config, seed=2, cache_dir=cache)
-    assert calls == [64, 18] and resumed.summary["timing"]["encoded_now"] == 82
+    assert sum(embedded) == 82 and resumed.summary["timing"]["encoded_now"] == 82
     resumed.write(tmp_path / "b.tsv")
     assert (tmp_path / "a.tsv").read_bytes() == (tmp_path / "b.tsv").read_bytes()
     # a complete cache: no encoding, the neighbours read back

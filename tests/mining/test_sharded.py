@@ -14,6 +14,7 @@ SETTINGS = dict(
     max_similarity=0.9999,
     random_share=0.3,
     encode_chunk=50,
+    batch_tokens=64,
     batch_size=8,
     chunk_size=32,
 )

@@ -55,6 +55,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--chunk-size", type=int, default=defaults.chunk_size, help="exact: rows per block"
     )
+    parser.add_argument(
+        "--batch-tokens",
+        type=int,
+        default=defaults.batch_tokens,
+        help="cut encoder batches at this many padded tokens (0: --batch-size sentences each)",
+    )
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument(
         "--encode-chunk",
@@ -85,9 +91,26 @@ def _corpus(args: argparse.Namespace, dedupe: str):
     return build_corpus(sentences, dedupe=dedupe, source=str(args.data_dir))
 
 
+def _distributed_device(device: str | None) -> str | None:
+    """Under ``accelerate launch`` / torchrun (``WORLD_SIZE`` > 1): join the process group; the
+    ranks then share the encoding and the search (see :mod:`transencoder.mining.sharded`)."""
+    import os
+
+    import torch
+    import torch.distributed as dist
+
+    if int(os.environ.get("WORLD_SIZE", "1")) < 2 or dist.is_initialized():
+        return device
+    from accelerate import Accelerator
+
+    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    return device or str(accelerator.device)
+
+
 def run(args: argparse.Namespace) -> int:
     from ..mining import MiningConfig, default_summary_path, mine_pairs
     from ..mining.mine import check_corpus
+    from ..mining.sharded import world
     from ..models import BiEncoder
 
     config = MiningConfig(
@@ -103,12 +126,14 @@ def run(args: argparse.Namespace) -> int:
         ef_search=args.ef_search,
         chunk_size=args.chunk_size,
         batch_size=args.batch_size,
+        batch_tokens=args.batch_tokens or None,
         encode_chunk=args.encode_chunk,
     ).validate()
     started = time.perf_counter()
     corpus = _corpus(args, config.dedupe)
     check_corpus(len(corpus), config.k, corpus.source)  # before the model loads: fail fast
-    model = BiEncoder.from_pretrained(args.model, device=args.device)
+    device = _distributed_device(args.device)
+    model = BiEncoder.from_pretrained(args.model, device=device)
     result = mine_pairs(
         corpus,
         model,
@@ -117,8 +142,11 @@ def run(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         show_progress_bar=False if args.no_progress else None,
     )
+    if world()[1] != 0:  # every rank holds the same result; rank 0 writes it
+        return 0
     result.write(args.output, with_scores=args.with_scores)
     result.summary["timing"]["total_s"] = round(time.perf_counter() - started, 3)
+    result.summary["world_size"] = world()[0]
     summary = args.summary or default_summary_path(args.output)
     result.write_summary(summary)
     print(result.describe())

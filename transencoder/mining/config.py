@@ -49,8 +49,12 @@ class MiningConfig:
         nlist: IVF cells (default ``4 * sqrt(n)``).
         nprobe: IVF cells scanned per query.
         hnsw_m, ef_construction, ef_search: HNSW graph degree and beam widths.
-        batch_size: sentences per encoder batch (128: fastest of 32/64/128 on a 2-core CPU
-            with length-sorted batches, where a batch pads only to its own longest member).
+        batch_size: sentences per encoder batch when ``batch_tokens`` is None (128: the
+            fastest of 32/64/128 on a 2-core CPU with length-sorted batches).
+        batch_tokens: cut batches by padded tokens instead (rows x longest member): large
+            batches of short sentences, small ones of long sentences. 8192 encoded a 4,000
+            sentence sample of the benchmark corpus 1.35x faster than batches of 128
+            (41-45 s vs 57-60 s) and bounds activation memory. None: ``batch_size`` rows.
         encode_chunk: sentences encoded (and cached) per chunk; a resumed run re-encodes at
             most one chunk. Part of the result's identity: keep it fixed to reproduce a file.
     """
@@ -69,6 +73,7 @@ class MiningConfig:
     ef_construction: int = 80
     ef_search: int = 128
     batch_size: int = 128
+    batch_tokens: int | None = 8192
     encode_chunk: int = 16384
 
     def validate(self) -> MiningConfig:
@@ -87,6 +92,12 @@ class MiningConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise UsageError(f"{_flag(name)} must be an integer >= 1, got {value!r}")
+        if self.batch_tokens is not None and (
+            not isinstance(self.batch_tokens, int) or self.batch_tokens < 1
+        ):
+            raise UsageError(
+                f"{_flag('batch_tokens')} must be an integer >= 1, got {self.batch_tokens!r}"
+            )
         if self.nlist is not None and (not isinstance(self.nlist, int) or self.nlist < 1):
             raise UsageError(f"{_flag('nlist')} must be an integer >= 1, got {self.nlist!r}")
         for name in ("min_similarity", "max_similarity"):

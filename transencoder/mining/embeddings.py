@@ -6,8 +6,9 @@ maximum length), the batch size and the chunk size. Another corpus or model neve
 entry; the same inputs always find theirs. Each chunk is a ``.npy`` file written atomically, so
 a chunk on disk is always complete; at most the chunk in progress is lost to a kill.
 
-Chunks are encoded with :meth:`BiEncoder.encode` (length-sorted batches), so the embeddings of
-a resumed run equal those of an unbroken one bit for bit: a chunk is the same batches either way.
+Chunks are encoded by :meth:`BiEncoder.embed_token_ids` (the engine of :meth:`BiEncoder.encode`)
+in length-sorted batches cut by a token budget, so the embeddings of a resumed run equal those
+of an unbroken one bit for bit: a chunk is the same batches either way.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
+from ..models.batching import length_sorted_batches
 from .files import save_npy, write_json
 
 CACHE_VERSION = 1
@@ -87,6 +90,7 @@ def open_cache(
     model,
     *,
     batch_size: int,
+    batch_tokens: int | None,
     chunk: int,
 ) -> EmbeddingCache | None:
     if cache_dir is None:
@@ -97,6 +101,7 @@ def open_cache(
         "model": getattr(model, "name_or_path", type(model).__name__),
         "model_sha256": model_fingerprint(model),
         "batch_size": batch_size,
+        "batch_tokens": batch_tokens,
         "encode_chunk": chunk,
     }
     key = hashlib.sha256(json.dumps(info, sort_keys=True).encode()).hexdigest()
@@ -107,32 +112,82 @@ def chunk_spans(n: int, chunk: int) -> list[range]:
     return [range(start, min(start + chunk, n)) for start in range(0, n, chunk)]
 
 
+def encode_batches(
+    lengths: Sequence[int], *, batch_size: int, batch_tokens: int | None
+) -> list[list[int]]:
+    """The batches of one chunk, longest sentences first.
+
+    With ``batch_tokens``, a batch takes as many sentences as fit that many padded tokens (rows
+    x its longest member): short sentences go in large batches (faster matrix products on a
+    CPU), long ones in small batches (bounded activation memory). Without it, ``batch_size``
+    rows each, exactly the batches :meth:`BiEncoder.encode` forms.
+    """
+    if batch_tokens is None:
+        return length_sorted_batches(lengths, batch_size)
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    batches, start = [], 0
+    while start < len(order):
+        rows = max(1, batch_tokens // max(1, lengths[order[start]]))
+        batches.append(order[start : start + rows])
+        start += rows
+    return batches
+
+
+def embed_batches(
+    model, token_ids: Sequence[Sequence[int]], batches: Sequence[Sequence[int]], bar=None
+) -> np.ndarray:
+    """``(sum of batch sizes, dim)`` embeddings of the given batches, rows in batch order.
+
+    Each batch is one call of :meth:`BiEncoder.embed_token_ids` (the engine of
+    :meth:`BiEncoder.encode`) with the batch as its only batch, so the padding, and therefore
+    every bit of the embeddings, depends on the batch alone.
+    """
+    rows = [i for batch in batches for i in batch]
+    out = np.empty((len(rows), int(model.encoder.config.hidden_size)), dtype=np.float32)
+    start = 0
+    for batch in batches:
+        vectors = model.embed_token_ids(
+            [token_ids[i] for i in batch], batch_size=len(batch), show_progress_bar=False
+        )
+        out[start : start + len(batch)] = vectors.numpy()
+        start += len(batch)
+        if bar is not None:
+            bar.update(len(batch))
+    return out
+
+
 def encode_corpus(
     model,
     sentences: Sequence[str],
     *,
-    batch_size: int = 64,
+    batch_size: int = 128,
+    batch_tokens: int | None = 8192,
     chunk: int = 16384,
     cache: EmbeddingCache | None = None,
     show_progress_bar: bool | None = None,
 ) -> tuple[np.ndarray, int]:
     """``(n, dim)`` float32 embeddings of distinct ``sentences``, and how many were encoded now
-    (the rest came from the cache)."""
-    spans = chunk_spans(len(sentences), chunk)
-    out: np.ndarray | None = None
+    (the rest came from the cache). With ``batch_tokens=None`` they equal
+    ``model.encode(sentences, batch_size=batch_size)`` bit for bit, chunk by chunk."""
+    from ..models.bi_encoder import progress_default
+
+    out = np.empty((len(sentences), int(model.encoder.config.hidden_size)), dtype=np.float32)
     encoded = 0
-    for number, span in enumerate(spans):
-        array = cache.load(number, len(span)) if cache is not None else None
-        if array is None:
-            array = model.encode(
-                [sentences[i] for i in span],
-                batch_size=batch_size,
-                show_progress_bar=show_progress_bar,
-            ).astype(np.float32, copy=False)
-            encoded += len(span)
-            if cache is not None:
-                cache.save(number, array)
-        if out is None:
-            out = np.empty((len(sentences), array.shape[1]), dtype=np.float32)
-        out[span.start : span.stop] = array
-    return (out if out is not None else np.zeros((0, 0), np.float32)), encoded
+    show = progress_default(show_progress_bar)
+    with tqdm(total=len(sentences), desc="encode", unit="sentence", disable=not show) as bar:
+        for number, span in enumerate(chunk_spans(len(sentences), chunk)):
+            array = cache.load(number, len(span)) if cache is not None else None
+            if array is None:
+                token_ids = model.tokenize([sentences[i] for i in span])
+                lengths = [len(ids) for ids in token_ids]
+                batches = encode_batches(lengths, batch_size=batch_size, batch_tokens=batch_tokens)
+                array = np.empty((len(span), out.shape[1]), dtype=np.float32)
+                rows = [i for batch in batches for i in batch]
+                array[rows] = embed_batches(model, token_ids, batches, bar)
+                encoded += len(span)
+                if cache is not None:
+                    cache.save(number, array)
+            else:
+                bar.update(len(span))
+            out[span.start : span.stop] = array
+    return out, encoded

@@ -164,13 +164,19 @@ def mine_pairs(
     cache = None
     if rank == 0:  # under torch.distributed, rank 0 alone reads and writes the cache
         cache = open_cache(
-            cache_dir, texts, model, batch_size=config.batch_size, chunk=config.encode_chunk
+            cache_dir,
+            texts,
+            model,
+            batch_size=config.batch_size,
+            batch_tokens=config.batch_tokens,
+            chunk=config.encode_chunk,
         )
     encode = encode_sharded if size > 1 else encode_corpus
     embeddings, encoded = encode(
         model,
         texts,
         batch_size=config.batch_size,
+        batch_tokens=config.batch_tokens,
         chunk=config.encode_chunk,
         cache=cache,
         show_progress_bar=show_progress_bar,

@@ -1,8 +1,9 @@
 """Mining under ``torch.distributed`` (``accelerate launch``): every rank encodes and searches a
 share, and every rank ends with the same embeddings and neighbours as one process would.
 
-* Encoding: each chunk of the corpus is cut into the length-sorted batches that
-  :meth:`BiEncoder.encode` would form for it; rank ``r`` encodes batches ``r, r + world, ...``.
+* Encoding: each chunk of the corpus is cut into the batches a one-process run forms for it
+  (:func:`~transencoder.mining.embeddings.encode_batches`); rank ``r`` encodes batches
+  ``r, r + world, ...``.
   A sentence is therefore encoded in exactly the batch it would meet in a one-process run, so
   its embedding has the same bits; the rows are gathered and put back in corpus order.
 * Exact search: the upper blocks of the similarity matrix are dealt round-robin; each rank
@@ -23,8 +24,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from ..models.batching import length_sorted_batches
-from .embeddings import EmbeddingCache, chunk_spans
+from .embeddings import EmbeddingCache, chunk_spans, embed_batches, encode_batches
 from .topk import Neighbours, RunningTopk, normalized, sweep_blocks, upper_blocks
 
 
@@ -60,6 +60,7 @@ def encode_sharded(
     sentences: Sequence[str],
     *,
     batch_size: int,
+    batch_tokens: int | None,
     chunk: int,
     cache: EmbeddingCache | None,
     show_progress_bar: bool | None = None,
@@ -76,18 +77,14 @@ def encode_sharded(
             dist.broadcast(rows, 0)
             out[span.start : span.stop] = rows.numpy()
             continue
-        texts = [sentences[i] for i in span]
-        lengths = [len(ids) for ids in model.tokenize(texts)]
-        mine = [
-            i for batch in length_sorted_batches(lengths, batch_size)[rank::size] for i in batch
-        ]
-        local = model.encode(
-            [texts[i] for i in mine], batch_size=batch_size, show_progress_bar=show_progress_bar
-        )
-        local = torch.from_numpy(np.asarray(local, dtype=np.float32).reshape(len(mine), dim))
-        positions = torch.tensor(mine, dtype=torch.float32).unsqueeze(1)  # exact below 2^24 rows
-        gathered = _gather_rows(torch.cat([positions, local], dim=1))
-        rows = torch.cat(gathered)
+        token_ids = model.tokenize([sentences[i] for i in span])
+        lengths = [len(ids) for ids in token_ids]
+        batches = encode_batches(lengths, batch_size=batch_size, batch_tokens=batch_tokens)
+        mine = batches[rank::size]  # whole batches: each row meets the batch it meets alone
+        local = torch.from_numpy(embed_batches(model, token_ids, mine))
+        positions = [i for batch in mine for i in batch]
+        positions = torch.tensor(positions, dtype=torch.float32).unsqueeze(1)  # exact below 2^24
+        rows = torch.cat(_gather_rows(torch.cat([positions, local], dim=1)))
         array = np.empty((len(span), dim), dtype=np.float32)
         array[rows[:, 0].long().numpy()] = rows[:, 1:].numpy()
         encoded += len(span)
