@@ -15,7 +15,7 @@ from importlib import import_module
 
 from .errors import TransencoderError
 
-COMMANDS = ("eval", "train", "report")
+COMMANDS = ("eval", "train", "report", "mine", "encode", "score")
 
 
 def _command(name: str):
