@@ -247,10 +247,10 @@ def strategy_worker(args) -> None:
 
     sys.path.insert(0, str(Path(__file__).parent))
     from bench_comm import TimedPhaseStrategy, evaluate_stsb, load_pairs, step_config
+    from transencoder.training.parallel import PhaseStrategy
 
     from transencoder.distributed import StrategyConfig, build_strategy
     from transencoder.models import BiEncoder
-    from transencoder.training.parallel import PhaseStrategy
     from transencoder.training.steps import train_bi_encoder
 
     accelerator = Accelerator()

@@ -35,6 +35,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="data folder: its pairs (labels dropped) form the pool, its tasks are evaluated",
     )
     source.add_argument("--pairs", help="a sentence1<TAB>sentence2 file of unlabelled pairs")
+    source.add_argument(
+        "--corpus",
+        help="unpaired sentences (one per line, or a .jsonl/.csv/.tsv with --column): the pool "
+        "is mined from them first, as transencoder mine does (<output-dir>/pool)",
+    )
+    add("--column", help="--corpus: the column that holds the sentences")
     add("--eval-data-dir", help="where to evaluate each cycle (default: --data-dir)")
     add("--eval-tasks", help="comma-separated tasks to evaluate each cycle (default: all found)")
     add("--pool-tasks", help="comma-separated tasks whose pairs form the pool (default: all found)")
@@ -101,8 +107,10 @@ def config_from_args(args: argparse.Namespace):
     from ..training import build_config, load_yaml
 
     values = load_yaml(args.config) if args.config else {}
-    if args.data_dir is not None or args.pairs is not None:  # a flag replaces the file's source
-        values = {**values, "data": {**values.get("data", {}), "data_dir": None, "pairs": None}}
+    if any(v is not None for v in (args.data_dir, args.pairs, args.corpus)):
+        # a flag replaces the file's source
+        cleared = {"data_dir": None, "pairs": None, "corpus": None, "corpus_column": None}
+        values = {**values, "data": {**values.get("data", {}), **cleared}}
     overrides = {
         "recipe": args.recipe,
         "models": args.model,
@@ -112,6 +120,8 @@ def config_from_args(args: argparse.Namespace):
         "data": {
             "data_dir": args.data_dir,
             "pairs": args.pairs,
+            "corpus": args.corpus,
+            "corpus_column": args.column,
             "eval_data_dir": args.eval_data_dir,
             "eval_tasks": split_list(args.eval_tasks),
             "pool_tasks": split_list(args.pool_tasks),

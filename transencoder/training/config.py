@@ -40,6 +40,13 @@ class DataConfig:
         None,
         "a sentence1<TAB>sentence2 file of unlabelled pairs (an optional header row is skipped)",
     )
+    corpus: str | None = setting(
+        None,
+        "unpaired sentences (a text file, one per line, or a .jsonl/.csv/.tsv column, see corpus_column): the pool is mined from them with the start model (transencoder mine's defaults) into <output_dir>/pool",
+    )
+    corpus_column: str | None = setting(
+        None, "the column (.csv/.tsv header, .jsonl key) of corpus that holds the sentences"
+    )
     pool_tasks: list[str] | None = setting(
         None, "tasks of data_dir whose pairs form the pool (default: all found)"
     )
@@ -54,10 +61,13 @@ class DataConfig:
     )
 
     def validate(self) -> None:
-        if (self.data_dir is None) == (self.pairs is None):
+        if sum(source is not None for source in (self.data_dir, self.pairs, self.corpus)) != 1:
             raise ConfigError(
-                "give exactly one source of pairs: data.data_dir (a data folder) or data.pairs (a TSV file)"
+                "give exactly one source of pairs: data.data_dir (a data folder), data.pairs "
+                "(a TSV file) or data.corpus (sentences to mine pairs from)"
             )
+        if self.corpus_column is not None and self.corpus is None:
+            raise ConfigError("data.corpus_column applies to data.corpus only")
         if self.max_pairs is not None:
             positive_int(self.max_pairs, "data.max_pairs")
 

@@ -114,7 +114,9 @@ def write_report(run_dir: RunDir, config, progress: dict, phases) -> dict:
     report = {
         "config": config.to_dict(),
         "pairs": {
-            key: pool[key] for key in ("count", "sources", "duplicates_dropped", "transductive")
+            key: pool[key]
+            for key in ("count", "sources", "duplicates_dropped", "transductive", "mining")
+            if key in pool
         },
         "model_selection": _selection(config, out, phases),
         "evaluation": {label: result for label, result in rows},

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 import zlib
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,8 @@ from .checkpoint import PhaseCheckpoint, atomic_save_array
 from .config import TrainConfig
 from .evaluation import RunEvaluation
 from .ledger import Ledger, model_fingerprint, pool_fingerprint
+from .mined_pool import describe as describe_mining
+from .mined_pool import mine_run_pool, read_run_corpus
 from .pairs import load_pool
 from .plan import Phase, PhaseKind, plan_for
 from .report import write_report
@@ -51,22 +54,38 @@ class Workspace:
     # ------------------------------------------------------------------ the run's life
     def open(self) -> None:
         """Read the pool and the evaluation data, take the run directory, open its ledger."""
-        config = self.config
-        self.pool = load_pool(config.data, config.run.seed, log=self.log)
-        self.pairs = self.pool.pairs
+        config, data, mining = self.config, self.config.data, None
         self.evaluation = RunEvaluation(config, self.runtime, self.log)
+        if data.corpus is not None:  # read it, take the folder, then mine into it
+            corpus = read_run_corpus(data)
+            self._claim()
+            pairs, mining = mine_run_pool(
+                corpus, self.dir.root, self.bi(config.models[0]), seed=config.run.seed,
+                runtime=self.runtime, log=self.log, progress=config.run.show_progress_bar,
+            )  # fmt: skip
+            data = replace(data, corpus=None, corpus_column=None, pairs=str(pairs))
+        self.pool = load_pool(data, config.run.seed, log=self.log)
+        self.pairs = self.pool.pairs
         fingerprint = {
             "pool": pool_fingerprint(self.pairs),
             "models": [model_fingerprint(resolve_model_path(m)) for m in config.models],
         }
-        if self.runtime.is_main:
-            self.dir.claim(overwrite=self.overwrite)
-        self.runtime.barrier()
+        if mining is None:
+            self._claim()
         self.tracker = Tracker(config.run.report_to, self.dir.root / "logs", config.to_dict())
-        about = {"pool": self.pool.summary(), "primed": self.primed}
+        pool = self.pool.summary()
+        if mining is not None:
+            kept = {k: v for k, v in mining.items() if k not in ("histogram", "cache")}
+            pool = {**pool, "description": describe_mining(mining), "mining": kept}
+        about = {"pool": pool, "primed": self.primed}
         self.ledger = Ledger.open(self.dir, config.to_dict(), fingerprint, self.phases, about)
         if self.ledger.state["done"]:
             self.log(f"resuming {self.dir.root}: {len(self.ledger.state['done'])} phases done")
+
+    def _claim(self) -> None:
+        if self.runtime.is_main:
+            self.dir.claim(overwrite=self.overwrite)
+        self.runtime.barrier()
 
     def finish(self, phase: Phase, result: dict | None, started: float) -> None:
         """Record a finished phase; after an evaluation, its figures go to the model cards and
