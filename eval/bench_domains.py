@@ -45,7 +45,9 @@ MAX_POOL = 4000
 def _write(path: Path, header: tuple[str, ...] | None, rows) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = ["\t".join(str(cell) for cell in row) for row in rows]
-    path.write_text("\n".join(([("\t".join(header))] if header else []) + lines) + "\n", encoding="utf-8")
+    path.write_text(
+        "\n".join(([("\t".join(header))] if header else []) + lines) + "\n", encoding="utf-8"
+    )
     return len(lines)
 
 
@@ -119,8 +121,20 @@ def train(root: Path, domains, seeds, extra: list[str]) -> None:
                 print(f"{domain} seed {seed}: done")
                 continue
             pool = root / domain / "data" / "pool.tsv"
-            command = [sys.executable, "-m", "transencoder", "train", "--pairs", str(pool),
-                       "--output-dir", str(out), "--seed", str(seed), "--no-progress", *extra]
+            command = [
+                sys.executable,
+                "-m",
+                "transencoder",
+                "train",
+                "--pairs",
+                str(pool),
+                "--output-dir",
+                str(out),
+                "--seed",
+                str(seed),
+                "--no-progress",
+                *extra,
+            ]
             if len(pool.read_text(encoding="utf-8").splitlines()) > MAX_POOL:
                 command += ["--max-pairs", str(MAX_POOL)]
             print(" ".join(command), flush=True)
@@ -135,7 +149,13 @@ def print_transfer(root: Path, domains, output: Path) -> None:
     print(f"{'model':14} " + " ".join(f"{t:>7}" for t in domains))
     for name, row in matrix.items():
         print(f"{name:14} " + " ".join(f"{row.get(t, float('nan')):7.2f}" for t in domains))
-    write_record(output, {"matrix": matrix, "note": "Spearman x100 (STS) or ROC-AUC x100 (pairs) on each target's test split; rows: the start, and per source domain its final bi-encoder (the average) and cross-encoder (cycle 3)"})
+    write_record(
+        output,
+        {
+            "matrix": matrix,
+            "note": "Spearman x100 (STS) or ROC-AUC x100 (pairs) on each target's test split; rows: the start, and per source domain its final bi-encoder (the average) and cross-encoder (cycle 3)",
+        },
+    )
     print(f"wrote {output}")
 
 
@@ -152,48 +172,86 @@ def summarise(root: Path, domains, output: Path) -> dict:
         raise SystemExit(f"no finished runs under {root}")
     # The default mix for runs without dev labels is chosen on the dev samples (mean dev gain).
     firsts = {k: v for k, v in rows.items() if k.endswith("/s2021")}
-    dev_means = {a: float(np.mean([r["mix_dev_gains"][a] for r in firsts.values()])) for a in next(iter(firsts.values()))["mix_dev_gains"]}
+    dev_means = {
+        a: float(np.mean([r["mix_dev_gains"][a] for r in firsts.values()]))
+        for a in next(iter(firsts.values()))["mix_dev_gains"]
+    }
     dev_means["1.00"] = float(np.mean([r["average_dev_gain"] for r in firsts.values()]))
     default_mix = max(dev_means, key=lambda a: (round(dev_means[a], 6), -float(a)))
     cycle_names = list(next(iter(rows.values()))["cycles"])
-    header = f"{'run':12} {'start':>6} " + " ".join(f"{n.replace('cycle ', 'c'):>8}" for n in cycle_names)
+    header = f"{'run':12} {'start':>6} " + " ".join(
+        f"{n.replace('cycle ', 'c'):>8}" for n in cycle_names
+    )
     header += f" {'average':>7} {'gain':>6} {'dev pick':>9} {'gain':>6}"
     print(header)
     print("-" * len(header))
     for name, row in rows.items():
         cells = " ".join(f"{row['cycles'][n]:8.2f}" for n in cycle_names)
-        print(f"{name:12} {row['start']:6.2f} {cells} {row['average']:7.2f} {row['gain']:+6.2f} "
-              f"{row['dev_selected']:>9} {row['dev_selected_gain']:+6.2f}")
+        print(
+            f"{name:12} {row['start']:6.2f} {cells} {row['average']:7.2f} {row['gain']:+6.2f} "
+            f"{row['dev_selected']:>9} {row['dev_selected_gain']:+6.2f}"
+        )
     first = list(firsts.values())
     variants = {
         "recipe (average of the cycles' bi-encoders)": summary([r["gain"] for r in first]),
-        "recipe's last cross-encoder (vs the start bi-encoder)": summary([r["cross_gain"] for r in first]),
-        **{f"mix {a} toward the start (no labels)": summary([r["mix_gains"][a] for r in first]) for a in first[0]["mix_gains"]},
+        "recipe's last cross-encoder (vs the start bi-encoder)": summary(
+            [r["cross_gain"] for r in first]
+        ),
+        **{
+            f"mix {a} toward the start (no labels)": summary([r["mix_gains"][a] for r in first])
+            for a in first[0]["mix_gains"]
+        },
         "selection on the 200-pair dev sample": summary([r["dev_selected_gain"] for r in first]),
     }
     print(f"\nseed 2021, {len(first)} domains (gain = test figure - start's; hurt = gain < 0)")
     print(f"{'variant':56} {'mean':>6} {'worst':>6} {'hurt':>5} {'< -0.1':>6}")
     for variant, s in variants.items():
-        print(f"{variant:56} {s['mean']:+6.2f} {s['worst']:+6.2f} {s['hurt']:5d} {s['below_start_by_more_than_0.1']:6d}")
-    print("mix chosen on the dev samples (mean dev gain per coefficient, 1.00 = the average): "
-          + ", ".join(f"{a}: {v:+.2f}" for a, v in dev_means.items()) + f" -> {default_mix}")
+        print(
+            f"{variant:56} {s['mean']:+6.2f} {s['worst']:+6.2f} {s['hurt']:5d} {s['below_start_by_more_than_0.1']:6d}"
+        )
+    print(
+        "mix chosen on the dev samples (mean dev gain per coefficient, 1.00 = the average): "
+        + ", ".join(f"{a}: {v:+.2f}" for a, v in dev_means.items())
+        + f" -> {default_mix}"
+    )
     seeds = {}
     for domain in domains:
         runs = [r for k, r in rows.items() if k.startswith(f"{domain}/")]
         if len(runs) > 1:
-            seeds[domain] = {key: {"mean": round(float(np.mean([r[key] for r in runs])), 3),
-                                   "std": round(float(np.std([r[key] for r in runs], ddof=1)), 3), "n": len(runs)}
-                             for key in ("gain", "dev_selected_gain", "cross_gain")}
-            print(f"{domain}: {len(runs)} seeds, gain {seeds[domain]['gain']['mean']:+.2f} +- {seeds[domain]['gain']['std']:.2f}, "
-                  f"dev-selected {seeds[domain]['dev_selected_gain']['mean']:+.2f} +- {seeds[domain]['dev_selected_gain']['std']:.2f}")
+            seeds[domain] = {
+                key: {
+                    "mean": round(float(np.mean([r[key] for r in runs])), 3),
+                    "std": round(float(np.std([r[key] for r in runs], ddof=1)), 3),
+                    "n": len(runs),
+                }
+                for key in ("gain", "dev_selected_gain", "cross_gain")
+            }
+            print(
+                f"{domain}: {len(runs)} seeds, gain {seeds[domain]['gain']['mean']:+.2f} +- {seeds[domain]['gain']['std']:.2f}, "
+                f"dev-selected {seeds[domain]['dev_selected_gain']['mean']:+.2f} +- {seeds[domain]['dev_selected_gain']['std']:.2f}"
+            )
     signals = signal_validation(rows)
     print("\nsignals (lowest over the cycles) against the gain, all runs:")
     for name, entry in signals.items():
-        extra = (f"; warning below {entry['threshold']:g}: warned & hurt {entry['warned_and_hurt']}, warned & not hurt "
-                 f"{entry['warned_not_hurt']}, hurt & not warned {entry['hurt_not_warned']}") if "threshold" in entry else ""
+        extra = (
+            (
+                f"; warning below {entry['threshold']:g}: warned & hurt {entry['warned_and_hurt']}, warned & not hurt "
+                f"{entry['warned_not_hurt']}, hurt & not warned {entry['hurt_not_warned']}"
+            )
+            if "threshold" in entry
+            else ""
+        )
         print(f"  {name}: Spearman with the gain {entry['spearman_with_gain']}{extra}")
-    record = {"runs": rows, "variants_seed_2021": variants, "mix_dev_means": dev_means, "default_mix": default_mix,
-              "seeds": seeds, "signals": signals, "max_pool": MAX_POOL, "dev_size": DEV_SIZE}
+    record = {
+        "runs": rows,
+        "variants_seed_2021": variants,
+        "mix_dev_means": dev_means,
+        "default_mix": default_mix,
+        "seeds": seeds,
+        "signals": signals,
+        "max_pool": MAX_POOL,
+        "dev_size": DEV_SIZE,
+    }
     write_record(output, record)
     print(f"wrote {output}")
     return record

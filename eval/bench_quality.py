@@ -66,7 +66,11 @@ def main() -> None:
         values: dict = {
             "recipe": recipe,
             "models": [args.model],
-            "data": {"data_dir": args.data_dir, "pool_tasks": list(TASKS), "eval_tasks": list(TASKS)},
+            "data": {
+                "data_dir": args.data_dir,
+                "pool_tasks": list(TASKS),
+                "eval_tasks": list(TASKS),
+            },
             "run": {"output_dir": str(Path(args.output_root) / recipe), "show_progress_bar": False},
         }
         if args.cycles:

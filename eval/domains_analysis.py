@@ -38,7 +38,10 @@ def run_signals(run_dir: Path, cycles: int) -> list[dict]:
     start = np.load(folder.labels(LabelArray.BI_SCORES, 1))
     out = []
     for k in range(1, cycles + 1):
-        arrays = [np.load(folder.labels(a, k)) for a in (LabelArray.CROSS_SCORES, LabelArray.CROSS_TARGETS, LabelArray.BI_TARGETS)]
+        arrays = [
+            np.load(folder.labels(a, k))
+            for a in (LabelArray.CROSS_SCORES, LabelArray.CROSS_TARGETS, LabelArray.BI_TARGETS)
+        ]
         out.append({"cycle": k, **cycle_signals(arrays[0], arrays[1], start, arrays[2])})
     return out
 
@@ -63,9 +66,18 @@ def score_run(run_dir: Path, data: Path, start_model: str = "default", cycles: i
     rows = []
     for candidate in found:
         model = candidate.load()
-        rows.append({"name": candidate.name, "kind": candidate.kind, "dev": _primary(dev, model),
-                     "test": _primary(test, model)})
-        print(f"  {run_dir.name} {candidate.kind} {candidate.name}: dev {rows[-1]['dev']:.2f} test {rows[-1]['test']:.2f}", flush=True)
+        rows.append(
+            {
+                "name": candidate.name,
+                "kind": candidate.kind,
+                "dev": _primary(dev, model),
+                "test": _primary(test, model),
+            }
+        )
+        print(
+            f"  {run_dir.name} {candidate.kind} {candidate.name}: dev {rows[-1]['dev']:.2f} test {rows[-1]['test']:.2f}",
+            flush=True,
+        )
     record = {"candidates": rows, "signals": run_signals(run_dir, cycles)}
     cache.write_text(json.dumps(record, indent=2, allow_nan=True) + "\n", encoding="utf-8")
     return record
@@ -83,7 +95,9 @@ def run_row(record: dict, default_mix: float | None = None) -> dict:
             chosen = c
     row = {
         "start": start,
-        "cycles": {f"{name} {kind}": test[(name, kind)] for name, kind in test if name.startswith("cycle")},
+        "cycles": {
+            f"{name} {kind}": test[(name, kind)] for name, kind in test if name.startswith("cycle")
+        },
         "average": test[("average", "bi")],
         "final_cross": test[(max(n for n, k in test if k == "cross"), "cross")],
         "gain": round(test[("average", "bi")] - start, 4),
@@ -91,7 +105,9 @@ def run_row(record: dict, default_mix: float | None = None) -> dict:
         "dev_selected": chosen["name"],
         "dev_selected_gain": round(chosen["test"] - start, 4),
         "mix_gains": {f"{a:.2f}": round(test[(f"mix {a:.2f}", "bi")] - start, 4) for a in MIXES},
-        "mix_dev_gains": {f"{a:.2f}": round(dev[(f"mix {a:.2f}", "bi")] - dev[("start", "bi")], 4) for a in MIXES},
+        "mix_dev_gains": {
+            f"{a:.2f}": round(dev[(f"mix {a:.2f}", "bi")] - dev[("start", "bi")], 4) for a in MIXES
+        },
         "average_dev_gain": round(dev[("average", "bi")] - dev[("start", "bi")], 4),
         "signals": record["signals"],
     }
@@ -102,9 +118,13 @@ def run_row(record: dict, default_mix: float | None = None) -> dict:
 
 def summary(gains: list[float]) -> dict:
     gains = [g for g in gains if math.isfinite(g)]
-    return {"mean": round(float(np.mean(gains)), 3), "worst": round(float(np.min(gains)), 3),
-            "hurt": int(sum(g < 0 for g in gains)), "below_start_by_more_than_0.1": int(sum(g < -0.1 for g in gains)),
-            "domains": len(gains)}
+    return {
+        "mean": round(float(np.mean(gains)), 3),
+        "worst": round(float(np.min(gains)), 3),
+        "hurt": int(sum(g < 0 for g in gains)),
+        "below_start_by_more_than_0.1": int(sum(g < -0.1 for g in gains)),
+        "domains": len(gains),
+    }
 
 
 def signal_validation(rows: dict[str, dict]) -> dict:
@@ -120,8 +140,10 @@ def signal_validation(rows: dict[str, dict]) -> dict:
     for name in names:
         lowest = [min(s[name] for s in row["signals"]) for row in rows.values()]
         rho = spearmanr(lowest, gains).statistic
-        entry = {"spearman_with_gain": round(float(rho), 3) if math.isfinite(rho) else None,
-                 "lowest_per_run": dict(zip(rows, lowest))}
+        entry = {
+            "spearman_with_gain": round(float(rho), 3) if math.isfinite(rho) else None,
+            "lowest_per_run": dict(zip(rows, lowest)),
+        }
         if name in WARN_BELOW:
             warned = [v < WARN_BELOW[name] for v in lowest]
             hurt = [g < 0 for g in gains]
@@ -133,7 +155,9 @@ def signal_validation(rows: dict[str, dict]) -> dict:
     return out
 
 
-def transfer(root: Path, sources: list[str], targets: list[str], start_model: str = "default") -> dict:
+def transfer(
+    root: Path, sources: list[str], targets: list[str], start_model: str = "default"
+) -> dict:
     """Train on one domain's pool, evaluate on every domain's test split: start, final bi (the
     average) and final cross (cycle 3) per source; cached in ``<root>/transfer.json``."""
     from transencoder import BiEncoder, CrossEncoder
@@ -145,8 +169,12 @@ def transfer(root: Path, sources: list[str], targets: list[str], start_model: st
     for s in sources:
         run = root / s / "s2021"
         if (run / "average" / "bi").is_dir():
-            models[f"{s} bi"] = lambda run=run: BiEncoder.from_pretrained(run / "average" / "bi", device="cpu")
-            models[f"{s} cross"] = lambda run=run: CrossEncoder.from_pretrained(run / "cycle-3" / "cross", device="cpu")
+            models[f"{s} bi"] = lambda run=run: BiEncoder.from_pretrained(
+                run / "average" / "bi", device="cpu"
+            )
+            models[f"{s} cross"] = lambda run=run: CrossEncoder.from_pretrained(
+                run / "cycle-3" / "cross", device="cpu"
+            )
     for name, load in models.items():
         missing = [t for t in targets if t not in matrix.get(name, {})]
         if not missing:

@@ -35,28 +35,50 @@ def _setup(root: Path) -> tuple[Path, Path]:
 
     model = tiny_bert_dir(root / "model")
     sentences, rng = tiny_sentences(), random.Random(0)
-    rows = [f"{rng.choice(sentences)}\t{rng.choice(sentences)}\t{rng.uniform(0, 5):.2f}" for _ in range(96)]
+    rows = [
+        f"{rng.choice(sentences)}\t{rng.choice(sentences)}\t{rng.uniform(0, 5):.2f}"
+        for _ in range(96)
+    ]
     pairs = root / "pairs.tsv"
     pairs.write_text("\n".join(rows) + "\n", encoding="utf-8")
     config = root / "run.yaml"
-    config.write_text(json.dumps({
-        "models": [str(model)], "cycles": 2,
-        "data": {"pairs": str(pairs), "eval_data_dir": str(pairs)},
-        "priming": {"method": "simcse", "batch_size": 8, "epochs": 2},
-        "cross": {"batch_size": 4, "epochs": 2, "max_length": 32},
-        "bi": {"batch_size": 4, "epochs": 2, "max_length": 32},
-        "run": {"seed": 11, "checkpoint_every": 2, "show_progress_bar": False},
-    }), encoding="utf-8")
+    config.write_text(
+        json.dumps(
+            {
+                "models": [str(model)],
+                "cycles": 2,
+                "data": {"pairs": str(pairs), "eval_data_dir": str(pairs)},
+                "priming": {"method": "simcse", "batch_size": 8, "epochs": 2},
+                "cross": {"batch_size": 4, "epochs": 2, "max_length": 32},
+                "bi": {"batch_size": 4, "epochs": 2, "max_length": 32},
+                "run": {"seed": 11, "checkpoint_every": 2, "show_progress_bar": False},
+            }
+        ),
+        encoding="utf-8",
+    )
     return config, pairs
 
 
 def _command(config: Path, out: Path) -> list[str]:
-    return [sys.executable, "-m", "transencoder", "train", "--config", str(config), "--output-dir", str(out)]
+    return [
+        sys.executable,
+        "-m",
+        "transencoder",
+        "train",
+        "--config",
+        str(config),
+        "--output-dir",
+        str(out),
+    ]
 
 
 def _env() -> dict[str, str]:
-    return {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
-            "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]), *sys.path])}
+    return {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]), *sys.path]),
+    }
 
 
 def _under_way(out: Path) -> str:
@@ -69,17 +91,25 @@ def _under_way(out: Path) -> str:
         return "(before the ledger)"
     state = json.loads(progress.read_text(encoding="utf-8"))
     config = config_from_record(state["config"])
-    phases = plan(cycles=config.cycles, members=1, prime=state["primed"], average_bi=config.average_bi)
+    phases = plan(
+        cycles=config.cycles, members=1, prime=state["primed"], average_bi=config.average_bi
+    )
     pending = [p for p in phases if p.name not in state["done"]]
     return pending[0].kind.value if pending else "(finished)"
 
 
 def compare(reference: Path, other: Path) -> list[str]:
     """Every model file and label array, and the report's evaluation: the differences."""
-    files = sorted(p.relative_to(reference) for p in reference.rglob("*")
-                   if p.suffix in (".safetensors", ".npy") and "logs" not in p.parts)
-    problems = [str(f) for f in files if not (other / f).is_file()
-                or (other / f).read_bytes() != (reference / f).read_bytes()]
+    files = sorted(
+        p.relative_to(reference)
+        for p in reference.rglob("*")
+        if p.suffix in (".safetensors", ".npy") and "logs" not in p.parts
+    )
+    problems = [
+        str(f)
+        for f in files
+        if not (other / f).is_file() or (other / f).read_bytes() != (reference / f).read_bytes()
+    ]
     ours = json.loads((reference / "report.json").read_text())["evaluation"]
     theirs = json.loads((other / "report.json").read_text())["evaluation"]
     if ours != theirs:
@@ -99,7 +129,9 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="fault-injection-"))
     config, _ = _setup(root)
     started = time.perf_counter()
-    done = subprocess.run(_command(config, root / "reference"), env=_env(), capture_output=True, text=True)
+    done = subprocess.run(
+        _command(config, root / "reference"), env=_env(), capture_output=True, text=True
+    )
     if done.returncode:
         raise SystemExit(done.stderr[-3000:])
     unbroken = time.perf_counter() - started
@@ -108,8 +140,13 @@ def main() -> None:
     kills, by_kind, starts = [], {}, 0
     out = root / "killed"
     while len(kills) < args.kills:
-        process = subprocess.Popen(_command(config, out), env=_env(), stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.PIPE, text=True)
+        process = subprocess.Popen(
+            _command(config, out),
+            env=_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         starts += 1
         delay = rng.uniform(0.5, unbroken / 6)
         try:
@@ -131,27 +168,52 @@ def main() -> None:
             out = root / f"killed-{starts}"
     final = subprocess.run(_command(config, out), env=_env(), capture_output=True, text=True)
     resumes = starts  # every start after a kill resumes, the final one included
-    mismatches = compare(root / "reference", out) if final.returncode == 0 else ["the final run failed"]
+    mismatches = (
+        compare(root / "reference", out) if final.returncode == 0 else ["the final run failed"]
+    )
 
     # Two runs at once into one folder: one refused, the other intact.
     shared = root / "shared"
-    both = [subprocess.Popen(_command(config, shared), env=_env(), stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    both = [
+        subprocess.Popen(
+            _command(config, shared),
+            env=_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     codes = [p.wait() for p in both]
     errors = [p.stderr.read() for p in both]
     refused = sum(code == 1 and "is in use by" in err for code, err in zip(codes, errors))
-    concurrent = {"exit_codes": codes, "refused": refused,
-                  "mismatches": compare(root / "reference", shared) if 0 in codes else ["no run finished"]}
+    concurrent = {
+        "exit_codes": codes,
+        "refused": refused,
+        "mismatches": compare(root / "reference", shared) if 0 in codes else ["no run finished"],
+    }
 
     print(f"\n{'phase under way at the kill':30} kills")
     for kind, count in sorted(by_kind.items(), key=lambda item: -item[1]):
         print(f"{kind:30} {count:5}")
-    print(f"\nkills {len(kills)}, resumes {resumes}, mismatches {len(mismatches)}"
-          + (f": {mismatches}" if mismatches else ""))
-    print(f"concurrent start: exit codes {codes}, refused {refused}, mismatches {len(concurrent['mismatches'])}")
-    write_record(args.output, {"kills": kills, "kills_by_phase": by_kind, "resumes": resumes,
-                               "mismatches": mismatches, "unbroken_seconds": round(unbroken, 1),
-                               "concurrent": concurrent})
+    print(
+        f"\nkills {len(kills)}, resumes {resumes}, mismatches {len(mismatches)}"
+        + (f": {mismatches}" if mismatches else "")
+    )
+    print(
+        f"concurrent start: exit codes {codes}, refused {refused}, mismatches {len(concurrent['mismatches'])}"
+    )
+    write_record(
+        args.output,
+        {
+            "kills": kills,
+            "kills_by_phase": by_kind,
+            "resumes": resumes,
+            "mismatches": mismatches,
+            "unbroken_seconds": round(unbroken, 1),
+            "concurrent": concurrent,
+        },
+    )
     print(f"wrote {args.output}")
 
 

@@ -54,8 +54,13 @@ def load_arrays(run_dir: Path) -> dict[str, np.ndarray]:
 
 def load_targets(run_dir: Path) -> dict[str, np.ndarray]:
     """The targets each training step distilled, in cycle order (cross before bi)."""
-    return _cycle_arrays(run_dir, {"CROSS_TARGETS": "cycle {k} cross-step targets",
-                                   "BI_TARGETS": "cycle {k} bi-step targets"})
+    return _cycle_arrays(
+        run_dir,
+        {
+            "CROSS_TARGETS": "cycle {k} cross-step targets",
+            "BI_TARGETS": "cycle {k} bi-step targets",
+        },
+    )
 
 
 def rank_average(*arrays: np.ndarray) -> np.ndarray:
@@ -157,7 +162,10 @@ def main() -> None:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         from records import write_record
 
-        write_record(args.output, {"run_dir": str(args.run_dir), "data_dir": str(args.data_dir), "rows": rows})
+        write_record(
+            args.output,
+            {"run_dir": str(args.run_dir), "data_dir": str(args.data_dir), "rows": rows},
+        )
         print(f"wrote {args.output}")
 
 

@@ -33,8 +33,11 @@ def meta() -> dict[str, Any]:
     return {
         "command": "python " + " ".join(shlex.quote(arg) for arg in sys.argv),
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        },
         "versions": versions,
     }
 
@@ -55,22 +58,33 @@ def write_record(path: str | Path, payload: dict[str, Any]) -> Path:
     return path
 
 
-def merge_record(path: str | Path, field: str, rows: list[dict], *, key: str,
-                 settings: dict[str, Any] | None = None) -> dict[str, Any]:
+def merge_record(
+    path: str | Path,
+    field: str,
+    rows: list[dict],
+    *,
+    key: str,
+    settings: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Add ``rows`` to the record's ``field`` (a row with the same ``key`` value is replaced) and
     keep every command that contributed; refuse a record measured with other ``settings``."""
     record = read_record(path)
     if record and settings is not None and record.get("settings") != settings:
-        raise SystemExit(f"{path} was measured with other settings ({record.get('settings')}); "
-                         "write a new record instead of --append")
+        raise SystemExit(
+            f"{path} was measured with other settings ({record.get('settings')}); "
+            "write a new record instead of --append"
+        )
     commands = record.get("commands", [])
     command = meta()["command"]
     if command not in commands:
         commands.append(command)
     kept = {row[key]: row for row in record.get(field, [])}
     kept.update({row[key]: row for row in rows})
-    payload = {**{k: v for k, v in record.items() if k != "meta"}, field: list(kept.values()),
-               "commands": commands}
+    payload = {
+        **{k: v for k, v in record.items() if k != "meta"},
+        field: list(kept.values()),
+        "commands": commands,
+    }
     if settings is not None:
         payload["settings"] = settings
     write_record(path, payload)

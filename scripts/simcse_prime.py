@@ -35,9 +35,17 @@ def main() -> None:
     sentences = [sentence for pair in pool.pairs for sentence in pair]
     mirror = args.method == "mirror"
     bi = BiEncoder.from_pretrained(args.model, pooling="mean" if mirror else "cls")
-    config = PrimingConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, max_length=args.max_length,
-                           temperature=0.04 if mirror else 0.05, max_steps=args.max_steps)
-    stats = prime_bi_encoder(bi, sentences, config, method=args.method, seed=args.seed, show_progress_bar=True)
+    config = PrimingConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        max_length=args.max_length,
+        temperature=0.04 if mirror else 0.05,
+        max_steps=args.max_steps,
+    )
+    stats = prime_bi_encoder(
+        bi, sentences, config, method=args.method, seed=args.seed, show_progress_bar=True
+    )
     bi.save(args.output)
     print(f"primed on {len(set(sentences))} sentences: {stats.to_dict()}; saved to {args.output}")
 

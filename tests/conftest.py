@@ -34,7 +34,13 @@ def tiny_model(tmp_path_factory) -> Path:
 
 SICK_HEADER = "pair_ID\tsentence_A\tsentence_B\trelatedness_score\tentailment_judgment"
 SICK_ROWS = [
-    ("1", "A group of kids is playing in a yard", "A group of boys in a yard is playing", "4.5", "NEUTRAL"),
+    (
+        "1",
+        "A group of kids is playing in a yard",
+        "A group of boys in a yard is playing",
+        "4.5",
+        "NEUTRAL",
+    ),
     ("2", "A man is playing a guitar", "A woman is slicing an onion", "1.2", "NEUTRAL"),
     ("3", "Two dogs are fighting", "Two dogs are wrestling and hugging", "4.0", "NEUTRAL"),
     ("4", "A person is riding a horse", "A horse is being ridden by a person", "4.9", "ENTAILMENT"),

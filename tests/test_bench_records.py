@@ -24,17 +24,34 @@ def bench():
 
 def _args(out: Path, strategies: str, append: bool, block_steps: int = 25) -> Namespace:
     return Namespace(
-        strategies=strategies, steps=100, block_steps=block_steps, out=out, append=append,
+        strategies=strategies,
+        steps=100,
+        block_steps=block_steps,
+        out=out,
+        append=append,
         section="headline",
     )
 
 
 def _row(strategy: str, sent: float) -> dict:
-    memory = {"parameters": [1e6], "gradients": [1e6], "optimizer": [2e6], "model_state": [4e6],
-              "algorithm_state": {}, "peak_step_increase": [None]}
-    return {"strategy": strategy, "group_size": 2, "bytes_per_rank_per_step": sent, "stsb_spearman": 80.0,
-            "collectives": {}, "seconds_per_step_median": 1.0, "model_state_expected_fraction": 1.0,
-            "memory": memory}
+    memory = {
+        "parameters": [1e6],
+        "gradients": [1e6],
+        "optimizer": [2e6],
+        "model_state": [4e6],
+        "algorithm_state": {},
+        "peak_step_increase": [None],
+    }
+    return {
+        "strategy": strategy,
+        "group_size": 2,
+        "bytes_per_rank_per_step": sent,
+        "stsb_spearman": 80.0,
+        "collectives": {},
+        "seconds_per_step_median": 1.0,
+        "model_state_expected_fraction": 1.0,
+        "memory": memory,
+    }
 
 
 def test_append_keeps_earlier_rows_and_commands(bench, tmp_path, monkeypatch):

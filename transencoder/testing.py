@@ -1,7 +1,7 @@
 """Tiny random models for tests and examples: no network, seconds to build.
 
-    >>> path = tiny_bert_dir(tmp_path / "tiny")        # a transformers BERT directory
-    >>> BiEncoder.from_pretrained(path); CrossEncoder.from_pretrained(path)
+>>> path = tiny_bert_dir(tmp_path / "tiny")        # a transformers BERT directory
+>>> BiEncoder.from_pretrained(path); CrossEncoder.from_pretrained(path)
 """
 
 from __future__ import annotations
@@ -36,7 +36,9 @@ def tiny_bert_dir(
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     vocab = path / "vocab.txt"
-    vocab.write_text("\n".join(SPECIAL_TOKENS + tuple(dict.fromkeys(_WORDS))) + "\n", encoding="utf-8")
+    vocab.write_text(
+        "\n".join(SPECIAL_TOKENS + tuple(dict.fromkeys(_WORDS))) + "\n", encoding="utf-8"
+    )
     tokenizer = BertTokenizerFast(str(vocab), do_lower_case=True, model_max_length=128)
     config = BertConfig(
         vocab_size=tokenizer.vocab_size,
@@ -60,6 +62,18 @@ def tiny_bert_dir(
 def tiny_sentences() -> list[str]:
     """A few dozen short sentences over the tiny vocabulary."""
     subjects = ["a man", "a woman", "the child", "a dog", "the cat", "two people", "someone"]
-    actions = ["plays a guitar", "rides a bike", "eats food", "runs in the park", "sits on a chair",
-               "plays the piano", "is playing with a ball"]
-    return [f"{s} {a} ." for i, s in enumerate(subjects) for j, a in enumerate(actions) if (i + j) % 2 == 0]
+    actions = [
+        "plays a guitar",
+        "rides a bike",
+        "eats food",
+        "runs in the park",
+        "sits on a chair",
+        "plays the piano",
+        "is playing with a ball",
+    ]
+    return [
+        f"{s} {a} ."
+        for i, s in enumerate(subjects)
+        for j, a in enumerate(actions)
+        if (i + j) % 2 == 0
+    ]

@@ -30,8 +30,21 @@ def test_cli_train_passes_distributed_knobs(tmp_path, monkeypatch):
     monkeypatch.setattr(runtime, "make_runtime", capture)
     common = ["train", "--data-dir", str(tmp_path), "--output-dir", str(tmp_path / "out")]
     with pytest.raises(Stop):
-        main([*common, "--strategy", "gtc-bmuf", "--group-size", "2", "--threshold", "5e-4",
-              "--block-steps", "25", "--block-momentum", "0"])
+        main(
+            [
+                *common,
+                "--strategy",
+                "gtc-bmuf",
+                "--group-size",
+                "2",
+                "--threshold",
+                "5e-4",
+                "--block-steps",
+                "25",
+                "--block-momentum",
+                "0",
+            ]
+        )
     with pytest.raises(Stop):
         main([*common, "--strategy", "bmuf"])
     knobs = [(c.name, c.group_size, c.threshold, c.block_steps, c.block_momentum) for c in made]
@@ -39,11 +52,24 @@ def test_cli_train_passes_distributed_knobs(tmp_path, monkeypatch):
 
 
 def test_cli_train_bad_distributed_knob(tmp_path, capsys):
-    code = main(["train", "--data-dir", str(tmp_path), "--output-dir", str(tmp_path / "out"),
-                 "--strategy", "gtc-bmuf", "--block-momentum", "1.5"])
+    code = main(
+        [
+            "train",
+            "--data-dir",
+            str(tmp_path),
+            "--output-dir",
+            str(tmp_path / "out"),
+            "--strategy",
+            "gtc-bmuf",
+            "--block-momentum",
+            "1.5",
+        ]
+    )
     assert code == 2
     assert "block_momentum (BMUF's eta) must be in [0, 1), got 1.5" in capsys.readouterr().err
-    code = main(["train", "--data-dir", str(tmp_path), "--block-steps", "25", "--threshold", "1e-4"])
+    code = main(
+        ["train", "--data-dir", str(tmp_path), "--block-steps", "25", "--threshold", "1e-4"]
+    )
     assert code == 2
     assert "--threshold, --block-steps only apply to a distributed run" in capsys.readouterr().err
 
@@ -70,13 +96,23 @@ def test_cli_prints_the_last_cycle_and_the_average():
     def row(**scores):
         return {tag: {"average": {"spearman": value}} for tag, value in scores.items()}
 
-    evaluation = {"start": row(bi=79.0), "cycle 1": row(bi=80.0, cross=78.0),
-                  "cycle 2": row(bi=80.1, cross=79.5), "average": row(bi=80.25)}
-    assert result_lines(evaluation) == ["cycle 2 bi: average Spearman 80.10",
-                                        "cycle 2 cross: average Spearman 79.50",
-                                        "average bi: average Spearman 80.25"]
+    evaluation = {
+        "start": row(bi=79.0),
+        "cycle 1": row(bi=80.0, cross=78.0),
+        "cycle 2": row(bi=80.1, cross=79.5),
+        "average": row(bi=80.25),
+    }
+    assert result_lines(evaluation) == [
+        "cycle 2 bi: average Spearman 80.10",
+        "cycle 2 cross: average Spearman 79.50",
+        "average bi: average Spearman 80.25",
+    ]
     del evaluation["average"]
-    assert result_lines(evaluation) == ["cycle 2 bi: average Spearman 80.10", "cycle 2 cross: average Spearman 79.50"]
+    assert result_lines(evaluation) == [
+        "cycle 2 bi: average Spearman 80.10",
+        "cycle 2 cross: average Spearman 79.50",
+    ]
     parse = build_parser().parse_args
-    assert [parse(["train", *flag]).average_bi for flag in ([], ["--average-bi"], ["--no-average-bi"])] == [
-        None, True, False]
+    assert [
+        parse(["train", *flag]).average_bi for flag in ([], ["--average-bi"], ["--no-average-bi"])
+    ] == [None, True, False]

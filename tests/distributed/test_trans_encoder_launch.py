@@ -49,15 +49,24 @@ def _config(root: Path, model: Path, pairs: Path, name: str, **extra) -> Path:
     count = len(pool_from_pairs_file(pairs))
     batch = 8
     settings = {
-        "models": [str(model)], "recipe": "official", "cycles": 1,
+        "models": [str(model)],
+        "recipe": "official",
+        "cycles": 1,
         # Every batch (pairs and ordered pairs) splits evenly over 2 ranks.
-        "data": {"pairs": str(pairs), "eval_data_dir": str(pairs), "max_pairs": count - count % batch},
-        "priming": {"method": "none"}, "run": {"seed": 3, "show_progress_bar": False},
+        "data": {
+            "pairs": str(pairs),
+            "eval_data_dir": str(pairs),
+            "max_pairs": count - count % batch,
+        },
+        "priming": {"method": "none"},
+        "run": {"seed": 3, "show_progress_bar": False},
         "cross": {"batch_size": batch, "epochs": 2, "max_grad_norm": None},
         "bi": {"batch_size": batch, "epochs": 2, "max_grad_norm": None},
     }
     for key, value in extra.items():
-        settings[key] = {**settings[key], **value} if isinstance(value, dict) and key in settings else value
+        settings[key] = (
+            {**settings[key], **value} if isinstance(value, dict) and key in settings else value
+        )
     path = root / f"{name}.yaml"
     path.write_text(yaml.safe_dump(settings), encoding="utf-8")
     return path
@@ -96,12 +105,34 @@ def test_ddp_run_matches_one_process_run(setup):
     root, model, pairs = setup
     # The start model's views anchor the bi-encoder's labels: under DDP each view is scored on
     # sharded pairs and rank-combined after the gather, so the anchor must equal one process's.
-    config = _config(root, model, pairs, "parity", teachers={
-        "bi_from_start": 0.5, "mode": "rank", "start_views": ["pooled", "first_last", "token_f1"]})
-    single = subprocess.run([sys.executable, "-m", "transencoder", "train", "--config", str(config),
-                             "--output-dir", str(root / "single"), "--no-progress"],
-                            env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
-                            capture_output=True, text=True, timeout=600)
+    config = _config(
+        root,
+        model,
+        pairs,
+        "parity",
+        teachers={
+            "bi_from_start": 0.5,
+            "mode": "rank",
+            "start_views": ["pooled", "first_last", "token_f1"],
+        },
+    )
+    single = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "transencoder",
+            "train",
+            "--config",
+            str(config),
+            "--output-dir",
+            str(root / "single"),
+            "--no-progress",
+        ],
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert single.returncode == 0, single.stderr[-3000:]
     done = _launch(config, root / "ddp", "ddp")
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
@@ -143,8 +174,13 @@ def test_gtc_bmuf_runs_every_step_with_priming(setup):
     from transencoder.distributed import StrategyConfig
 
     root, model, pairs = setup
-    config = _config(root, model, pairs, "gtc-bmuf",
-                     priming={"method": "simcse", "batch_size": 8, "epochs": 1, "max_grad_norm": None})
+    config = _config(
+        root,
+        model,
+        pairs,
+        "gtc-bmuf",
+        priming={"method": "simcse", "batch_size": 8, "epochs": 1, "max_grad_norm": None},
+    )
     done = _launch(config, root / "gtc-bmuf", "gtc-bmuf", processes=4)
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     report = json.loads((root / "gtc-bmuf" / "report.json").read_text())

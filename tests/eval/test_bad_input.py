@@ -18,11 +18,17 @@ from transencoder.eval import (
 )
 
 
-def _year(tmp_path, inputs: list[str], golds: list[str], name: str = "STS14-en-test", subset: str = "news"):
+def _year(
+    tmp_path, inputs: list[str], golds: list[str], name: str = "STS14-en-test", subset: str = "news"
+):
     folder = tmp_path / name
     folder.mkdir()
-    (folder / f"STS.input.{subset}.txt").write_text("".join(line + "\n" for line in inputs), encoding="utf-8")
-    (folder / f"STS.gs.{subset}.txt").write_text("".join(line + "\n" for line in golds), encoding="utf-8")
+    (folder / f"STS.input.{subset}.txt").write_text(
+        "".join(line + "\n" for line in inputs), encoding="utf-8"
+    )
+    (folder / f"STS.gs.{subset}.txt").write_text(
+        "".join(line + "\n" for line in golds), encoding="utf-8"
+    )
     return folder
 
 
@@ -89,7 +95,9 @@ def test_input_without_gold_file(tmp_path):
 def test_stsb_errors(tmp_path):
     path = tmp_path / "sts-test.csv"
     path.write_text("main-captions\tMSRvid\t2012test\t0001\t5.000\ta man\n", encoding="utf-8")
-    with pytest.raises(DataFormatError, match="6 tab-separated columns; expected at least 7") as info:
+    with pytest.raises(
+        DataFormatError, match="6 tab-separated columns; expected at least 7"
+    ) as info:
         read_stsb(path)
     assert info.value.line == 1
     path.write_text("g\tf\ty\t1\tnan\ta\tb\n", encoding="utf-8")
@@ -127,7 +135,9 @@ def test_hf_dataset_errors():
     missing = datasets.Dataset.from_dict({"sentence1": ["a"], "sentence2": ["b"], "label": [1.0]})
     with pytest.raises(DataFormatError, match=r"columns \['score'\] are missing"):
         read_hf_dataset(missing)
-    nan = datasets.Dataset.from_dict({"sentence1": ["a", "c"], "sentence2": ["b", "d"], "score": [1.0, math.nan]})
+    nan = datasets.Dataset.from_dict(
+        {"sentence1": ["a", "c"], "sentence2": ["b", "d"], "score": [1.0, math.nan]}
+    )
     with pytest.raises(DataFormatError, match="not finite") as info:
         read_hf_dataset(nan)
     assert info.value.line == 2

@@ -36,7 +36,9 @@ def reference_pairs(root: Path) -> dict[str, tuple[list[str], list[str], list[fl
         firsts, seconds, gold = [], [], []
         for subset in subsets:
             prefix = "STS2016" if (folder / f"STS2016.input.{subset}.txt").exists() else "STS"
-            lines = (folder / f"{prefix}.input.{subset}.txt").read_text(encoding="utf-8").splitlines()
+            lines = (
+                (folder / f"{prefix}.input.{subset}.txt").read_text(encoding="utf-8").splitlines()
+            )
             scores = (folder / f"{prefix}.gs.{subset}.txt").read_text(encoding="utf-8").splitlines()
             for line, score in zip(lines, scores):
                 if score.strip():
@@ -48,7 +50,11 @@ def reference_pairs(root: Path) -> dict[str, tuple[list[str], list[str], list[fl
     stsb = root / "STSBenchmark" / "sts-test.csv"
     if stsb.exists():
         rows = [line.strip().split("\t") for line in stsb.read_text(encoding="utf-8").splitlines()]
-        out["STSB"] = ([" ".join(r[5].split()) for r in rows], [" ".join(r[6].split()) for r in rows], [float(r[4]) for r in rows])
+        out["STSB"] = (
+            [" ".join(r[5].split()) for r in rows],
+            [" ".join(r[6].split()) for r in rows],
+            [float(r[4]) for r in rows],
+        )
     return out
 
 
@@ -68,7 +74,9 @@ def st_model():
 
 @pytest.mark.parametrize("layout", ["senteval", "semeval"])
 def test_every_task_equals_sentence_transformers_and_scipy(sts_data, default_bi, st_model, layout):
-    result = StsEvaluator(find_tasks(sts_data / layout), batch_size=64, show_progress_bar=False)(default_bi)
+    result = StsEvaluator(find_tasks(sts_data / layout), batch_size=64, show_progress_bar=False)(
+        default_bi
+    )
     reference = reference_pairs(sts_data / layout)
     assert set(result.tasks) == set(reference)
     for task, (firsts, seconds, gold) in reference.items():
@@ -77,7 +85,11 @@ def test_every_task_equals_sentence_transformers_and_scipy(sts_data, default_bi,
         cosine = (u * v).sum(1) / np.linalg.norm(u, axis=1) / np.linalg.norm(v, axis=1)
         expected = spearmanr(cosine, gold)[0] * 100
         assert result.tasks[task].n == len(gold)
-        assert abs(result.tasks[task].spearman - expected) < 0.01, (task, result.tasks[task].spearman, expected)
+        assert abs(result.tasks[task].spearman - expected) < 0.01, (
+            task,
+            result.tasks[task].spearman,
+            expected,
+        )
     if layout == "senteval":
         assert f"{result.tasks['STSB'].spearman:.2f}" == "82.03"
 
@@ -87,7 +99,11 @@ def test_saved_default_models_open_in_sentence_transformers(default_bi, tmp_path
     from sentence_transformers import CrossEncoder as STCrossEncoder
     from sentence_transformers import SentenceTransformer
 
-    sentences = ["A man is playing a guitar.", "Someone plays music on a guitar.", "The cat sleeps."]
+    sentences = [
+        "A man is playing a guitar.",
+        "Someone plays music on a guitar.",
+        "The cat sleeps.",
+    ]
     default_bi.save(tmp_path / "bi")
     ours = default_bi.encode(sentences)
     theirs = SentenceTransformer(str(tmp_path / "bi"), device="cpu").encode(sentences)
@@ -96,13 +112,31 @@ def test_saved_default_models_open_in_sentence_transformers(default_bi, tmp_path
     cross = CrossEncoder.from_pretrained("default", device="cpu")
     cross.save(tmp_path / "cross")
     pairs = [(sentences[0], sentences[1]), (sentences[1], sentences[2])]
-    assert np.abs(cross.predict(pairs) - STCrossEncoder(str(tmp_path / "cross"), device="cpu").predict(pairs)).max() < 1e-5
+    assert (
+        np.abs(
+            cross.predict(pairs)
+            - STCrossEncoder(str(tmp_path / "cross"), device="cpu").predict(pairs)
+        ).max()
+        < 1e-5
+    )
 
 
 def test_cli_eval_writes_json(sts_data, tmp_path, capsys):
     output = tmp_path / "results.json"
-    code = main(["eval", "--model", "default", "--kind", "bi", "--data-dir", str(sts_data / "stsbenchmark"),
-                 "--output", str(output), "--no-progress"])
+    code = main(
+        [
+            "eval",
+            "--model",
+            "default",
+            "--kind",
+            "bi",
+            "--data-dir",
+            str(sts_data / "stsbenchmark"),
+            "--output",
+            str(output),
+            "--no-progress",
+        ]
+    )
     assert code == 0
     data = json.loads(output.read_text())
     assert data["tasks"]["STSB"]["n"] == 1379

@@ -20,11 +20,36 @@ from transencoder.eval import (
 
 TASK_PAIRS = {"STS12": 3108, "STS13": 1500, "STS14": 3750, "STS15": 3000, "STS16": 1186}
 SUBSET_PAIRS = {
-    "STS12": {"MSRpar": 750, "MSRvid": 750, "SMTeuroparl": 459, "surprise.OnWN": 750, "surprise.SMTnews": 399},
+    "STS12": {
+        "MSRpar": 750,
+        "MSRvid": 750,
+        "SMTeuroparl": 459,
+        "surprise.OnWN": 750,
+        "surprise.SMTnews": 399,
+    },
     "STS13": {"headlines": 750, "OnWN": 561, "FNWN": 189},
-    "STS14": {"deft-forum": 450, "deft-news": 300, "headlines": 750, "images": 750, "OnWN": 750, "tweet-news": 750},
-    "STS15": {"answers-forums": 375, "answers-students": 750, "belief": 375, "headlines": 750, "images": 750},
-    "STS16": {"answer-answer": 254, "headlines": 249, "plagiarism": 230, "postediting": 244, "question-question": 209},
+    "STS14": {
+        "deft-forum": 450,
+        "deft-news": 300,
+        "headlines": 750,
+        "images": 750,
+        "OnWN": 750,
+        "tweet-news": 750,
+    },
+    "STS15": {
+        "answers-forums": 375,
+        "answers-students": 750,
+        "belief": 375,
+        "headlines": 750,
+        "images": 750,
+    },
+    "STS16": {
+        "answer-answer": 254,
+        "headlines": 249,
+        "plagiarism": 230,
+        "postediting": 244,
+        "question-question": 209,
+    },
 }
 
 
@@ -53,7 +78,9 @@ def _unscored_lines(directory):
     total = 0
     for gold in sorted(directory.glob("*.gs.*.txt")):
         if (directory / gold.name.replace(".gs.", ".input.")).exists():
-            total += sum(1 for line in gold.read_text(encoding="utf-8").split("\n")[:-1] if not line.strip())
+            total += sum(
+                1 for line in gold.read_text(encoding="utf-8").split("\n")[:-1] if not line.strip()
+            )
     return total
 
 
@@ -62,14 +89,20 @@ def test_documented_exceptions_are_skipped_and_counted(sts_data, layout):
     tasks = {t.name: t for t in find_tasks(sts_data / layout)}
     for year in ("STS15", "STS16"):
         skipped = [s for s in tasks[year].skipped if s.reason == "unscored input lines"]
-        assert sum(s.count for s in skipped) == _unscored_lines(sts_data / layout / f"{year}-en-test") > 0
+        assert (
+            sum(s.count for s in skipped)
+            == _unscored_lines(sts_data / layout / f"{year}-en-test")
+            > 0
+        )
     smt = [s for s in tasks["STS13"].skipped if s.path.endswith("STS.gs.SMT.txt")]
     assert len(smt) == 1 and "without input" in smt[0].reason
     assert [s.path.rsplit("/", 1)[-1] for s in tasks["STS12"].skipped] == ["STS.gs.ALL.txt"]
 
 
 def test_layouts_are_detected(sts_data):
-    assert {t.layout for t in find_tasks(sts_data / "senteval") if t.name.startswith("STS1")} == {"senteval"}
+    assert {t.layout for t in find_tasks(sts_data / "senteval") if t.name.startswith("STS1")} == {
+        "senteval"
+    }
     assert {t.layout for t in find_tasks(sts_data / "semeval")} == {"semeval"}
     # STS2016's official names and 4 input columns cannot be read as the SentEval layout.
     with pytest.raises(DataFormatError, match="STS2016"):
@@ -89,7 +122,10 @@ def test_semeval_and_senteval_hold_the_same_pairs(sts_data):
 def test_stsb_splits_and_columns(sts_data):
     from transencoder.eval import read_stsb
 
-    counts = {split: read_stsb(sts_data / "stsbenchmark" / f"sts-{split}.csv").n for split in ("train", "dev", "test")}
+    counts = {
+        split: read_stsb(sts_data / "stsbenchmark" / f"sts-{split}.csv").n
+        for split in ("train", "dev", "test")
+    }
     assert counts == {"train": 5749, "dev": 1500, "test": 1379}
     # Rows with two extra source columns are read from columns 0-6 (no csv quoting).
     task = read_stsb(sts_data / "stsbenchmark" / "sts-train.csv")
@@ -118,7 +154,10 @@ def test_data_dir_with_only_sick(tmp_path):
 
 def test_full_sick_release_keeps_test_rows(tmp_path):
     header = "pair_ID\tsentence_A\tsentence_B\tentailment_label\trelatedness_score\tSemEval_set"
-    rows = [f"{i}\ta b {i}\tc d {i}\tNEUTRAL\t{1 + i % 4}.0\t{s}" for i, s in enumerate(["TRAIN", "TEST", "TRIAL", "TEST"])]
+    rows = [
+        f"{i}\ta b {i}\tc d {i}\tNEUTRAL\t{1 + i % 4}.0\t{s}"
+        for i, s in enumerate(["TRAIN", "TEST", "TRIAL", "TEST"])
+    ]
     (tmp_path / "SICK.txt").write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
     task = find_tasks(tmp_path)[0]
     assert (task.name, task.n) == ("SICKR", 2)
@@ -136,7 +175,9 @@ def test_subset_of_tasks_and_filter(sts_data, tmp_path):
 
 def test_task_found_twice_is_an_error(sts_data, tmp_path):
     for layout in ("a", "b"):
-        shutil.copytree(sts_data / "senteval" / "STS13-en-test", tmp_path / layout / "STS13-en-test")
+        shutil.copytree(
+            sts_data / "senteval" / "STS13-en-test", tmp_path / layout / "STS13-en-test"
+        )
     with pytest.raises(DataFormatError, match="STS13 found twice"):
         locate_tasks(tmp_path)
 
@@ -154,17 +195,25 @@ def test_plain_tsv_with_and_without_header(tmp_path):
 def test_hf_dataset_object():
     datasets = pytest.importorskip("datasets")
     data = datasets.Dataset.from_dict(
-        {"sentence1": ["a b", "c d", "e f"], "sentence2": ["a c", "c e", "f g"], "score": [4.0, 2.5, 0.0]}
+        {
+            "sentence1": ["a b", "c d", "e f"],
+            "sentence2": ["a c", "c e", "f g"],
+            "score": [4.0, 2.5, 0.0],
+        }
     )
     task = read_hf_dataset(data, name="mine")
     assert task.n == 3 and task.subsets[0].scores.tolist() == [4.0, 2.5, 0.0]
-    both = read_hf_dataset(datasets.DatasetDict({"test": data, "train": data.select([0])}), name="dd")
+    both = read_hf_dataset(
+        datasets.DatasetDict({"test": data, "train": data.select([0])}), name="dd"
+    )
     assert both.n == 3
     assert find_tasks(data)[0].n == 3
 
 
 def test_saved_hf_dataset_folder_is_found(tmp_path):
     datasets = pytest.importorskip("datasets")
-    data = datasets.Dataset.from_dict({"sentence1": ["a b", "c d"], "sentence2": ["a c", "e f"], "score": [4.0, 1.0]})
+    data = datasets.Dataset.from_dict(
+        {"sentence1": ["a b", "c d"], "sentence2": ["a c", "e f"], "score": [4.0, 1.0]}
+    )
     data.save_to_disk(str(tmp_path / "mysts"))
     assert [(t.name, t.n, t.layout) for t in find_tasks(tmp_path)] == [("mysts", 2, "hf")]

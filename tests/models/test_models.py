@@ -14,12 +14,16 @@ SENTENCES = tiny_sentences()[:12]
 PAIRS = [(SENTENCES[i], SENTENCES[(i * 5 + 3) % len(SENTENCES)]) for i in range(len(SENTENCES))]
 
 
-@pytest.mark.parametrize(("pooling", "normalize"), [("mean", True), ("cls", False), ("cls_mlp", True)])
+@pytest.mark.parametrize(
+    ("pooling", "normalize"), [("mean", True), ("cls", False), ("cls_mlp", True)]
+)
 def test_saved_bi_encoder_opens_in_sentence_transformers(tiny_model, tmp_path, pooling, normalize):
     from sentence_transformers import SentenceTransformer
 
     torch.manual_seed(0)
-    model = BiEncoder.from_pretrained(tiny_model, pooling=pooling, normalize=normalize, device="cpu")
+    model = BiEncoder.from_pretrained(
+        tiny_model, pooling=pooling, normalize=normalize, device="cpu"
+    )
     model.save(tmp_path / "bi")
     ours = model.encode(SENTENCES, batch_size=5)
     theirs = SentenceTransformer(str(tmp_path / "bi"), device="cpu").encode(SENTENCES, batch_size=5)

@@ -9,12 +9,21 @@ import torch
 def test_average_weights_against_a_hand_mean():
     from transencoder.training.averaging import average_weights
 
-    first = {"w": torch.tensor([1.0, 2.0]), "h": torch.tensor([1.0], dtype=torch.bfloat16),
-             "ids": torch.tensor([0, 1, 2])}
-    second = {"w": torch.tensor([2.0, 4.0]), "h": torch.tensor([2.0], dtype=torch.bfloat16),
-              "ids": torch.tensor([0, 1, 2])}
-    third = {"w": torch.tensor([6.0, 0.5]), "h": torch.tensor([3.0], dtype=torch.bfloat16),
-             "ids": torch.tensor([0, 1, 2])}
+    first = {
+        "w": torch.tensor([1.0, 2.0]),
+        "h": torch.tensor([1.0], dtype=torch.bfloat16),
+        "ids": torch.tensor([0, 1, 2]),
+    }
+    second = {
+        "w": torch.tensor([2.0, 4.0]),
+        "h": torch.tensor([2.0], dtype=torch.bfloat16),
+        "ids": torch.tensor([0, 1, 2]),
+    }
+    third = {
+        "w": torch.tensor([6.0, 0.5]),
+        "h": torch.tensor([3.0], dtype=torch.bfloat16),
+        "ids": torch.tensor([0, 1, 2]),
+    }
     mean = average_weights([first, second, third])
     assert torch.equal(mean["w"], torch.tensor([3.0, 6.5 / 3], dtype=torch.float32))
     assert mean["h"].dtype == torch.bfloat16 and mean["h"].item() == 2.0
@@ -28,5 +37,3 @@ def test_average_weights_against_a_hand_mean():
         average_weights([first, {"w": second["w"], "h": second["h"]}])
     with pytest.raises(ValueError, match="no models"):
         average_weights([])
-
-

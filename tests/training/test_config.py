@@ -38,13 +38,19 @@ def test_config_needs_exactly_one_pair_source():
 
 
 def test_recipe_defaults_and_overrides():
-    official = build_config({"data": {"data_dir": "x"}, "recipe": "official", "cross": {"epochs": 3}})
+    official = build_config(
+        {"data": {"data_dir": "x"}, "recipe": "official", "cross": {"epochs": 3}}
+    )
     assert (official.cross.epochs, official.cross.lr, official.cross.max_length) == (3, 2e-5, 64)
     assert (official.bi.batch_size, official.bi.lr, official.bi.warmup_ratio) == (128, 5e-5, 0.0)
     assert (official.bi.init, official.cross.init) == ("start", "start")
     assert official.teachers.label_views == official.teachers.start_views == ["pooled"]
     recommended = build_config({"data": {"data_dir": "x"}, "bi": {"lr": 3e-5}})
-    assert (recommended.bi.init, recommended.cross.init, recommended.teachers.mode) == ("start", "continue", "rank")
+    assert (recommended.bi.init, recommended.cross.init, recommended.teachers.mode) == (
+        "start",
+        "continue",
+        "rank",
+    )
     assert (recommended.bi.epochs, recommended.bi.lr, recommended.cross.epochs) == (4, 3e-5, 2)
     views = (recommended.teachers.label_views, recommended.teachers.start_views)
     assert views == (["pooled"], ["pooled", "first_last", "token_f1"])
@@ -61,9 +67,16 @@ def test_the_default_config_is_the_recommended_recipe():
 
 
 def test_set_overrides_any_field_last():
-    config = build_config({"data": {"pairs": "p"}, "bi": {"lr": 1e-5}}, overrides={"bi": {"lr": 2e-5}},
-                          sets=["bi.lr=4e-5", "teachers.label_views=pooled,token_f1", "run.device=null"])
-    assert (config.bi.lr, config.teachers.label_views, config.run.device) == (4e-5, ["pooled", "token_f1"], None)
+    config = build_config(
+        {"data": {"pairs": "p"}, "bi": {"lr": 1e-5}},
+        overrides={"bi": {"lr": 2e-5}},
+        sets=["bi.lr=4e-5", "teachers.label_views=pooled,token_f1", "run.device=null"],
+    )
+    assert (config.bi.lr, config.teachers.label_views, config.run.device) == (
+        4e-5,
+        ["pooled", "token_f1"],
+        None,
+    )
     with pytest.raises(ConfigError, match=r"--set expects section.field=value"):
         build_config({"data": {"pairs": "p"}}, sets=["bi.lr"])
     with pytest.raises(ConfigError, match=r"unknown bi setting\(s\) \['rate'\]"):
@@ -83,18 +96,25 @@ def test_yaml_exponent_without_dot_is_a_number(tmp_path):
     from transencoder.training import load_yaml
 
     path = tmp_path / "c.yaml"
-    path.write_text("data: {data_dir: d}\ncross: {lr: 2e-5}\nteachers: {bi_from_start: 5e-1}\n", encoding="utf-8")
+    path.write_text(
+        "data: {data_dir: d}\ncross: {lr: 2e-5}\nteachers: {bi_from_start: 5e-1}\n",
+        encoding="utf-8",
+    )
     config = build_config(load_yaml(path))
     assert (config.cross.lr, config.teachers.bi_from_start) == (2e-5, 0.5)
     with pytest.raises(ConfigError, match="cross.lr must be a number, got 'fast'"):
         build_config({"data": {"data_dir": "d"}, "cross": {"lr": "fast"}})
 
 
-
-
 def test_label_views_config():
-    assert build_config({"data": {"data_dir": "x"}}).teachers.start_views == ["pooled", "first_last", "token_f1"]
-    config = build_config({"data": {"data_dir": "x"}, "teachers": {"label_views": "pooled,token_f1"}})
+    assert build_config({"data": {"data_dir": "x"}}).teachers.start_views == [
+        "pooled",
+        "first_last",
+        "token_f1",
+    ]
+    config = build_config(
+        {"data": {"data_dir": "x"}, "teachers": {"label_views": "pooled,token_f1"}}
+    )
     assert config.teachers.label_views == ["pooled", "token_f1"]
     for name in ("label_views", "start_views"):
         for bad in (["pooled", "cls"], [], ["pooled", "pooled"]):
@@ -109,4 +129,5 @@ def test_docs_config_reference_is_current():
 
     docs = Path(__file__).resolve().parents[2] / "docs" / "config.md"
     assert docs.read_text(encoding="utf-8") == reference_markdown() + "\n", (
-        "docs/config.md is stale: python scripts/config_reference.py > docs/config.md")
+        "docs/config.md is stale: python scripts/config_reference.py > docs/config.md"
+    )

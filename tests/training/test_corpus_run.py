@@ -36,7 +36,9 @@ def eval_file(tmp_path):
     (tmp_path / "eval.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
 
 
-def test_corpus_run_mines_like_the_mine_command(tiny_model, tmp_path, eval_file, capsys, monkeypatch):
+def test_corpus_run_mines_like_the_mine_command(
+    tiny_model, tmp_path, eval_file, capsys, monkeypatch
+):
     corpus, out = _corpus(tmp_path), tmp_path / "run"
     assert _train(tiny_model, corpus, out) == 0
     mined = tmp_path / "mined.tsv"

@@ -16,7 +16,9 @@ from transencoder.losses import (
 
 
 def _cos(a, b):
-    return sum(x * y for x, y in zip(a, b)) / math.sqrt(sum(x * x for x in a) * sum(y * y for y in b))
+    return sum(x * y for x, y in zip(a, b)) / math.sqrt(
+        sum(x * x for x in a) * sum(y * y for y in b)
+    )
 
 
 def _infonce_by_hand(view_a, view_b, tau):
@@ -38,7 +40,9 @@ def test_simcse_infonce_by_hand():
 
 
 def test_random_span_mask_masks_one_inner_span():
-    ids = torch.tensor([[101, 5, 6, 7, 8, 9, 10, 11, 102, 0, 0], [101, 5, 6, 102, 0, 0, 0, 0, 0, 0, 0]])
+    ids = torch.tensor(
+        [[101, 5, 6, 7, 8, 9, 10, 11, 102, 0, 0], [101, 5, 6, 102, 0, 0, 0, 0, 0, 0, 0]]
+    )
     mask = (ids != 0).long()
     torch.manual_seed(0)
     out = random_span_mask(ids, mask, mask_token_id=103, span=5)
@@ -53,10 +57,13 @@ def test_random_span_mask_masks_one_inner_span():
 def test_cross_encoder_bce_by_hand():
     logits = torch.tensor([0.3, -1.2, 2.0])
     labels = torch.tensor([0.7, 0.1, 0.95])
-    expected = -sum(
-        y * math.log(1 / (1 + math.exp(-z))) + (1 - y) * math.log(1 - 1 / (1 + math.exp(-z)))
-        for z, y in zip(logits.tolist(), labels.tolist())
-    ) / 3
+    expected = (
+        -sum(
+            y * math.log(1 / (1 + math.exp(-z))) + (1 - y) * math.log(1 - 1 / (1 + math.exp(-z)))
+            for z, y in zip(logits.tolist(), labels.tolist())
+        )
+        / 3
+    )
     assert cross_encoder_bce(logits, labels).item() == pytest.approx(expected, rel=1e-5)
 
 

@@ -20,7 +20,12 @@ def test_pool_drops_duplicates_in_either_order(tmp_path):
     pool = pool_from_pairs_file(path)
     assert pool.pairs == [("a b", "c d"), ("e f", "g h")]
     assert pool.duplicates == 2 and not pool.transductive
-    assert both_orders(pool.pairs) == [("a b", "c d"), ("e f", "g h"), ("c d", "a b"), ("g h", "e f")]
+    assert both_orders(pool.pairs) == [
+        ("a b", "c d"),
+        ("e f", "g h"),
+        ("c d", "a b"),
+        ("g h", "e f"),
+    ]
 
 
 def test_pool_from_data_dir_counts(sts_data):
@@ -40,9 +45,11 @@ def test_pool_from_data_dir_counts(sts_data):
     assert set(only_stsb.sources) == {"STSB-train", "STSB-dev", "STSB-test"}
     subset = only_stsb.limit(500, seed=3)
     assert len(subset) == 500 and sum(subset.sources.values()) == 500
-    assert subset.describe().startswith(f"500 of {len(only_stsb)} unique pairs (a seeded draw) [STSB-train ")
+    assert subset.describe().startswith(
+        f"500 of {len(only_stsb)} unique pairs (a seeded draw) [STSB-train "
+    )
     assert only_stsb.describe().startswith(f"{len(only_stsb)} unique pairs [STSB-train ")
-    test_pairs = set(only_stsb.pairs[-only_stsb.sources["STSB-test"]:])
+    test_pairs = set(only_stsb.pairs[-only_stsb.sources["STSB-test"] :])
     assert subset.sources["STSB-test"] == sum(pair in test_pairs for pair in subset.pairs)
 
 
@@ -58,10 +65,9 @@ def test_length_grouped_batches_are_a_seeded_partition():
     assert sorted(i for b in batches for i in b) == list(range(203))
     assert batches == length_grouped_batches(lengths, 8, seed=3, group=4)
     assert batches != length_grouped_batches(lengths, 8, seed=4, group=4)
+
     def spread(groups):
         return np.mean([max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in groups])
 
     random_batches = [list(range(i, min(i + 8, 203))) for i in range(0, 203, 8)]
     assert spread(batches) < spread(random_batches) / 2.5  # similar lengths inside a batch
-
-

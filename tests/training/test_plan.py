@@ -13,10 +13,14 @@ def test_average_bi_phases_only_with_several_cycles():
         return [phase.name for phase in TransEncoderRun(config).phases()]
 
     assert names(cycles=3)[-2:] == ["average/bi", "average/eval"]  # on in the recommended recipe
-    assert not [n for n in names(cycles=1) if n.startswith("average")]  # one cycle: nothing to average
+    assert not [
+        n for n in names(cycles=1) if n.startswith("average")
+    ]  # one cycle: nothing to average
     assert not [n for n in names(recipe="official", cycles=3) if n.startswith("average")]
-    assert names(cycles=2, models=["a", "b"])[-3:] == ["average/bi-1", "average/bi-2", "average/eval"]
+    assert names(cycles=2, models=["a", "b"])[-3:] == [
+        "average/bi-1",
+        "average/bi-2",
+        "average/eval",
+    ]
     with pytest.raises(ConfigError, match="average_bi must be true or false, got 'yes'"):
         build_config({"data": {"data_dir": "x"}, "average_bi": "yes"})
-
-

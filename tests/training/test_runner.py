@@ -31,7 +31,10 @@ from transencoder.training.rundir import RunDirError
 
 def _pairs_file(folder: Path, count: int = 60, seed: int = 0) -> Path:
     sentences, rng = tiny_sentences(), random.Random(seed)
-    lines = [f"{rng.choice(sentences)}\t{rng.choice(sentences)}\t{rng.uniform(0, 5):.2f}" for _ in range(count)]
+    lines = [
+        f"{rng.choice(sentences)}\t{rng.choice(sentences)}\t{rng.uniform(0, 5):.2f}"
+        for _ in range(count)
+    ]
     path = folder / "pairs.tsv"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
@@ -40,17 +43,25 @@ def _pairs_file(folder: Path, count: int = 60, seed: int = 0) -> Path:
 def _merge(base: dict, extra: dict) -> dict:
     out = dict(base)
     for key, value in extra.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        out[key] = (
+            _merge(out[key], value)
+            if isinstance(value, dict) and isinstance(out.get(key), dict)
+            else value
+        )
     return out
 
 
 def _settings(model: Path, pairs: Path, **extra) -> dict:
     """A tiny official-recipe run of one cycle on ``pairs`` (evaluated on the same file)."""
     base = {
-        "models": [str(model)], "cycles": 1, "recipe": "official",
-        "data": {"pairs": str(pairs), "eval_data_dir": str(pairs)}, "priming": {"method": "none"},
+        "models": [str(model)],
+        "cycles": 1,
+        "recipe": "official",
+        "data": {"pairs": str(pairs), "eval_data_dir": str(pairs)},
+        "priming": {"method": "none"},
         "run": {"seed": 5, "checkpoint_every": 3, "show_progress_bar": False},
-        "cross": {"batch_size": 8, "epochs": 2}, "bi": {"batch_size": 8, "epochs": 2},
+        "cross": {"batch_size": 8, "epochs": 2},
+        "bi": {"batch_size": 8, "epochs": 2},
     }
     return _merge(base, extra)
 
@@ -64,17 +75,31 @@ def test_soft_labels_are_fitted(tiny_model):
     labels = np.random.default_rng(0).uniform(0.1, 0.9, len(pairs))
     torch.manual_seed(0)
     cross = CrossEncoder.from_pretrained(tiny_model, device="cpu")
-    stats = train_cross_encoder(cross, pairs, labels, StepConfig(epochs=60, batch_size=8, lr=3e-3, max_length=32),
-                                seed=0, show_progress_bar=False)
-    floor = -np.mean(labels * np.log(labels) + (1 - labels) * np.log(1 - labels))  # BCE at a perfect fit
+    stats = train_cross_encoder(
+        cross,
+        pairs,
+        labels,
+        StepConfig(epochs=60, batch_size=8, lr=3e-3, max_length=32),
+        seed=0,
+        show_progress_bar=False,
+    )
+    floor = -np.mean(
+        labels * np.log(labels) + (1 - labels) * np.log(1 - labels)
+    )  # BCE at a perfect fit
     assert stats.losses[-1] - floor < 0.1 * (stats.losses[0] - floor)
     forward, backward = cross.predict(pairs), cross.predict([(b, a) for a, b in pairs])
     assert np.abs(forward - labels).mean() < 0.05 and np.abs(backward - labels).mean() < 0.05
 
     bi = BiEncoder.from_pretrained(tiny_model, device="cpu")
     targets = np.random.default_rng(1).uniform(0.0, 0.9, len(pairs))
-    stats = train_bi_encoder(bi, pairs, targets, StepConfig(epochs=60, batch_size=8, lr=3e-3, max_length=32),
-                             seed=0, show_progress_bar=False)
+    stats = train_bi_encoder(
+        bi,
+        pairs,
+        targets,
+        StepConfig(epochs=60, batch_size=8, lr=3e-3, max_length=32),
+        seed=0,
+        show_progress_bar=False,
+    )
     assert stats.losses[-1] < 0.1 * stats.losses[0]
     assert np.abs(bi.similarity(pairs) - targets).mean() < 0.05
 
@@ -85,15 +110,27 @@ def test_one_cycle_writes_loadable_checkpoints_and_report(tiny_model, tmp_path):
 
     pairs = _pairs_file(tmp_path)
     out = tmp_path / "run"
-    report = run_trans_encoder(build_config(_settings(tiny_model, pairs, **_out(out))), log=lambda *a: None)
+    report = run_trans_encoder(
+        build_config(_settings(tiny_model, pairs, **_out(out))), log=lambda *a: None
+    )
     assert set(report["evaluation"]) == {"start", "cycle 1"}
     assert set(report["evaluation"]["cycle 1"]) == {"bi", "cross"}
     sentences = tiny_sentences()[:6]
     ours = BiEncoder.from_pretrained(out / "cycle-1" / "bi", device="cpu").encode(sentences)
-    assert np.abs(SentenceTransformer(str(out / "cycle-1" / "bi"), device="cpu").encode(sentences) - ours).max() < 1e-5
+    assert (
+        np.abs(
+            SentenceTransformer(str(out / "cycle-1" / "bi"), device="cpu").encode(sentences) - ours
+        ).max()
+        < 1e-5
+    )
     pairs_ = list(zip(sentences, sentences[1:]))
     ours = CrossEncoder.from_pretrained(out / "cycle-1" / "cross", device="cpu").predict(pairs_)
-    assert np.abs(STCrossEncoder(str(out / "cycle-1" / "cross"), device="cpu").predict(pairs_) - ours).max() < 1e-5
+    assert (
+        np.abs(
+            STCrossEncoder(str(out / "cycle-1" / "cross"), device="cpu").predict(pairs_) - ours
+        ).max()
+        < 1e-5
+    )
     for name in ("report.json", "report.md", "evaluation.png", "progress.json"):
         assert (out / name).is_file(), name
     assert "| cycle 1 |" in (out / "report.md").read_text()
@@ -101,23 +138,46 @@ def test_one_cycle_writes_loadable_checkpoints_and_report(tiny_model, tmp_path):
 
 
 def _train_command(config: Path, out: Path) -> list[str]:
-    return [sys.executable, "-m", "transencoder", "train", "--config", str(config), "--output-dir", str(out)]
+    return [
+        sys.executable,
+        "-m",
+        "transencoder",
+        "train",
+        "--config",
+        str(config),
+        "--output-dir",
+        str(out),
+    ]
 
 
 def test_kill_and_resume_ends_like_an_unbroken_run(tiny_model, tmp_path):
     pairs = _pairs_file(tmp_path, count=120)
     config = tmp_path / "run.yaml"
-    config.write_text(yaml.safe_dump(_settings(tiny_model, pairs, cross={"batch_size": 4, "epochs": 3},
-                                               bi={"batch_size": 4, "epochs": 3})))
+    config.write_text(
+        yaml.safe_dump(
+            _settings(
+                tiny_model,
+                pairs,
+                cross={"batch_size": 4, "epochs": 3},
+                bi={"batch_size": 4, "epochs": 3},
+            )
+        )
+    )
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     unbroken = tmp_path / "unbroken"
-    subprocess.run(_train_command(config, unbroken), check=True, env=env, capture_output=True, timeout=600)
+    subprocess.run(
+        _train_command(config, unbroken), check=True, env=env, capture_output=True, timeout=600
+    )
 
     broken, kills_mid_phase, attempts = tmp_path / "broken", 0, 0
     while kills_mid_phase < 3 and attempts < 12:
         attempts += 1
-        process = subprocess.Popen(_train_command(config, broken), env=env,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            _train_command(config, broken),
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.time() + 300
         while process.poll() is None and time.time() < deadline:
             snapshots = list((broken / "state").glob("*.pt")) if (broken / "state").is_dir() else []
@@ -131,7 +191,9 @@ def test_kill_and_resume_ends_like_an_unbroken_run(tiny_model, tmp_path):
         if process.returncode == 0:
             break
     assert kills_mid_phase >= 1
-    final = subprocess.run(_train_command(config, broken), env=env, capture_output=True, text=True, timeout=600)
+    final = subprocess.run(
+        _train_command(config, broken), env=env, capture_output=True, text=True, timeout=600
+    )
     assert final.returncode == 0, final.stderr[-2000:]
     expected = json.loads((unbroken / "report.json").read_text())["evaluation"]
     resumed = json.loads((broken / "report.json").read_text())["evaluation"]
@@ -148,18 +210,28 @@ def test_mutual_distillation_targets_are_member_means(tiny_model, tmp_path):
     second = tiny_bert_dir(tmp_path / "second", seed=1, hidden_size=48, num_heads=3)
     pairs_file = _pairs_file(tmp_path)
     out = tmp_path / "mutual"
-    config = build_config(_settings(tiny_model, pairs_file, models=[str(tiny_model), str(second)], **_out(out)))
+    config = build_config(
+        _settings(tiny_model, pairs_file, models=[str(tiny_model), str(second)], **_out(out))
+    )
     report = run_trans_encoder(config, log=lambda *a: None)
     from transencoder.training.pairs import pool_from_pairs_file
 
     pairs = pool_from_pairs_file(pairs_file).pairs
     starts = [BiEncoder.from_pretrained(path, device="cpu") for path in (tiny_model, second)]
     cosines = np.mean([model.similarity(pairs) for model in starts], axis=0)
-    np.testing.assert_allclose(np.load(out / "labels" / "cycle-1-cross-targets.npy"), np.clip(cosines, 0, 1), atol=1e-6)
-    crosses = [CrossEncoder.from_pretrained(out / "cycle-1" / f"cross-{m}", device="cpu") for m in (1, 2)]
+    np.testing.assert_allclose(
+        np.load(out / "labels" / "cycle-1-cross-targets.npy"), np.clip(cosines, 0, 1), atol=1e-6
+    )
+    crosses = [
+        CrossEncoder.from_pretrained(out / "cycle-1" / f"cross-{m}", device="cpu") for m in (1, 2)
+    ]
     scores = np.mean([model.predict(pairs) for model in crosses], axis=0)
-    np.testing.assert_allclose(np.load(out / "labels" / "cycle-1-bi-targets.npy"), scores, atol=1e-6)
-    assert {"bi-1", "bi-2", "bi-ensemble", "cross-1", "cross-2", "cross-ensemble"} <= set(report["evaluation"]["cycle 1"])
+    np.testing.assert_allclose(
+        np.load(out / "labels" / "cycle-1-bi-targets.npy"), scores, atol=1e-6
+    )
+    assert {"bi-1", "bi-2", "bi-ensemble", "cross-1", "cross-2", "cross-ensemble"} <= set(
+        report["evaluation"]["cycle 1"]
+    )
 
 
 def test_start_views_anchor_the_bi_encoder_labels(tiny_model, tmp_path):
@@ -171,22 +243,35 @@ def test_start_views_anchor_the_bi_encoder_labels(tiny_model, tmp_path):
     out = tmp_path / "views"
     views = ["pooled", "first_last", "token_f1"]
     run_trans_encoder(
-        build_config(_settings(tiny_model, pairs_file, **_out(out), recipe="recommended",
-                               teachers={"start_views": views, "bi_from_start": 0.5},
-                               cross={"batch_size": 8, "epochs": 1},
-                               bi={"batch_size": 8, "epochs": 1})),
+        build_config(
+            _settings(
+                tiny_model,
+                pairs_file,
+                **_out(out),
+                recipe="recommended",
+                teachers={"start_views": views, "bi_from_start": 0.5},
+                cross={"batch_size": 8, "epochs": 1},
+                bi={"batch_size": 8, "epochs": 1},
+            )
+        ),
         log=lambda *a: None,
     )
     pairs = pool_from_pairs_file(pairs_file).pairs
     start = BiEncoder.from_pretrained(tiny_model, device="cpu")
     labels = out / "labels"
     cosines = start.similarity(pairs)
-    np.testing.assert_allclose(np.load(labels / "cycle-1-bi-scores.npy"), cosines, atol=1e-6)  # label_views: pooled
+    np.testing.assert_allclose(
+        np.load(labels / "cycle-1-bi-scores.npy"), cosines, atol=1e-6
+    )  # label_views: pooled
     anchor = views_teacher(view_scores(start, pairs, views))
     np.testing.assert_allclose(np.load(labels / "start-views-scores.npy"), anchor, atol=1e-6)
     # The bi-encoder's targets: the cross-encoder and the start model's views, half each.
-    expected = combine_teachers([np.load(labels / "cycle-1-cross-scores.npy"), anchor], [0.5, 0.5],
-                                mode="rank", reference=cosines)
+    expected = combine_teachers(
+        [np.load(labels / "cycle-1-cross-scores.npy"), anchor],
+        [0.5, 0.5],
+        mode="rank",
+        reference=cosines,
+    )
     np.testing.assert_allclose(np.load(labels / "cycle-1-bi-targets.npy"), expected, atol=1e-6)
 
 
@@ -199,18 +284,33 @@ def test_bi_targets_take_the_scale_of_the_student_start(tiny_model, tmp_path, bi
     pairs_file = _pairs_file(tmp_path)
     out = tmp_path / bi_init
     run_trans_encoder(
-        build_config(_settings(tiny_model, pairs_file, **_out(out), recipe="recommended", cycles=2,
-                               teachers={"start_views": ["pooled"], "bi_from_start": 0.25},
-                               cross={"batch_size": 8, "epochs": 1}, bi={"batch_size": 8, "epochs": 1, "init": bi_init})),
+        build_config(
+            _settings(
+                tiny_model,
+                pairs_file,
+                **_out(out),
+                recipe="recommended",
+                cycles=2,
+                teachers={"start_views": ["pooled"], "bi_from_start": 0.25},
+                cross={"batch_size": 8, "epochs": 1},
+                bi={"batch_size": 8, "epochs": 1, "init": bi_init},
+            )
+        ),
         log=lambda *a: None,
     )
     labels = out / "labels"
     start_cosines = np.load(labels / "cycle-1-bi-scores.npy")
     cycle_1_cosines = np.load(labels / "cycle-2-bi-scores.npy")  # the cycle-1 bi-encoder's
-    assert np.abs(np.sort(start_cosines) - np.sort(cycle_1_cosines)).max() > 1e-4  # training moved it
+    assert (
+        np.abs(np.sort(start_cosines) - np.sort(cycle_1_cosines)).max() > 1e-4
+    )  # training moved it
     scale = start_cosines if bi_init == "start" else cycle_1_cosines
-    expected = combine_teachers([np.load(labels / "cycle-2-cross-scores.npy"), start_cosines],
-                                [0.75, 0.25], mode="rank", reference=scale)
+    expected = combine_teachers(
+        [np.load(labels / "cycle-2-cross-scores.npy"), start_cosines],
+        [0.75, 0.25],
+        mode="rank",
+        reference=scale,
+    )
     np.testing.assert_allclose(np.load(labels / "cycle-2-bi-targets.npy"), expected, atol=1e-6)
 
 
@@ -219,20 +319,27 @@ def test_existing_run_with_other_config_is_refused(tiny_model, tmp_path):
     out = tmp_path / "run"
     run_trans_encoder(build_config(_settings(tiny_model, pairs, **_out(out))), log=lambda *a: None)
     with pytest.raises(RunDirError, match=r"different configuration \(run.seed: 5 there, 6 now\)"):
-        run_trans_encoder(build_config(_settings(tiny_model, pairs, run={"output_dir": str(out), "seed": 6})),
-                          log=lambda *a: None)
+        run_trans_encoder(
+            build_config(_settings(tiny_model, pairs, run={"output_dir": str(out), "seed": 6})),
+            log=lambda *a: None,
+        )
 
 
 def test_moved_run_directory_resumes(tiny_model, tmp_path):
     # A finished run moved elsewhere resumes there (output_dir and display settings are not part of
     # the comparison): every phase is done, so nothing is retrained and the report is the same.
     pairs = _pairs_file(tmp_path, count=16)
-    first = run_trans_encoder(build_config(_settings(tiny_model, pairs, **_out(tmp_path / "a"))),
-                              log=lambda *a: None)
+    first = run_trans_encoder(
+        build_config(_settings(tiny_model, pairs, **_out(tmp_path / "a"))), log=lambda *a: None
+    )
     (tmp_path / "a").rename(tmp_path / "b")
     logged = []
     again = run_trans_encoder(
-        build_config(_settings(tiny_model, pairs, run={"output_dir": str(tmp_path / "b"), "checkpoint_every": 5})),
+        build_config(
+            _settings(
+                tiny_model, pairs, run={"output_dir": str(tmp_path / "b"), "checkpoint_every": 5}
+            )
+        ),
         log=logged.append,
     )
     assert any("phases done" in line for line in logged)
@@ -247,8 +354,16 @@ def test_report_is_written_after_each_cycle(tiny_model, tmp_path, monkeypatch):
 
     pairs = _pairs_file(tmp_path)
     out = tmp_path / "run"
-    config = build_config(_settings(tiny_model, pairs, **_out(out), cycles=2,
-                                    cross={"batch_size": 8, "epochs": 1}, bi={"batch_size": 8, "epochs": 1}))
+    config = build_config(
+        _settings(
+            tiny_model,
+            pairs,
+            **_out(out),
+            cycles=2,
+            cross={"batch_size": 8, "epochs": 1},
+            bi={"batch_size": 8, "epochs": 1},
+        )
+    )
     original = TransEncoderRun.label_bi
 
     def stop_in_cycle_two(self, phase):
@@ -285,15 +400,27 @@ def test_average_bi_is_the_weight_mean_of_the_cycles(tiny_model, tmp_path):
 
     pairs = _pairs_file(tmp_path)
     out = tmp_path / "run"
-    settings = _settings(tiny_model, pairs, **_out(out), cycles=2,
-                         cross={"batch_size": 8, "epochs": 1}, bi={"batch_size": 8, "epochs": 1})
+    settings = _settings(
+        tiny_model,
+        pairs,
+        **_out(out),
+        cycles=2,
+        cross={"batch_size": 8, "epochs": 1},
+        bi={"batch_size": 8, "epochs": 1},
+    )
     first = run_trans_encoder(build_config(settings), log=lambda *a: None)
     assert "average" not in first["evaluation"] and not (out / "average").exists()
     logged = []
     report = run_trans_encoder(build_config({**settings, "average_bi": True}), log=logged.append)
-    assert [line for line in logged if line.startswith("== ")] == ["== average/bi", "== average/eval"]
+    assert [line for line in logged if line.startswith("== ")] == [
+        "== average/bi",
+        "== average/eval",
+    ]
 
-    states = [BiEncoder.from_pretrained(out / f"cycle-{k}" / "bi", device="cpu").state_dict() for k in (1, 2)]
+    states = [
+        BiEncoder.from_pretrained(out / f"cycle-{k}" / "bi", device="cpu").state_dict()
+        for k in (1, 2)
+    ]
     average = BiEncoder.from_pretrained(out / "average" / "bi", device="cpu")
     moved = 0
     for name, tensor in average.state_dict().items():
@@ -309,7 +436,8 @@ def test_average_bi_is_the_weight_mean_of_the_cycles(tiny_model, tmp_path):
     evaluator = StsEvaluator(find_tasks(str(pairs)), show_progress_bar=False)
     assert set(report["evaluation"]["average"]) == {"bi"}
     assert report["evaluation"]["average"]["bi"]["average"]["spearman"] == pytest.approx(
-        evaluator(average).primary, abs=1e-3)
+        evaluator(average).primary, abs=1e-3
+    )
     assert report["evaluation"]["cycle 2"] == first["evaluation"]["cycle 2"]
     assert "weight average of the 2 cycles' bi-encoders" in report["model_selection"]
     assert "| average |" in (out / "report.md").read_text()

@@ -22,26 +22,46 @@ def _stsb(folder: Path) -> Path:
     root = folder / "data" / "STSBenchmark"
     root.mkdir(parents=True)
     for split, count in (("train", 40), ("dev", 30), ("test", 30)):
-        rows = [f"g\tf\t2012\t{i:04d}\t{rng.uniform(0, 5):.3f}\t{rng.choice(sentences)}\t{rng.choice(sentences)}"
-                for i in range(count)]
+        rows = [
+            f"g\tf\t2012\t{i:04d}\t{rng.uniform(0, 5):.3f}\t{rng.choice(sentences)}\t{rng.choice(sentences)}"
+            for i in range(count)
+        ]
         (root / f"sts-{split}.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     return folder / "data"
 
 
 def _values(model: Path, out: Path, **extra) -> dict:
-    return {"models": [str(model)], "cycles": 2, "recipe": "official", "average_bi": True,
-            "priming": {"method": "none"}, "run": {"seed": 5, "output_dir": str(out), "show_progress_bar": False},
-            "cross": {"batch_size": 8, "epochs": 1}, "bi": {"batch_size": 8, "epochs": 1}, **extra}
+    return {
+        "models": [str(model)],
+        "cycles": 2,
+        "recipe": "official",
+        "average_bi": True,
+        "priming": {"method": "none"},
+        "run": {"seed": 5, "output_dir": str(out), "show_progress_bar": False},
+        "cross": {"batch_size": 8, "epochs": 1},
+        "bi": {"batch_size": 8, "epochs": 1},
+        **extra,
+    }
 
 
 def test_mix_weights_equal_a_float64_hand_mix():
-    start = {"w": torch.tensor([1.0, -2.0, 0.3]), "h": torch.tensor([0.5], dtype=torch.bfloat16),
-             "ids": torch.tensor([0, 1])}
-    result = {"w": torch.tensor([3.0, 2.0, 0.1]), "h": torch.tensor([1.5], dtype=torch.bfloat16),
-              "ids": torch.tensor([0, 1])}
+    start = {
+        "w": torch.tensor([1.0, -2.0, 0.3]),
+        "h": torch.tensor([0.5], dtype=torch.bfloat16),
+        "ids": torch.tensor([0, 1]),
+    }
+    result = {
+        "w": torch.tensor([3.0, 2.0, 0.1]),
+        "h": torch.tensor([1.5], dtype=torch.bfloat16),
+        "ids": torch.tensor([0, 1]),
+    }
     mixed = mix_weights(start, result, 0.25)
     expected = (0.75 * start["w"].double() + 0.25 * result["w"].double()).float()
-    assert torch.equal(mixed["w"], expected) and mixed["h"].item() == 0.75 and torch.equal(mixed["ids"], start["ids"])
+    assert (
+        torch.equal(mixed["w"], expected)
+        and mixed["h"].item() == 0.75
+        and torch.equal(mixed["ids"], start["ids"])
+    )
     with pytest.raises(ValueError, match="non-float tensor that differs"):
         mix_weights(start, {**result, "ids": torch.tensor([1, 0])}, 0.5)
     with pytest.raises(ValueError, match=r"in \[0, 1\]"):
@@ -51,17 +71,36 @@ def test_mix_weights_equal_a_float64_hand_mix():
 def test_selection_picks_the_best_dev_candidate(tiny_model, tmp_path):
     data = _stsb(tmp_path)
     out = tmp_path / "run"
-    report = run_trans_encoder(build_config(_values(tiny_model, out, data={"data_dir": str(data)},
-                                                    selection={"stsb_dev": True, "mixes": [0.5]})),
-                               log=lambda *a: None)
-    dev = EvaluationSuite([read_stsb(data / "STSBenchmark" / "sts-dev.csv")], show_progress_bar=False)
+    report = run_trans_encoder(
+        build_config(
+            _values(
+                tiny_model,
+                out,
+                data={"data_dir": str(data)},
+                selection={"stsb_dev": True, "mixes": [0.5]},
+            )
+        ),
+        log=lambda *a: None,
+    )
+    dev = EvaluationSuite(
+        [read_stsb(data / "STSBenchmark" / "sts-dev.csv")], show_progress_bar=False
+    )
     candidates = {(c["name"], c["kind"]): c["dev"] for c in report["selection"]["candidates"]}
-    assert set(candidates) == {("start", "bi"), ("cycle 1", "bi"), ("cycle 2", "bi"), ("average", "bi"),
-                               ("mix 0.50", "bi"), ("cycle 1", "cross"), ("cycle 2", "cross")}
+    assert set(candidates) == {
+        ("start", "bi"),
+        ("cycle 1", "bi"),
+        ("cycle 2", "bi"),
+        ("average", "bi"),
+        ("mix 0.50", "bi"),
+        ("cycle 1", "cross"),
+        ("cycle 2", "cross"),
+    }
     from transencoder import CrossEncoder
 
     # Every recorded dev figure is the model's own, scored independently.
-    assert candidates[("start", "bi")] == pytest.approx(dev(BiEncoder.from_pretrained(tiny_model, device="cpu")).primary, abs=1e-3)
+    assert candidates[("start", "bi")] == pytest.approx(
+        dev(BiEncoder.from_pretrained(tiny_model, device="cpu")).primary, abs=1e-3
+    )
     for k in (1, 2):
         bi = BiEncoder.from_pretrained(out / f"cycle-{k}" / "bi", device="cpu")
         cross = CrossEncoder.from_pretrained(out / f"cycle-{k}" / "cross", device="cpu")
@@ -90,14 +129,29 @@ def test_a_harmful_run_leaves_the_start_model(tiny_model, tmp_path):
     pairs = [(rng.choice(sentences), rng.choice(sentences)) for _ in range(40)]
     cosines = BiEncoder.from_pretrained(tiny_model, device="cpu").similarity(pairs)
     dev_file = tmp_path / "dev.tsv"
-    dev_file.write_text("sentence1\tsentence2\tscore\n" + "".join(
-        f"{a}\t{b}\t{2.5 + 2.5 * c:.6f}\n" for (a, b), c in zip(pairs, cosines)), encoding="utf-8")
+    dev_file.write_text(
+        "sentence1\tsentence2\tscore\n"
+        + "".join(f"{a}\t{b}\t{2.5 + 2.5 * c:.6f}\n" for (a, b), c in zip(pairs, cosines)),
+        encoding="utf-8",
+    )
     pool = tmp_path / "pool.tsv"
-    pool.write_text("".join(f"{rng.choice(sentences)}\t{rng.choice(sentences)}\n" for _ in range(48)), encoding="utf-8")
+    pool.write_text(
+        "".join(f"{rng.choice(sentences)}\t{rng.choice(sentences)}\n" for _ in range(48)),
+        encoding="utf-8",
+    )
     out = tmp_path / "run"
-    report = run_trans_encoder(build_config(_values(
-        tiny_model, out, data={"pairs": str(pool), "eval_data_dir": str(dev_file)},
-        selection={"dev_data": str(dev_file)}, bi={"batch_size": 4, "epochs": 3, "lr": 0.05})), log=lambda *a: None)
+    report = run_trans_encoder(
+        build_config(
+            _values(
+                tiny_model,
+                out,
+                data={"pairs": str(pool), "eval_data_dir": str(dev_file)},
+                selection={"dev_data": str(dev_file)},
+                bi={"batch_size": 4, "epochs": 3, "lr": 0.05},
+            )
+        ),
+        log=lambda *a: None,
+    )
     devs = {(c["name"], c["kind"]): c["dev"] for c in report["selection"]["candidates"]}
     assert devs[("start", "bi")] == pytest.approx(100.0, abs=1e-6)
     assert all(v < 99.9 for (name, kind), v in devs.items() if kind == "bi" and name != "start")
@@ -105,5 +159,7 @@ def test_a_harmful_run_leaves_the_start_model(tiny_model, tmp_path):
     chosen = BiEncoder.from_pretrained(out / "selected" / "bi", device="cpu").state_dict()
     start = BiEncoder.from_pretrained(tiny_model, device="cpu").state_dict()
     assert all(torch.equal(chosen[k], start[k]) for k in start)
-    assert report["evaluation"]["selected"]["bi"]["average"]["spearman"] == pytest.approx(100.0, abs=1e-6)
+    assert report["evaluation"]["selected"]["bi"]["average"]["spearman"] == pytest.approx(
+        100.0, abs=1e-6
+    )
     assert np.isfinite(devs[("cycle 1", "cross")])

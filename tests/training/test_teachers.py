@@ -24,8 +24,6 @@ def test_combine_rank_keeps_the_reference_values_in_the_teachers_order():
         assert labels[combined == value].max() <= labels[combined == following].min()
 
 
-
-
 def _teachers(**values):
     from transencoder.training import TeacherConfig
 
@@ -38,7 +36,9 @@ def test_cross_targets_by_hand():
     bi = np.array([0.9, 0.1, 0.5, 0.3, 0.7])
     previous = np.array([0.05, 0.6, 0.95, 0.2, 0.4])
     # Cycle 1 (no previous cross-encoder): the bi-encoder's own scores, clipped to [0, 1].
-    np.testing.assert_array_equal(cross_targets(np.array([-0.2, 0.4, 1.3]), None, _teachers()), [0.0, 0.4, 1.0])
+    np.testing.assert_array_equal(
+        cross_targets(np.array([-0.2, 0.4, 1.3]), None, _teachers()), [0.0, 0.4, 1.0]
+    )
     # Ranks in [0, 1]: bi [1, 0, .5, .25, .75], previous [0, .75, 1, .25, .5]; half each gives
     # [.5, .375, .75, .25, .625], whose order hands out the bi-encoder's sorted values.
     labels = cross_targets(bi, previous, _teachers(mode="rank", cross_from_cross=0.5))
@@ -60,7 +60,9 @@ def test_bi_targets_by_hand():
     labels = bi_targets(cross, anchor, scale, _teachers(mode="rank", bi_from_start=0.25))
     np.testing.assert_array_equal(labels, [0.9, 0.3, 0.7, 0.5])
     # The official recipe: the cross-encoder's raw scores alone.
-    np.testing.assert_array_equal(bi_targets(cross, None, scale, _teachers(mode="raw", bi_from_start=0.0)), cross)
+    np.testing.assert_array_equal(
+        bi_targets(cross, None, scale, _teachers(mode="raw", bi_from_start=0.0)), cross
+    )
     # Whose cosines give the scale: the start model's (cycle 1's labeller) when the bi-encoder
     # restarts from the start, else the bi-encoder that labelled this cycle.
     assert [bi_target_scale_cycle(k, "start") for k in (1, 2, 3)] == [1, 1, 1]

@@ -34,11 +34,15 @@ def _cos(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def test_each_view_matches_a_hand_computation(tiny_model, pairs):
-    bi = BiEncoder.from_pretrained(tiny_model, device="cpu").eval()  # no dropout in the hand computation
+    bi = BiEncoder.from_pretrained(
+        tiny_model, device="cpu"
+    ).eval()  # no dropout in the hand computation
     scores = view_scores(bi, pairs, VIEWS, batch_size=4, show_progress_bar=False)
     assert list(scores) == list(VIEWS)
     # pooled is exactly the bi-encoder's own cosine
-    np.testing.assert_allclose(scores["pooled"], bi.similarity(pairs, show_progress_bar=False), atol=1e-5)
+    np.testing.assert_allclose(
+        scores["pooled"], bi.similarity(pairs, show_progress_bar=False), atol=1e-5
+    )
     for k, (a, b) in enumerate(pairs):
         ha, keep_a = _hidden_states(bi, a)
         hb, keep_b = _hidden_states(bi, b)
@@ -55,7 +59,11 @@ def test_each_view_matches_a_hand_computation(tiny_model, pairs):
 
 def test_views_teacher_reorders_on_the_pooled_scale():
     rng = np.random.default_rng(0)
-    views = {"pooled": rng.normal(size=50), "first_last": rng.normal(size=50), "token_f1": rng.uniform(size=50)}
+    views = {
+        "pooled": rng.normal(size=50),
+        "first_last": rng.normal(size=50),
+        "token_f1": rng.uniform(size=50),
+    }
     teacher = views_teacher(views)
     np.testing.assert_allclose(np.sort(teacher), np.sort(views["pooled"]))  # the pooled scale
     mean_rank = np.mean([rankdata(v) for v in views.values()], axis=0)

@@ -37,7 +37,9 @@ def read_lines(path: str | Path) -> list[str]:
     try:
         raw = path.read_bytes()
     except OSError as err:
-        raise DataFormatError(str(path), None, f"cannot read it ({err.strerror})", "a readable text file") from None
+        raise DataFormatError(
+            str(path), None, f"cannot read it ({err.strerror})", "a readable text file"
+        ) from None
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
     try:
@@ -79,7 +81,9 @@ def parse_score(text: str, path: str, line: int, valid: tuple[float, float]) -> 
     try:
         value = float(field)
     except ValueError:
-        raise DataFormatError(path, line, f"gold score {field!r} is not a number", expected) from None
+        raise DataFormatError(
+            path, line, f"gold score {field!r} is not a number", expected
+        ) from None
     if not math.isfinite(value):
         raise DataFormatError(path, line, f"gold score {field!r} is not finite", expected)
     if not low <= value <= high:
@@ -87,7 +91,9 @@ def parse_score(text: str, path: str, line: int, valid: tuple[float, float]) -> 
     return value
 
 
-def split_columns(line: str, path: str, number: int, allowed: tuple[int, ...], what: str) -> list[str]:
+def split_columns(
+    line: str, path: str, number: int, allowed: tuple[int, ...], what: str
+) -> list[str]:
     columns = line.split("\t")
     if len(columns) not in allowed:
         counts = " or ".join(str(count) for count in allowed)
@@ -133,7 +139,9 @@ def read_sts_year(directory: str | Path, name: str | None = None, layout: str = 
     name = name or year_task_name(directory)
     if name is None:
         raise DataFormatError(
-            str(directory), None, "cannot tell which STS year this folder holds",
+            str(directory),
+            None,
+            "cannot tell which STS year this folder holds",
             "a folder named STS12-en-test ... STS16-en-test (or pass the task name)",
         )
     inputs: dict[str, str] = {}
@@ -147,33 +155,49 @@ def read_sts_year(directory: str | Path, name: str | None = None, layout: str = 
     forced = layout != "auto"
     if layout == "senteval" and official_names:
         raise DataFormatError(
-            str(directory), None, "files are named STS2016.*, as in the official archive",
+            str(directory),
+            None,
+            "files are named STS2016.*, as in the official archive",
             "the SentEval layout (STS.input.*); read it with layout='semeval'",
         )
     if not inputs:
-        raise DataFormatError(str(directory), None, "no STS.input.*.txt files", "an STS year folder")
-    task = StsTask(name=name, subsets=[], layout="semeval" if official_names else layout, source=str(directory))
+        raise DataFormatError(
+            str(directory), None, "no STS.input.*.txt files", "an STS year folder"
+        )
+    task = StsTask(
+        name=name, subsets=[], layout="semeval" if official_names else layout, source=str(directory)
+    )
     for subset in sorted(inputs, key=str.lower):
         if subset not in golds:
             raise DataFormatError(
-                str(directory / inputs[subset]), None, "no gold file for this input",
+                str(directory / inputs[subset]),
+                None,
+                "no gold file for this input",
                 f"{inputs[subset].replace('.input.', '.gs.')} beside it",
             )
         columns = (4,) if inputs[subset].startswith("STS2016") else (2,)
         parsed, unscored = _read_year_subset(
-            directory / inputs[subset], directory / golds[subset], subset, columns,
+            directory / inputs[subset],
+            directory / golds[subset],
+            subset,
+            columns,
             allow_unscored=name in UNSCORED_LINES_ALLOWED,
         )
         task.subsets.append(parsed)
         if unscored:
-            task.skipped.append(Skipped(str(directory / inputs[subset]), "unscored input lines", unscored))
+            task.skipped.append(
+                Skipped(str(directory / inputs[subset]), "unscored input lines", unscored)
+            )
     if not forced and not official_names:
         # Same file names in both layouts; SentEval's copy is Moses-tokenised and lower-cased.
         sample = [text for subset in task.subsets for text in subset.sentences1[:100]]
-        task.layout = "semeval" if any(ch.isupper() for text in sample for ch in text) else "senteval"
+        task.layout = (
+            "semeval" if any(ch.isupper() for text in sample for ch in text) else "senteval"
+        )
     for subset in sorted(set(golds) - set(inputs)):
         reason = "gold file without input file (" + (
-            "concatenation of the other gold files)" if subset.upper() == "ALL"
+            "concatenation of the other gold files)"
+            if subset.upper() == "ALL"
             else "input withheld, e.g. STS13 SMT for licence reasons)"
         )
         task.skipped.append(Skipped(str(directory / golds[subset]), reason, 1))
@@ -186,7 +210,8 @@ def _read_year_subset(
     inputs, golds = read_lines(input_path), read_lines(gold_path)
     if len(inputs) != len(golds):
         raise DataFormatError(
-            str(gold_path), None,
+            str(gold_path),
+            None,
             f"{len(golds)} lines, but {input_path.name} has {len(inputs)}",
             "one gold line per input line",
         )
@@ -200,7 +225,9 @@ def _read_year_subset(
         firsts.append(parse_sentence(fields[0], str(input_path), number, 1))
         seconds.append(parse_sentence(fields[1], str(input_path), number, 2))
         scores.append(parse_score(gold, str(gold_path), number, STS_RANGE))
-    return StsSubset(subset, tuple(firsts), tuple(seconds), np.asarray(scores), str(input_path)), unscored
+    return StsSubset(
+        subset, tuple(firsts), tuple(seconds), np.asarray(scores), str(input_path)
+    ), unscored
 
 
 # ---------------------------------------------------------------------------- STS-B, SICK, TSV
@@ -216,7 +243,9 @@ def read_stsb(path: str | Path, name: str = "STSB") -> StsTask:
         fields = line.strip().split("\t")
         if len(fields) < 7:
             raise DataFormatError(
-                str(path), number, f"{len(fields)} tab-separated columns",
+                str(path),
+                number,
+                f"{len(fields)} tab-separated columns",
                 "at least 7 (genre, file, year, id, score, sentence1, sentence2)",
             )
         scores.append(parse_score(fields[4], str(path), number, STS_RANGE))
@@ -246,7 +275,9 @@ def read_sick(path: str | Path, name: str = "SICKR") -> StsTask:
     missing = [column for column in needed if column not in header]
     if missing:
         raise DataFormatError(
-            str(path), 1, f"header lacks {', '.join(missing)}",
+            str(path),
+            1,
+            f"header lacks {', '.join(missing)}",
             "a SICK header: pair_ID, sentence_A, sentence_B, relatedness_score, ...",
         )
     a, b, score = (header.index(column) for column in needed)
@@ -287,7 +318,9 @@ def read_tsv(
         seconds.append(parse_sentence(fields[1], str(path), number, 2))
         scores.append(parse_score(fields[2], str(path), number, score_range))
     if not scores:
-        raise DataFormatError(str(path), None, "no pairs", "sentence1<TAB>sentence2<TAB>score lines")
+        raise DataFormatError(
+            str(path), None, "no pairs", "sentence1<TAB>sentence2<TAB>score lines"
+        )
     subset = StsSubset(path.stem, tuple(firsts), tuple(seconds), np.asarray(scores), str(path))
     return StsTask(name=name or path.stem, subsets=[subset], layout="tsv", source=str(path))
 
@@ -304,12 +337,16 @@ def read_hf_dataset(
     sentence1 / sentence2 / score columns. Row numbers in errors count from 1."""
     if isinstance(dataset, dict):  # a DatasetDict: take one split
         if split not in dataset:
-            raise DataFormatError(name, None, f"no split {split!r} (has {list(dataset)})", "a split to read")
+            raise DataFormatError(
+                name, None, f"no split {split!r} (has {list(dataset)})", "a split to read"
+            )
         dataset = dataset[split]
     missing = [column for column in columns if column not in dataset.column_names]
     if missing:
         raise DataFormatError(
-            name, None, f"columns {missing} are missing (has {dataset.column_names})",
+            name,
+            None,
+            f"columns {missing} are missing (has {dataset.column_names})",
             f"columns {list(columns)}",
         )
     where = f"{name} (datasets object)"
@@ -318,7 +355,9 @@ def read_hf_dataset(
     for row, (a, b, score) in enumerate(zip(first_col, second_col, score_col), start=1):
         for column, value in ((1, a), (2, b)):
             if not isinstance(value, str):
-                raise DataFormatError(where, row, f"column {column} holds {type(value).__name__}", "a string")
+                raise DataFormatError(
+                    where, row, f"column {column} holds {type(value).__name__}", "a string"
+                )
         firsts.append(parse_sentence(a, where, row, 1))
         seconds.append(parse_sentence(b, where, row, 2))
         scores.append(parse_score("" if score is None else str(score), where, row, score_range))

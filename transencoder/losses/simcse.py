@@ -20,7 +20,9 @@ import torch
 import torch.nn.functional as F
 
 
-def simcse_infonce(view_a: torch.Tensor, view_b: torch.Tensor, temperature: float = 0.05) -> torch.Tensor:
+def simcse_infonce(
+    view_a: torch.Tensor, view_b: torch.Tensor, temperature: float = 0.05
+) -> torch.Tensor:
     """InfoNCE over in-batch negatives.
 
     Args:

@@ -135,7 +135,8 @@ class BiEncoder(nn.Module):
             tokenizer,
             pooling=pooling or declared,
             normalize=layout.normalize if (normalize is None and layout) else bool(normalize),
-            max_seq_length=max_seq_length or min((layout and layout.max_seq_length) or limit, limit),
+            max_seq_length=max_seq_length
+            or min((layout and layout.max_seq_length) or limit, limit),
             mlp=mlp,
         )
         model.name_or_path = str(name_or_path)
@@ -273,7 +274,9 @@ def _split_pairs(pairs: Sequence[tuple[str, str]]) -> tuple[list[str], list[str]
     firsts, seconds = [], []
     for number, pair in enumerate(pairs):
         if len(pair) != 2:
-            raise ValueError(f"pair {number} has {len(pair)} items; expected (sentence1, sentence2)")
+            raise ValueError(
+                f"pair {number} has {len(pair)} items; expected (sentence1, sentence2)"
+            )
         firsts.append(pair[0])
         seconds.append(pair[1])
     return firsts, seconds
@@ -321,5 +324,8 @@ def _save_mlp(directory: Path, mlp: nn.Linear) -> None:
             "activation_function": "torch.nn.modules.activation.Tanh",
         },
     )
-    state = {f"linear.{key}": value.detach().cpu().contiguous() for key, value in mlp.state_dict().items()}
+    state = {
+        f"linear.{key}": value.detach().cpu().contiguous()
+        for key, value in mlp.state_dict().items()
+    }
     save_file(state, str(directory / "model.safetensors"))

@@ -125,7 +125,12 @@ def write_bi_encoder_metadata(
     """modules.json, sentence_bert_config.json, 1_Pooling/config.json and the model-type file."""
     modules = [
         {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+        {
+            "idx": 1,
+            "name": "1",
+            "path": "1_Pooling",
+            "type": "sentence_transformers.models.Pooling",
+        },
     ]
     if has_dense:
         modules.append(

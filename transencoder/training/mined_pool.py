@@ -39,7 +39,9 @@ def _finished(pairs: Path, summary: Path) -> dict | None:
     return record if hashlib.sha256(pairs.read_bytes()).hexdigest() == expected else None
 
 
-def mine_run_pool(corpus: Corpus, root: Path, model, *, seed: int, runtime, log, progress) -> tuple[Path, dict]:
+def mine_run_pool(
+    corpus: Corpus, root: Path, model, *, seed: int, runtime, log, progress
+) -> tuple[Path, dict]:
     """Mine (or find) the run's pool; returns the pairs file and the mining summary."""
     folder = pool_folder(root)
     pairs, summary = folder / "pairs.tsv", folder / "mining.json"

@@ -149,7 +149,9 @@ class DistributedRuntime:
         self.rank = accelerator.process_index if accelerator else dist.get_rank()
         self.world_size = accelerator.num_processes if accelerator else dist.get_world_size()
         self.device = select_device(accelerator)
-        set_wait_timeout(config.timeout_s)  # every barrier and gather of the run waits this long at most
+        set_wait_timeout(
+            config.timeout_s
+        )  # every barrier and gather of the run waits this long at most
         self.strategy = None  # the current phase's, between prepare and trained
         self.communication: dict[str, dict] = {}
 
