@@ -71,3 +71,18 @@ def test_length_grouped_batches_are_a_seeded_partition():
 
     random_batches = [list(range(i, min(i + 8, 203))) for i in range(0, 203, 8)]
     assert spread(batches) < spread(random_batches) / 2.5  # similar lengths inside a batch
+
+
+def test_small_pool_warns_and_a_large_one_does_not(tmp_path):
+    from transencoder.training.config import DataConfig
+    from transencoder.training.pairs import SMALL_POOL, load_pool
+
+    def lines(count):
+        path = tmp_path / f"p{count}.tsv"
+        path.write_text("".join(f"a {i} .\tb {i} .\n" for i in range(count)), encoding="utf-8")
+        logged = []
+        load_pool(DataConfig(pairs=str(path)), 0, log=logged.append)
+        return [line for line in logged if "small pool" in line]
+
+    assert len(lines(SMALL_POOL - 1)) == 1
+    assert lines(SMALL_POOL) == []
