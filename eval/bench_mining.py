@@ -467,6 +467,9 @@ def main() -> None:
     parser.add_argument(
         "--real-only", action="store_true", help="(b) only on the corpus's embeddings"
     )
+    parser.add_argument(
+        "--real-vectors", help="(b) embeddings to search: a mining cache folder or an .npy file"
+    )
     parser.add_argument("--append", action="store_true", help="keep the other part of --output")
     parser.add_argument("--output", default="eval/results/mining.json")
     # worker mode (internal)

@@ -153,7 +153,31 @@ def _fmt(value: float) -> str:
     return "-" if math.isnan(value) else f"{value:.2f}"
 
 
-class StsEvaluator:
+class ScoresPairs:
+    """What the evaluators share: score :attr:`pairs` with one model or an ensemble, then
+    :meth:`from_scores` (each evaluator's own) turns the scores into its result."""
+
+    pairs: list[tuple[str, str]]
+    batch_size: int
+    show_progress_bar: bool | None
+    both_orders: bool
+
+    def scores(self, models: object | Sequence[object]) -> np.ndarray:
+        """Each pair's score (ensemble mean when several models are given), in :attr:`pairs`
+        order."""
+        return ensemble_scores(
+            models,
+            self.pairs,
+            batch_size=self.batch_size,
+            show_progress_bar=self.show_progress_bar,
+            both_orders=self.both_orders,
+        )
+
+    def __call__(self, models: object | Sequence[object]):
+        return self.from_scores(self.scores(models), models=_names(models))
+
+
+class StsEvaluator(ScoresPairs):
     """Callable evaluator: ``StsEvaluator(tasks)(model_or_models) -> StsResult``.
 
     Args:
@@ -184,19 +208,6 @@ class StsEvaluator:
         self.show_progress_bar = show_progress_bar
         self.both_orders = both_orders
         self.pairs = [pair for task in self.tasks for pair in task.pairs]
-
-    def scores(self, models: object | Sequence[object]) -> np.ndarray:
-        """Each pair's score (ensemble mean when several models are given), in task order."""
-        return ensemble_scores(
-            models,
-            self.pairs,
-            batch_size=self.batch_size,
-            show_progress_bar=self.show_progress_bar,
-            both_orders=self.both_orders,
-        )
-
-    def __call__(self, models: object | Sequence[object]) -> StsResult:
-        return self.from_scores(self.scores(models), models=_names(models))
 
     def from_scores(self, scores: np.ndarray, models: list[str] | None = None) -> StsResult:
         """Correlations of precomputed pair scores (ordered as :attr:`pairs`)."""

@@ -21,7 +21,7 @@ import numpy as np
 
 from .classification import BinaryScore, binary_metrics
 from .data import PairTask
-from .evaluator import _names, ensemble_scores, format_table, warn_degenerate, write_json
+from .evaluator import ScoresPairs, format_table, warn_degenerate, write_json
 
 #: The averaged metrics of a pair-classification result.
 PAIR_AVERAGED = ("auc", "ap")
@@ -112,7 +112,7 @@ def _fmt(value: float, digits: int = 2) -> str:
     return "-" if not math.isfinite(value) else f"{value:.{digits}f}"
 
 
-class PairClassificationEvaluator:
+class PairClassificationEvaluator(ScoresPairs):
     """Callable evaluator: ``PairClassificationEvaluator(tasks)(model_or_models)``.
 
     Args:
@@ -140,19 +140,6 @@ class PairClassificationEvaluator:
         self.show_progress_bar = show_progress_bar
         self.both_orders = both_orders
         self.pairs = [pair for task in self.tasks for pair in task.pairs]
-
-    def scores(self, models: object | Sequence[object]) -> np.ndarray:
-        """Each pair's score (ensemble mean when several models are given), in task order."""
-        return ensemble_scores(
-            models,
-            self.pairs,
-            batch_size=self.batch_size,
-            show_progress_bar=self.show_progress_bar,
-            both_orders=self.both_orders,
-        )
-
-    def __call__(self, models: object | Sequence[object]) -> PairClassificationResult:
-        return self.from_scores(self.scores(models), models=_names(models))
 
     def from_scores(
         self, scores: np.ndarray, models: list[str] | None = None

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import PairTask, StsTask
-from .evaluator import StsEvaluator, StsResult, _names, ensemble_scores, write_json
+from .evaluator import ScoresPairs, StsEvaluator, StsResult, write_json
 from .pair_evaluator import (
     PairClassificationEvaluator,
     PairClassificationResult,
@@ -94,7 +94,7 @@ class SuiteResult:
         return "\n\n".join(parts)
 
 
-class EvaluationSuite:
+class EvaluationSuite(ScoresPairs):
     """Callable evaluator over STS tasks and pair tasks: ``EvaluationSuite(tasks)(models)``.
 
     All pairs of both families are scored in one pass per model (:attr:`pairs`: the STS
@@ -145,19 +145,6 @@ class EvaluationSuite:
         self.show_progress_bar = show_progress_bar
         self.both_orders = both_orders
         self.pairs = (self.sts.pairs if self.sts else []) + (self.pair.pairs if self.pair else [])
-
-    def scores(self, models: object | Sequence[object]) -> np.ndarray:
-        """Each pair's score (ensemble mean when several models are given), in :attr:`pairs` order."""
-        return ensemble_scores(
-            models,
-            self.pairs,
-            batch_size=self.batch_size,
-            show_progress_bar=self.show_progress_bar,
-            both_orders=self.both_orders,
-        )
-
-    def __call__(self, models: object | Sequence[object]) -> SuiteResult:
-        return self.from_scores(self.scores(models), models=_names(models))
 
     def from_scores(self, scores: np.ndarray, models: list[str] | None = None) -> SuiteResult:
         """Results of precomputed pair scores (ordered as :attr:`pairs`)."""
