@@ -81,6 +81,16 @@ def _env() -> dict[str, str]:
     }
 
 
+def _holds_lock(out: Path, pid: int) -> bool:
+    """Whether process ``pid`` has taken the run directory (its lock file names it)."""
+    from transencoder.training.rundir import LOCK
+
+    try:
+        return json.loads((out / LOCK).read_text(encoding="utf-8")).get("pid") == pid
+    except (OSError, ValueError):
+        return False
+
+
 def _under_way(out: Path) -> str:
     """The phase a killed run was in: the first phase of the plan its ledger does not record."""
     from transencoder.training.plan import plan
@@ -148,7 +158,11 @@ def main() -> None:
             text=True,
         )
         starts += 1
-        delay = rng.uniform(0.5, unbroken / 6)
+        # The kill lands inside the run: after the process has taken the run
+        # directory (its lock names it), a seeded random time later (imports take seconds).
+        while process.poll() is None and not _holds_lock(out, process.pid):
+            time.sleep(0.05)
+        delay = rng.uniform(0.2, unbroken / 4)
         try:
             process.wait(timeout=delay)
         except subprocess.TimeoutExpired:
