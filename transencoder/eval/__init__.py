@@ -44,8 +44,9 @@ from .pair_datasets import read_pair_dataset
 from .pair_discover import find_pair_tasks, locate_pair_tasks
 from .pair_evaluator import PairClassificationEvaluator, PairClassificationResult
 from .pair_readers import PAIR_FORMATS, read_pair_file
-from .readers import read_hf_dataset, read_sick, read_sts_year, read_stsb, read_tsv
+from .readers import read_sick, read_sts_year, read_stsb
 from .suite import EvaluationSuite, SuiteResult, primary_average, primary_metric
+from .table_readers import read_hf_dataset, read_tsv
 
 __all__ = [
     "AGGREGATIONS",

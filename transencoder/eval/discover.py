@@ -8,15 +8,8 @@ from pathlib import Path
 
 from ..errors import UsageError
 from .data import STS_TASKS, DataFormatError, StsTask
-from .readers import (
-    is_year_dir,
-    read_hf_dataset,
-    read_sick,
-    read_sts_year,
-    read_stsb,
-    read_tsv,
-    year_task_name,
-)
+from .readers import is_year_dir, read_sick, read_sts_year, read_stsb, year_task_name
+from .table_readers import read_hf_dataset, read_tsv
 
 FORMATS = ("auto", "semeval", "senteval", "stsb", "sick", "tsv")
 _ALIASES = {

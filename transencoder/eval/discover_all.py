@@ -44,7 +44,7 @@ from .pair_readers import (
     unlabelled_error,
     unlabelled_family,
 )
-from .readers import read_hf_dataset
+from .table_readers import read_hf_dataset
 
 #: Every ``format`` value: ``auto``, the STS layouts, then the pair layouts.
 ALL_FORMATS = FORMATS + PAIR_FORMATS
