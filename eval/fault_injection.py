@@ -162,7 +162,7 @@ def main() -> None:
         # directory (its lock names it), a seeded random time later (imports take seconds).
         while process.poll() is None and not _holds_lock(out, process.pid):
             time.sleep(0.05)
-        delay = rng.uniform(0.2, unbroken / 4)
+        delay = rng.uniform(0.2, 0.6 * unbroken)  # several kills per run, spread over its phases
         try:
             process.wait(timeout=delay)
         except subprocess.TimeoutExpired:

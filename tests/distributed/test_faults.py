@@ -159,7 +159,13 @@ def silent_peer_worker(rank: int, world: int) -> dict:
 
     group = dist.new_group([0, 1], timeout=datetime.timedelta(seconds=2))
     if rank == 1:
+        # Alive but silent until rank 0 has given up, then out through the same timeout, so
+        # that neither rank leaves the group with a collective of the other's pending.
         time.sleep(6)
+        try:
+            dist.all_reduce(torch.ones(3), group=group)
+        except Exception:  # noqa: BLE001 - rank 0's side is the one under test
+            pass
         return {}
     try:
         with translate_errors("a test all-reduce", rank=rank):
