@@ -80,3 +80,28 @@ def test_unreadable_corpus_touches_no_folder(tiny_model, tmp_path, eval_file, ca
     assert _train(tiny_model, tmp_path / "missing.txt", out) == 1
     assert "missing.txt" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_remine_mines_the_sentences_of_the_given_pairs(tiny_model, tmp_path, eval_file):
+    sentences = tiny_sentences()
+    pairs = tmp_path / "pairs.tsv"
+    rows = [(sentences[i], sentences[(3 * i + 1) % len(sentences)]) for i in range(len(sentences))]
+    pairs.write_text("".join(f"{a}\t{b}\n" for a, b in rows), encoding="utf-8")
+    order = list(dict.fromkeys(s for row in rows for s in row))  # first-seen, as the run reads them
+    corpus = tmp_path / "order.txt"
+    corpus.write_text("\n".join(order) + "\n", encoding="utf-8")
+    out = tmp_path / "run"
+    common = ["--model", str(tiny_model), "--seed", "5", "--no-progress", "--device", "cpu"]
+    assert main([
+        "train", "--pairs", str(pairs), "--remine", "--output-dir", str(out), "--recipe", "official",
+        "--cycles", "1", "--eval-data-dir", str(tmp_path / "eval.tsv"), "--set", "priming.method=none",
+        "--set", "cross.epochs=1", "--set", "bi.epochs=1", *common,
+    ]) == 0  # fmt: skip
+    mined = tmp_path / "mined.tsv"
+    assert main(["mine", "--input", str(corpus), "--output", str(mined), *common]) == 0
+    assert (out / "pool" / "pairs.tsv").read_bytes() == mined.read_bytes()
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["config"]["data"]["remine"] is True
+    assert "the sentences of the given pool" in report["pairs"]["mining"]["corpus"]["source"]
+    with pytest.raises(ConfigError, match="data.corpus is mined already"):
+        build_config({"data": {"corpus": "a.txt", "remine": True}})

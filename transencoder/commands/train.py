@@ -41,6 +41,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "is mined from them first, as transencoder mine does (<output-dir>/pool)",
     )
     add("--column", help="--corpus: the column that holds the sentences")
+    add(
+        "--remine",
+        action="store_true",
+        default=None,
+        help="train on pairs mined from the sentences of --data-dir / --pairs instead of their own "
+        "pairs (helped on small pools; see the README's 'When it helps')",
+    )
     add("--eval-data-dir", help="where to evaluate each cycle (default: --data-dir)")
     add("--eval-tasks", help="comma-separated tasks to evaluate each cycle (default: all found)")
     add("--pool-tasks", help="comma-separated tasks whose pairs form the pool (default: all found)")
@@ -122,6 +129,7 @@ def config_from_args(args: argparse.Namespace):
             "pairs": args.pairs,
             "corpus": args.corpus,
             "corpus_column": args.column,
+            "remine": args.remine,
             "eval_data_dir": args.eval_data_dir,
             "eval_tasks": split_list(args.eval_tasks),
             "pool_tasks": split_list(args.pool_tasks),

@@ -47,6 +47,10 @@ class DataConfig:
     corpus_column: str | None = setting(
         None, "the column (.csv/.tsv header, .jsonl key) of corpus that holds the sentences"
     )
+    remine: bool = setting(
+        False,
+        "train on pairs mined from the sentences of the given pool (data_dir or pairs) instead of its own pairs, as data.corpus does",
+    )
     pool_tasks: list[str] | None = setting(
         None, "tasks of data_dir whose pairs form the pool (default: all found)"
     )
@@ -68,6 +72,9 @@ class DataConfig:
             )
         if self.corpus_column is not None and self.corpus is None:
             raise ConfigError("data.corpus_column applies to data.corpus only")
+        boolean(self.remine, "data.remine")
+        if self.remine and self.corpus is not None:
+            raise ConfigError("data.remine applies to given pairs; data.corpus is mined already")
         if self.max_pairs is not None:
             positive_int(self.max_pairs, "data.max_pairs")
 

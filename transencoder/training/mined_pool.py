@@ -1,4 +1,5 @@
-"""``data.corpus``: the run's pool mined from unpaired sentences, inside the run directory.
+"""``data.corpus`` / ``data.remine``: the run's pool mined from sentences (a corpus, or those of
+the given pairs), inside the run directory.
 
 The pool is written to ``<output_dir>/pool/pairs.tsv`` with its summary beside it
 (``mining.json``, which holds the file's sha256) and the mining cache (``pool/cache``: the
@@ -14,17 +15,24 @@ import hashlib
 import json
 from pathlib import Path
 
-from ..mining import MiningConfig, mine_pairs, read_corpus
+from ..mining import MiningConfig, build_corpus, mine_pairs, read_corpus
 from ..mining.corpus import Corpus
+from .pairs import load_pool
 
 
 def pool_folder(root: Path) -> Path:
     return root / "pool"
 
 
-def read_run_corpus(data) -> Corpus:
-    """The corpus' distinct sentences (read before the run directory is touched)."""
-    return read_corpus(data.corpus, data.corpus_column, dedupe=MiningConfig().dedupe)
+def read_run_corpus(data, seed: int, log) -> Corpus:
+    """The sentences to mine (read before the run directory is touched): the corpus', or with
+    ``data.remine`` those of the given pool (after ``max_pairs``), in first-seen order."""
+    if data.corpus is not None:
+        return read_corpus(data.corpus, data.corpus_column, dedupe=MiningConfig().dedupe)
+    given = load_pool(data, seed, log=log)
+    sentences = [sentence for pair in given.pairs for sentence in pair]
+    source = f"the sentences of the given pool ({len(given)} pairs)"
+    return build_corpus(sentences, dedupe=MiningConfig().dedupe, source=source)
 
 
 def _finished(pairs: Path, summary: Path) -> dict | None:

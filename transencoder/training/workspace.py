@@ -56,14 +56,16 @@ class Workspace:
         """Read the pool and the evaluation data, take the run directory, open its ledger."""
         config, data, mining = self.config, self.config.data, None
         self.evaluation = RunEvaluation(config, self.runtime, self.log)
-        if data.corpus is not None:  # read it, take the folder, then mine into it
-            corpus = read_run_corpus(data)
+        if data.corpus is not None or data.remine:  # read it, take the folder, mine into it
+            corpus = read_run_corpus(data, config.run.seed, self.log)
             self._claim()
             pairs, mining = mine_run_pool(
                 corpus, self.dir.root, self.bi(config.models[0]), seed=config.run.seed,
                 runtime=self.runtime, log=self.log, progress=config.run.show_progress_bar,
             )  # fmt: skip
-            data = replace(data, corpus=None, corpus_column=None, pairs=str(pairs))
+            data = replace(data, corpus=None, corpus_column=None, data_dir=None, pool_tasks=None,
+                           remine=False, pairs=str(pairs),
+                           max_pairs=None if config.data.remine else data.max_pairs)  # fmt: skip
         self.pool = load_pool(data, config.run.seed, log=self.log)
         self.pairs = self.pool.pairs
         fingerprint = {
