@@ -19,8 +19,10 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import spearmanr
 
-# Chosen on the per-domain runs (see the module docstring and docs/experiments.md).
-WARN_BELOW = {"cross_fit": 50.0}
+# Chosen on the per-domain runs (eval/results/domains.json): cycle 1's cross_fit was 77.1 and
+# 87.8 on the two pools that ended below their start (STS16's and STS13's own pairs) and 91.0
+# where the run gained (pairs mined from STS16's sentences). Few runs: a hint, not a test.
+WARN_BELOW = {"cross_fit": 90.0}
 
 
 def correlation(a: np.ndarray, b: np.ndarray) -> float:
