@@ -235,6 +235,20 @@ def test_a_run_of_an_earlier_version_is_refused(tiny_model, tmp_path):
         _run(_config(tiny_model, _pairs_file(tmp_path), out))
 
 
+def test_a_run_without_a_later_setting_resumes_with_its_default(tiny_model, tmp_path):
+    pairs, out = _pairs_file(tmp_path), tmp_path / "run"
+    _run(_config(tiny_model, pairs, out))
+    progress = out / "progress.json"
+    state = json.loads(progress.read_text(encoding="utf-8"))
+    del state["config"]["data"]["remine"]  # as written before the setting existed
+    progress.write_text(json.dumps(state), encoding="utf-8")
+    _, logged = _run(_config(tiny_model, pairs, out, cycles=2))
+    assert _ran(logged)[0] == "cycle-2/label-bi"
+    with pytest.raises(RunDirError, match="data.remine: False there, True now"):
+        remine = {"pairs": str(pairs), "eval_data_dir": str(pairs), "remine": True}
+        _run(_config(tiny_model, pairs, out, cycles=2, data=remine))
+
+
 def test_bad_settings_stop_before_any_work(tiny_model, tmp_path, capsys):
     pairs = _pairs_file(tmp_path)
     config = tmp_path / "c.yaml"

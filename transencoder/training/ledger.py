@@ -150,7 +150,13 @@ class Ledger:
         return cls(run_dir, state)
 
     def _check_same(self, config: dict[str, Any], fingerprint: dict[str, Any]) -> None:
+        from .config import TrainConfig
+
         there, now = settings_of(self.state["config"]), settings_of(config)
+        # A setting added after the run was written counts as its default there (the behaviour
+        # the run had), so a newer version resumes it unless the setting is used now.
+        defaults = settings_of(TrainConfig().to_dict())
+        there = {**{k: defaults[k] for k in now.keys() - there.keys() if k in defaults}, **there}
         changed = sorted(k for k in set(there) | set(now) if there.get(k) != now.get(k))
         details = [f"{k}: {there.get(k)!r} there, {now.get(k)!r} now" for k in changed]
         old = self.state["fingerprint"]
