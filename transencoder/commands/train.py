@@ -46,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         default=None,
         help="train on pairs mined from the sentences of --data-dir / --pairs instead of their own "
-        "pairs (helped on small pools; see the README's 'When it helps')",
+        "pairs (helped on STS16's sentences, not on STS13's: see the README's 'When it helps')",
     )
     add("--eval-data-dir", help="where to evaluate each cycle (default: --data-dir)")
     add("--eval-tasks", help="comma-separated tasks to evaluate each cycle (default: all found)")
