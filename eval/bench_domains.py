@@ -113,7 +113,7 @@ def prepare(root: Path, sts_data: Path, pairs_data: Path, domains) -> None:
         print(f"{domain}: pool {n_pool}, dev {n_dev}, test {n_test}")
 
 
-def train(root: Path, domains, seeds, extra: list[str]) -> None:
+def train(root: Path, domains, seeds, extra: list[str], max_pool: int = MAX_POOL) -> None:
     for seed in seeds:
         for domain in domains:
             out = root / domain / f"s{seed}"
@@ -135,8 +135,8 @@ def train(root: Path, domains, seeds, extra: list[str]) -> None:
                 "--no-progress",
                 *extra,
             ]
-            if len(pool.read_text(encoding="utf-8").splitlines()) > MAX_POOL:
-                command += ["--max-pairs", str(MAX_POOL)]
+            if len(pool.read_text(encoding="utf-8").splitlines()) > max_pool:
+                command += ["--max-pairs", str(max_pool)]
             print(" ".join(command), flush=True)
             subprocess.run(command, check=True)
 
@@ -266,13 +266,25 @@ def main() -> None:
     parser.add_argument("--pairs-data", default="../shared/data/pairs")
     parser.add_argument("--domains", default=",".join(DOMAINS))
     parser.add_argument("--seeds", default="2021")
+    parser.add_argument(
+        "--max-pool",
+        type=int,
+        default=MAX_POOL,
+        help="train: a larger pool is a seeded draw of this many pairs",
+    )
     parser.add_argument("extra", nargs="*", help="more train flags after --")
     args = parser.parse_args()
     domains = [d.strip().upper() for d in args.domains.split(",") if d.strip()]
     if args.action == "prepare":
         prepare(Path(args.root), Path(args.sts_data), Path(args.pairs_data), domains)
     elif args.action == "train":
-        train(Path(args.root), domains, [int(s) for s in args.seeds.split(",")], args.extra)
+        train(
+            Path(args.root),
+            domains,
+            [int(s) for s in args.seeds.split(",")],
+            args.extra,
+            args.max_pool,
+        )
     elif args.action == "summarise":
         summarise(Path(args.root), domains, args.output)
     else:
