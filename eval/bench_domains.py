@@ -11,8 +11,9 @@ A domain is one task: STS12 ... STS16, STS-B (all splits), MRPC (train), PAWS-Wi
 ``summarise`` scores every candidate of every finished run on dev and test (see
 ``domains_analysis.py``), prints the per-domain table, the seeds, the summary of each variant
 (the recipe's result, fixed mixes toward the start, selection on the dev sample) and how well
-the label-free signals predict a loss, and writes ``eval/results/domains.json``; ``transfer``
-adds the domain-transfer matrix (train on one domain, evaluate on all).
+the label-free signals predict a loss, and writes ``eval/results/domains.json`` (``--section``:
+one part of it, e.g. the mined pools); ``transfer`` adds the domain-transfer matrix (train on one
+domain, evaluate on all) as its ``transfer`` section.
 
     python eval/bench_domains.py prepare --root runs/domains
     python eval/bench_domains.py train --root runs/domains --domains STS16,STS13 --seeds 2021,1,2
@@ -23,6 +24,7 @@ adds the domain-transfer matrix (train on one domain, evaluate on all).
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import subprocess
 import sys
@@ -141,33 +143,47 @@ def train(root: Path, domains, seeds, extra: list[str], max_pool: int = MAX_POOL
             subprocess.run(command, check=True)
 
 
+def _save(output: Path, record: dict, section: str | None) -> None:
+    """The record, or one section of it; a whole record keeps the sections written before."""
+    from records import read_record, write_record, write_section
+
+    if section:
+        write_section(output, section, record)
+        return
+    kept = {k: v for k, v in read_record(output).items() if isinstance(v, dict) and "meta" in v}
+    write_record(output, {**record, **kept})
+
+
 def print_transfer(root: Path, domains, output: Path) -> None:
     from domains_analysis import transfer
-    from records import write_record
 
     matrix = transfer(root, domains, domains)
     print(f"{'model':14} " + " ".join(f"{t:>7}" for t in domains))
     for name, row in matrix.items():
         print(f"{name:14} " + " ".join(f"{row.get(t, float('nan')):7.2f}" for t in domains))
-    write_record(
+    _save(
         output,
         {
             "matrix": matrix,
             "note": "Spearman x100 (STS) or ROC-AUC x100 (pairs) on each target's test split; rows: the start, and per source domain its final bi-encoder (the average) and cross-encoder (cycle 3)",
         },
+        "transfer",
     )
-    print(f"wrote {output}")
+    print(f"wrote the transfer section of {output}")
 
 
-def summarise(root: Path, domains, output: Path) -> dict:
+def summarise(root: Path, domains, output: Path, section: str | None = None) -> dict:
     from domains_analysis import run_row, score_run, signal_validation, summary
-    from records import write_record
 
     rows: dict[str, dict] = {}
     for domain in domains:
         for run in sorted((root / domain).glob("s*"), key=lambda p: (p.name != "s2021", p.name)):
             if (run / "average" / "bi").is_dir() and (run / "report.json").is_file():
-                rows[f"{domain}/{run.name}"] = run_row(score_run(run, root / domain / "data"))
+                row = run_row(score_run(run, root / domain / "data"))
+                report = json.loads((run / "report.json").read_text(encoding="utf-8"))
+                row["pool_pairs"] = report["pairs"]["count"]
+                row["seconds"] = report["seconds"]
+                rows[f"{domain}/{run.name}"] = row
     if not rows:
         raise SystemExit(f"no finished runs under {root}")
     # The default mix for runs without dev labels is chosen on the dev samples (mean dev gain).
@@ -182,14 +198,15 @@ def summarise(root: Path, domains, output: Path) -> dict:
     header = f"{'run':12} {'start':>6} " + " ".join(
         f"{n.replace('cycle ', 'c'):>8}" for n in cycle_names
     )
-    header += f" {'average':>7} {'gain':>6} {'dev pick':>9} {'gain':>6}"
+    header += f" {'average':>7} {'gain':>6} {'dev pick':>9} {'gain':>6} {'pool':>5} {'min':>4}"
     print(header)
     print("-" * len(header))
     for name, row in rows.items():
         cells = " ".join(f"{row['cycles'][n]:8.2f}" for n in cycle_names)
         print(
             f"{name:12} {row['start']:6.2f} {cells} {row['average']:7.2f} {row['gain']:+6.2f} "
-            f"{row['dev_selected']:>9} {row['dev_selected_gain']:+6.2f}"
+            f"{row['dev_selected']:>9} {row['dev_selected_gain']:+6.2f} {row['pool_pairs']:5d} "
+            f"{row['seconds'] / 60:4.0f}"
         )
     first = list(firsts.values())
     variants = {
@@ -249,11 +266,10 @@ def summarise(root: Path, domains, output: Path) -> dict:
         "default_mix": default_mix,
         "seeds": seeds,
         "signals": signals,
-        "max_pool": MAX_POOL,
         "dev_size": DEV_SIZE,
     }
-    write_record(output, record)
-    print(f"wrote {output}")
+    _save(output, record, section)
+    print(f"wrote {output}" + (f" (section {section})" if section else ""))
     return record
 
 
@@ -272,6 +288,10 @@ def main() -> None:
         default=MAX_POOL,
         help="train: a larger pool is a seeded draw of this many pairs",
     )
+    parser.add_argument(
+        "--section",
+        help="summarise: write the table as this section of --output (e.g. mined_pools)",
+    )
     parser.add_argument("extra", nargs="*", help="more train flags after --")
     args = parser.parse_args()
     domains = [d.strip().upper() for d in args.domains.split(",") if d.strip()]
@@ -286,9 +306,9 @@ def main() -> None:
             args.max_pool,
         )
     elif args.action == "summarise":
-        summarise(Path(args.root), domains, args.output)
+        summarise(Path(args.root), domains, args.output, args.section)
     else:
-        print_transfer(Path(args.root), domains, args.output.with_name("transfer.json"))
+        print_transfer(Path(args.root), domains, args.output)
 
 
 if __name__ == "__main__":

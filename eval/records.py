@@ -6,6 +6,7 @@ library versions) next to its results; written atomically and as strict JSON (no
     record = read_record(path)              # {} when there is none yet
     write_record(path, {"results": ...})    # replaces it
     merge_record(path, "results", rows, key="strategy", settings=...)  # --append: same settings only
+    write_section(path, "transfer", {...})  # one part of a record, the others kept
 """
 
 from __future__ import annotations
@@ -49,9 +50,13 @@ def read_record(path: str | Path) -> dict[str, Any]:
 
 def write_record(path: str | Path, payload: dict[str, Any]) -> Path:
     """Write ``payload`` with a fresh ``meta`` (temp file, then rename)."""
+    return _write_json(path, {"meta": meta(), **payload})
+
+
+def _write_json(path: str | Path, record: dict[str, Any]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps({"meta": meta(), **payload}, indent=2, allow_nan=False) + "\n"
+    text = json.dumps(record, indent=2, allow_nan=False) + "\n"
     temporary = path.with_name(path.name + ".tmp")
     temporary.write_text(text, encoding="utf-8")
     os.replace(temporary, path)
@@ -89,3 +94,11 @@ def merge_record(
         payload["settings"] = settings
     write_record(path, payload)
     return payload
+
+
+def write_section(path: str | Path, section: str, payload: dict[str, Any]) -> Path:
+    """Replace one section of a record (with its own ``meta``) and keep the rest, the file's
+    ``meta`` included: one file per benchmark even when separate commands measure its parts."""
+    record = read_record(path)
+    record[section] = {"meta": meta(), **payload}
+    return _write_json(path, record if "meta" in record else {"meta": meta(), **record})

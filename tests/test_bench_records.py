@@ -1,5 +1,6 @@
-"""The communication benchmark's JSON record (through eval/records.py): ``--append`` merges rows
-and commands of a section, and refuses other settings."""
+"""The benchmarks' JSON records (eval/records.py): the communication benchmark's ``--append``
+merges rows and commands of a section and refuses other settings; the per-domain record keeps its
+separately written sections."""
 
 from __future__ import annotations
 
@@ -82,3 +83,42 @@ def test_append_refuses_other_settings(bench, tmp_path):
         bench.write_record(
             _args(out, "ddp", True, block_steps=50), [_row("ddp", 1.0)], "gold", 10, 81.0
         )
+
+
+def _load(name: str):
+    path = BENCH.parent / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"{name}_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(BENCH.parent))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(BENCH.parent))
+    return module
+
+
+def test_a_section_and_a_rewrite_of_the_main_table_keep_each_other(tmp_path, monkeypatch):
+    """bench_domains: ``summarise --section`` and ``transfer`` write their part of domains.json;
+    a later whole ``summarise`` replaces the main table and keeps those parts."""
+    domains = _load("bench_domains")
+    out = tmp_path / "domains.json"
+    monkeypatch.setattr(sys, "argv", ["bench_domains.py", "summarise"])
+    domains._save(out, {"runs": {"A/s2021": 1}}, None)
+    monkeypatch.setattr(sys, "argv", ["bench_domains.py", "summarise", "--section", "mined_pools"])
+    domains._save(out, {"runs": {"A-MINED/s2021": 2}}, "mined_pools")
+    monkeypatch.setattr(sys, "argv", ["bench_domains.py", "transfer"])
+    domains._save(out, {"matrix": {"start": {"A": 3}}}, "transfer")
+    first = json.loads(out.read_text())
+    assert first["meta"]["command"] == "python bench_domains.py summarise"  # the main part's
+    assert first["mined_pools"]["runs"] == {"A-MINED/s2021": 2}
+    assert first["mined_pools"]["meta"]["command"].endswith("--section mined_pools")
+    assert first["transfer"]["meta"]["command"] == "python bench_domains.py transfer"
+
+    monkeypatch.setattr(sys, "argv", ["bench_domains.py", "summarise", "--domains", "B"])
+    domains._save(out, {"runs": {"B/s2021": 4}}, None)
+    second = json.loads(out.read_text())
+    assert second["runs"] == {"B/s2021": 4}
+    assert second["meta"]["command"].endswith("--domains B")
+    assert second["mined_pools"] == first["mined_pools"]
+    assert second["transfer"] == first["transfer"]
+    assert set(second) == {"meta", "runs", "mined_pools", "transfer"}
