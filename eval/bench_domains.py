@@ -154,10 +154,10 @@ def _save(output: Path, record: dict, section: str | None) -> None:
     write_record(output, {**record, **kept})
 
 
-def print_transfer(root: Path, domains, output: Path) -> None:
+def print_transfer(root: Path, domains, output: Path, sources=None) -> None:
     from domains_analysis import transfer
 
-    matrix = transfer(root, domains, domains)
+    matrix = transfer(root, sources or domains, domains)
     print(f"{'model':14} " + " ".join(f"{t:>7}" for t in domains))
     for name, row in matrix.items():
         print(f"{name:14} " + " ".join(f"{row.get(t, float('nan')):7.2f}" for t in domains))
@@ -288,6 +288,7 @@ def main() -> None:
         default=MAX_POOL,
         help="train: a larger pool is a seeded draw of this many pairs",
     )
+    parser.add_argument("--sources", help="transfer: the trained domains (default: --domains)")
     parser.add_argument(
         "--section",
         help="summarise: write the table as this section of --output (e.g. mined_pools)",
@@ -308,7 +309,8 @@ def main() -> None:
     elif args.action == "summarise":
         summarise(Path(args.root), domains, args.output, args.section)
     else:
-        print_transfer(Path(args.root), domains, args.output)
+        sources = [d.strip().upper() for d in (args.sources or "").split(",") if d.strip()]
+        print_transfer(Path(args.root), domains, args.output, sources)
 
 
 if __name__ == "__main__":

@@ -155,17 +155,35 @@ def signal_validation(rows: dict[str, dict]) -> dict:
     return out
 
 
+def _known_transfer(root: Path, matrix: dict, sources: list[str], targets: list[str]) -> None:
+    """The start's row and the diagonal from the per-domain scores (same models, same splits)."""
+    for t in targets:
+        scored = root / t / "s2021" / "bench_scores.json"
+        if scored.is_file():
+            test = {
+                (c["name"], c["kind"]): c["test"]
+                for c in json.loads(scored.read_text())["candidates"]
+            }
+            last_cross = max(n for n, k in test if k == "cross")
+            matrix.setdefault("start", {})[t] = test[("start", "bi")]
+            if t in sources:
+                matrix.setdefault(f"{t} bi", {})[t] = test[("average", "bi")]
+                matrix.setdefault(f"{t} cross", {})[t] = test[(last_cross, "cross")]
+
+
 def transfer(
     root: Path, sources: list[str], targets: list[str], start_model: str = "default"
 ) -> dict:
     """Train on one domain's pool, evaluate on every domain's test split: start, final bi (the
-    average) and final cross (cycle 3) per source; cached in ``<root>/transfer.json``."""
+    average) and final cross (cycle 3) per source; cached in ``<root>/transfer.json``. The start's
+    row and the diagonal are the per-domain scores of the same models on the same test split
+    (``bench_scores.json``) where those exist."""
     from transencoder import BiEncoder, CrossEncoder
 
     cache = root / "transfer.json"
     matrix = json.loads(cache.read_text()) if cache.is_file() else {}
     suites = {t: _suite(root / t / "data" / "test.tsv") for t in targets}
-    models = {"start": lambda: BiEncoder.from_pretrained(start_model, device="cpu")}
+    models = {}
     for s in sources:
         run = root / s / "s2021"
         if (run / "average" / "bi").is_dir():
@@ -175,7 +193,9 @@ def transfer(
             models[f"{s} cross"] = lambda run=run: CrossEncoder.from_pretrained(
                 run / "cycle-3" / "cross", device="cpu"
             )
+    models["start"] = lambda: BiEncoder.from_pretrained(start_model, device="cpu")  # often known
     for name, load in models.items():
+        _known_transfer(root, matrix, sources, targets)  # another process may have scored since
         missing = [t for t in targets if t not in matrix.get(name, {})]
         if not missing:
             continue
