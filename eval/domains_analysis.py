@@ -160,15 +160,11 @@ def _known_transfer(root: Path, matrix: dict, sources: list[str], targets: list[
     for t in targets:
         scored = root / t / "s2021" / "bench_scores.json"
         if scored.is_file():
-            test = {
-                (c["name"], c["kind"]): c["test"]
-                for c in json.loads(scored.read_text())["candidates"]
-            }
-            last_cross = max(n for n, k in test if k == "cross")
-            matrix.setdefault("start", {})[t] = test[("start", "bi")]
+            row = run_row(json.loads(scored.read_text(encoding="utf-8")))
+            matrix.setdefault("start", {})[t] = row["start"]
             if t in sources:
-                matrix.setdefault(f"{t} bi", {})[t] = test[("average", "bi")]
-                matrix.setdefault(f"{t} cross", {})[t] = test[(last_cross, "cross")]
+                matrix.setdefault(f"{t} bi", {})[t] = row["average"]
+                matrix.setdefault(f"{t} cross", {})[t] = row["final_cross"]
 
 
 def transfer(
