@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+METHODS = ("exact", "ivf", "hnsw")  # (b)'s methods, in the order the tables list them
 PAIR_FILES = (  # (path under the data root, the two sentence columns)
     ("pairs/mrpc/msr_paraphrase_train.txt", ("#1 String", "#2 String")),
     ("pairs/paws-wiki/dev.tsv", ("sentence1", "sentence2")),
@@ -175,6 +176,19 @@ def worker_search(args: argparse.Namespace) -> None:
     for row in rows:
         row["peak_rss_mb"] = peak_rss_mb()
     Path(args.out + ".json").write_text(json.dumps(rows))
+
+
+def merge_search(kept: dict, fresh: dict, args: argparse.Namespace) -> None:
+    """Put ``fresh`` search results into ``kept``; with ``--append``, the rows of methods this
+    run did not measure stay (a quiet re-measure of one method keeps the others' rows)."""
+    measured = set(args.methods.split(","))
+    for name, part in fresh.items():
+        earlier = kept.get(name, {})
+        same = all(earlier.get(key) == part[key] for key in ("n", "dim", "queries"))
+        if args.append and same:
+            rows = [row for row in earlier.get("rows", []) if row["method"] not in measured]
+            part["rows"] = sorted(rows + part["rows"], key=lambda row: METHODS.index(row["method"]))
+        kept[name] = part
 
 
 # ----------------------------------------------------------------------------- driver
@@ -341,6 +355,7 @@ def run_search(args: argparse.Namespace, work: Path) -> dict:
                 continue
             size = int(extra[extra.index("--subset") + 1]) if "--subset" in extra else n
             out = str(work / f"{name}-{method}-{size}")
+            load = [round(v, 2) for v in os.getloadavg()]  # each row's own conditions
             spawn(
                 [
                     "--worker",
@@ -360,7 +375,7 @@ def run_search(args: argparse.Namespace, work: Path) -> dict:
             if method == "exact":
                 truth = np.load(out + ".npy")
             for row in part:
-                row["n"] = size
+                row.update(n=size, load_average_at_start=load)
             rows += part
             print(
                 f"  {name} {method} n={size}: {[round(r['search_s'], 1) for r in part]}", flush=True
@@ -403,7 +418,7 @@ def print_tables(record: dict) -> None:
             f"\n(b) search, {name} vectors: n={part['n']} dim={part['dim']}, {part['queries']} queries, k=10"
         )
         print(
-            f"{'method':8} {'n':>8} {'params':26} {'build s':>8} {'search s':>9} {'total s':>8} {'recall@10':>9} {'peak RSS MB':>11}"
+            f"{'method':8} {'n':>8} {'params':26} {'build s':>8} {'search s':>9} {'total s':>8} {'recall@10':>9} {'peak RSS MB':>11} {'load':>5}"
         )
         for row in part["rows"]:
             params = ", ".join(
@@ -413,7 +428,8 @@ def print_tables(record: dict) -> None:
             )
             print(
                 f"{row['method']:8} {row['n']:8d} {params:26} {row['build_s']:8.1f} {row['search_s']:9.1f} "
-                f"{row['build_s'] + row['search_s']:8.1f} {row['recall_at_10']:9.4f} {row['peak_rss_mb']:11.0f}"
+                f"{row['build_s'] + row['search_s']:8.1f} {row['recall_at_10']:9.4f} {row['peak_rss_mb']:11.0f} "
+                f"{row.get('load_average_at_start', [float('nan')])[0]:5.1f}"
             )
 
 
@@ -470,7 +486,11 @@ def main() -> None:
     parser.add_argument(
         "--real-vectors", help="(b) embeddings to search: a mining cache folder or an .npy file"
     )
-    parser.add_argument("--append", action="store_true", help="keep the other part of --output")
+    parser.add_argument(
+        "--append",
+        action="store_true",
+        help="keep the other part of --output (and, in (b), the rows of methods not re-run)",
+    )
     parser.add_argument("--output", default="eval/results/mining.json")
     # worker mode (internal)
     parser.add_argument("--worker", choices=("corpus", "search"))
@@ -507,7 +527,7 @@ def main() -> None:
             record["corpus"] = run_corpus(args, Path(folder))
             summarise_corpus(record["corpus"])
         if args.part in ("search", "both"):
-            record.setdefault("search", {}).update(run_search(args, Path(folder)))
+            merge_search(record.setdefault("search", {}), run_search(args, Path(folder)), args)
     record["meta"]["load_average_at_end"] = os.getloadavg()
     print_tables(record)
     output.parent.mkdir(parents=True, exist_ok=True)

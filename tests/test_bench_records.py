@@ -122,3 +122,41 @@ def test_a_section_and_a_rewrite_of_the_main_table_keep_each_other(tmp_path, mon
     assert second["mined_pools"] == first["mined_pools"]
     assert second["transfer"] == first["transfer"]
     assert set(second) == {"meta", "runs", "mined_pools", "transfer"}
+
+
+def _mining_bench():
+    path = BENCH.parent / "bench_mining.py"
+    spec = importlib.util.spec_from_file_location("bench_mining_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_re_measure_of_one_search_method_keeps_the_other_methods_rows():
+    merge = _mining_bench().merge_search
+    shape = {"n": 1000, "dim": 8, "queries": 10}
+    kept = {
+        "random": {
+            **shape,
+            "rows": [
+                {"method": "exact", "search_s": 9.0},
+                {"method": "ivf", "nprobe": 16, "search_s": 2.0},
+                {"method": "ivf", "nprobe": 64, "search_s": 4.0},
+            ],
+        }
+    }
+    fresh = {"random": {**shape, "rows": [{"method": "exact", "search_s": 5.0}]}}
+    merge(kept, fresh, Namespace(methods="exact", append=True))
+    rows = kept["random"]["rows"]
+    assert [(r["method"], r["search_s"]) for r in rows] == [
+        ("exact", 5.0),
+        ("ivf", 2.0),
+        ("ivf", 4.0),
+    ]
+    # another shape of problem, or no --append: the earlier rows are not comparable and go
+    other = {"random": {**shape, "n": 2000, "rows": [{"method": "exact", "search_s": 7.0}]}}
+    merge(kept, other, Namespace(methods="exact", append=True))
+    assert kept["random"]["rows"] == [{"method": "exact", "search_s": 7.0}]
+    again = {"random": {**shape, "n": 2000, "rows": [{"method": "ivf", "search_s": 1.0}]}}
+    merge(kept, again, Namespace(methods="ivf", append=False))
+    assert kept["random"]["rows"] == [{"method": "ivf", "search_s": 1.0}]
