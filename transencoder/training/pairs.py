@@ -167,8 +167,8 @@ def pool_from_pairs_file(path: str | Path) -> PairPool:
     return pool
 
 
-# In the per-domain benchmark (eval/results/domains.json) 8 of 12 runs on pools of 1,186-2,016
-# pairs ended below their start model (6 of the 7 on STS tasks' own pairs); the pooled STS pool
+# In the per-domain benchmark (eval/results/domains.json) 9 of 17 runs on pools of 1,186-2,016
+# pairs ended below their start model (7 of the 12 on STS tasks' own pairs); the pooled STS pool
 # (13,825 pairs) gained +1.04. Between the two nothing was measured here; a 4,900-pair pool
 # reported in issue 21 gained nothing.
 SMALL_POOL = 5000
