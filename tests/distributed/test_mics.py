@@ -92,6 +92,7 @@ def mics_worker(rank: int, world: int, path: str) -> dict:
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
 
+    from transencoder.distributed.compat import all_gather_flat
     from transencoder.distributed.mics import HierarchicalAllGather, fsdp_modules
 
     out: dict = {}
@@ -166,7 +167,7 @@ def mics_worker(rank: int, world: int, path: str) -> dict:
         gen = torch.Generator().manual_seed(rank)
         x = (torch.rand(37, generator=gen) * 200).to(dtype)
         expected = torch.empty(4 * 37, dtype=dtype)
-        dist.all_gather_into_tensor(expected, x, group=groups.partition_group)
+        all_gather_flat(expected, x, group=groups.partition_group)
         got = torch.empty_like(expected)
         gather(got, x, groups.partition_group)
         bitwise.append(torch.equal(got, expected))

@@ -53,6 +53,7 @@ import torch.distributed as dist
 from torch import nn
 
 from .accounting import CommLedger, all_gather_bytes, all_reduce_bytes
+from .compat import all_gather_flat
 
 
 class BlockwiseModelUpdateFilter:
@@ -193,7 +194,7 @@ class BlockwiseModelUpdateFilter:
         full = self.global_slice.new_empty(self.slice_numel * self.group_size)
         if self.group_size > 1:
             nbytes = self.global_slice.numel() * self.global_slice.element_size()
-            dist.all_gather_into_tensor(full, self.global_slice, group=self.partition_group)
+            all_gather_flat(full, self.global_slice, group=self.partition_group)
             self.ledger.record(
                 "all_gather(bmuf)", self.group_size, all_gather_bytes(nbytes, self.group_size)
             )
@@ -222,5 +223,5 @@ class BlockwiseModelUpdateFilter:
     def global_model(self) -> torch.Tensor:
         """``W_g`` of the whole model (all-gather in the group; for tests and checkpoints)."""
         full = self.global_slice.new_empty(self.slice_numel * self.group_size)
-        dist.all_gather_into_tensor(full, self.global_slice, group=self.partition_group)
+        all_gather_flat(full, self.global_slice, group=self.partition_group)
         return full[: self.numel]

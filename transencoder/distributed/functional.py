@@ -19,6 +19,7 @@ import torch
 import torch.distributed as dist
 
 from .accounting import CommLedger, all_gather_bytes
+from .compat import all_gather_flat
 from .faults import translate_errors
 from .waits import wait_group
 
@@ -46,13 +47,13 @@ def _gather_rows(
     world, _ = _world(group)
     rows = torch.tensor([tensor.shape[0]], dtype=torch.int64, device=tensor.device)
     all_rows = torch.empty(world, dtype=torch.int64, device=tensor.device)
-    dist.all_gather_into_tensor(all_rows, rows, group=group)
+    all_gather_flat(all_rows, rows, group=group)
     counts = [int(c) for c in all_rows.tolist()]
     longest = max(counts)
     padded = tensor.new_zeros((longest, *tensor.shape[1:]))
     padded[: tensor.shape[0]] = tensor
     gathered = tensor.new_empty((world * longest, *tensor.shape[1:]))
-    dist.all_gather_into_tensor(gathered, padded.contiguous(), group=group)
+    all_gather_flat(gathered, padded.contiguous(), group=group)
     if ledger is not None:
         ledger.record("all_gather(rows)", world, all_gather_bytes(8, world))
         ledger.record(
@@ -174,7 +175,7 @@ def gather_in_order(
     padded[:expected] = scores
     gathered = scores.new_empty((world * width, *scores.shape[1:]))
     with translate_errors("gathering scores"):
-        dist.all_gather_into_tensor(gathered, padded.contiguous(), group=group)
+        all_gather_flat(gathered, padded.contiguous(), group=group)
     if ledger is not None:
         ledger.record(
             "all_gather(scores)",

@@ -48,6 +48,7 @@ import torch.distributed as dist
 from torch import nn
 
 from .accounting import CommLedger, all_gather_bytes
+from .compat import all_gather_flat
 
 #: Bit 31 of an int32 word: set when the entry is ``-tau``.
 SIGN_BIT = -(2**31)
@@ -158,7 +159,7 @@ def exchange_codes(
     p = group.size()
     count = torch.tensor([codes.numel()], dtype=torch.int32, device=codes.device)
     counts = torch.empty(p, dtype=torch.int32, device=codes.device)
-    dist.all_gather_into_tensor(counts, count, group=group)
+    all_gather_flat(counts, count, group=group)
     if ledger is not None:
         ledger.record("all_gather(gtc counts)", p, all_gather_bytes(4, p))
     longest = int(counts.max())
@@ -167,7 +168,7 @@ def exchange_codes(
     padded = codes.new_zeros(longest)
     padded[: codes.numel()] = codes
     gathered = codes.new_empty(p * longest)
-    dist.all_gather_into_tensor(gathered, padded, group=group)
+    all_gather_flat(gathered, padded, group=group)
     if ledger is not None:
         ledger.record("all_gather(gtc codes)", p, all_gather_bytes(4 * longest, p))
     valid = torch.arange(longest, device=codes.device).unsqueeze(0) < counts.unsqueeze(1)

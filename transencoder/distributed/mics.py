@@ -49,6 +49,7 @@ from torch.distributed.fsdp import FSDPModule, fully_shard
 from torch.distributed.fsdp._fully_shard._fsdp_api import AllGather, ReduceScatter
 
 from .accounting import CommLedger, all_gather_bytes, all_reduce_bytes, reduce_scatter_bytes
+from .compat import all_gather_flat, reduce_scatter_flat
 from .topology import ProcessGroups
 
 
@@ -72,9 +73,7 @@ class AccountedAllGather(_EmptyAlloc, AllGather):
             p,
             all_gather_bytes(input_tensor.numel() * input_tensor.element_size(), p),
         )
-        return dist.all_gather_into_tensor(
-            output_tensor, input_tensor, group=group, async_op=async_op
-        )
+        return all_gather_flat(output_tensor, input_tensor, group=group, async_op=async_op)
 
 
 class HierarchicalAllGather(_EmptyAlloc, AllGather):
@@ -115,9 +114,9 @@ class HierarchicalAllGather(_EmptyAlloc, AllGather):
         # 1) inter-node: the blocks of the ranks with my local index, one per node (node order),
         #    straight into the slot of the output that stage 2 sends from.
         mine = out[me * nodes * block : (me + 1) * nodes * block]
-        dist.all_gather_into_tensor(mine, input_tensor.reshape(-1), group=self.inter_node_group)
+        all_gather_flat(mine, input_tensor.reshape(-1), group=self.inter_node_group)
         # 2) intra-node, in place: out[local][node] = block of group rank node * local_size + local.
-        dist.all_gather_into_tensor(out, mine, group=self.intra_node_group)
+        all_gather_flat(out, mine, group=self.intra_node_group)
         # 3) reorder to group-rank order [node][local], in place.
         transpose_blocks_(out, rows=local, cols=nodes, block=block)
         if self.ledger is not None:
@@ -175,12 +174,10 @@ class AccountedReduceScatter(_EmptyAlloc, ReduceScatter):
             reduce_scatter_bytes(input_tensor.numel() * input_tensor.element_size(), p),
         )
         if op == dist.ReduceOp.AVG and dist.get_backend(group) == "gloo":
-            dist.reduce_scatter_tensor(
-                output_tensor, input_tensor, op=dist.ReduceOp.SUM, group=group
-            )
+            reduce_scatter_flat(output_tensor, input_tensor, op=dist.ReduceOp.SUM, group=group)
             output_tensor.div_(p)
             return None
-        return dist.reduce_scatter_tensor(
+        return reduce_scatter_flat(
             output_tensor, input_tensor, op=op, group=group, async_op=async_op
         )
 
