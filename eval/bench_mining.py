@@ -13,9 +13,14 @@ neighbour search alone at one million vectors.
     as queries (each excluding itself): exact chunked search against faiss IVF (an nprobe sweep)
     and HNSW: build and search time, peak RSS (one subprocess per method), recall@10 against
     the exact answer. ``--real`` adds the same comparison on the corpus of (a)'s embeddings.
+(a') ``roofline`` (also after every (a)): the forward pass's floating-point work on (a)'s
+    sentences and the rate of torch's fp32 matrix product on this CPU at the encoder's shapes:
+    each side's achieved GFLOP/s and the largest speedup over paraphrase_mining that an encoder
+    running every product at that rate could have.
 
     python eval/bench_mining.py --part corpus --output eval/results/mining.json
     python eval/bench_mining.py --part search --append --output eval/results/mining.json
+    python eval/bench_mining.py --part roofline --append --output eval/results/mining.json
     python eval/bench_mining.py --part search --real-only --real-vectors CACHE/<key> --queries 10000 \
         --output eval/results/mining_real.json
 """
@@ -189,6 +194,95 @@ def merge_search(kept: dict, fresh: dict, args: argparse.Namespace) -> None:
             rows = [row for row in earlier.get("rows", []) if row["method"] not in measured]
             part["rows"] = sorted(rows + part["rows"], key=lambda row: METHODS.index(row["method"]))
         kept[name] = part
+
+
+# The encoder's matrix products at (a)'s batch shape (8,192 tokens, MiniLM's 384 / 1,536 widths),
+# and one large square product: the rate torch's own GEMM reaches on this CPU.
+GEMM_SHAPES = {
+    "qkv/out 8192x384x384": (8192, 384, 384),
+    "ffn up 8192x384x1536": (8192, 384, 1536),
+    "ffn down 8192x1536x384": (8192, 1536, 384),
+    "square 2048": (2048, 2048, 2048),
+}
+
+
+def worker_gemm(args: argparse.Namespace) -> None:
+    import torch
+
+    rates = {}
+    with torch.inference_mode():
+        for name, (m, k, n) in GEMM_SHAPES.items():
+            a, b = torch.randn(m, k), torch.randn(k, n)
+            for _ in range(3):
+                a @ b  # warm-up
+            reps, started = 0, time.perf_counter()
+            while (elapsed := time.perf_counter() - started) < 3.0:
+                a @ b
+                reps += 1
+            rates[name] = round(2 * m * k * n * reps / elapsed / 1e9, 1)
+    Path(args.out + ".json").write_text(
+        json.dumps({"gflops": rates, "torch_threads": torch.get_num_threads()})
+    )
+
+
+def encoder_flops(model, sentences: list[str]) -> dict:
+    """Floating-point work of a BERT-style bi-encoder's forward pass over ``sentences``, each
+    unpadded, as our mining tokenises them: 2 x the multiply-adds of the layers' matrix products,
+    attention's two products and BERT's pooler. Embedding lookups, layer norms, softmax and
+    activations are left out, so it is a lower bound of the work."""
+    lengths = np.array([len(ids) for ids in model.tokenize(sentences)], dtype=np.float64)
+    config = model.encoder.config
+    h, f, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
+    linear = 2 * lengths.sum() * (4 * h * h + 2 * h * f) * layers
+    attention = 2 * 2 * (lengths**2).sum() * h * layers
+    # BERT's pooler (a dense layer on [CLS]) runs once per sentence, used or not
+    pooler = 2 * len(lengths) * h * h if getattr(model.encoder, "pooler", None) else 0
+    flop = linear + attention + pooler
+    return {
+        "tokens": int(lengths.sum()),
+        "flop": int(flop),
+        "gflop": round(flop / 1e9, 1),
+        "model": {"hidden": h, "intermediate": f, "layers": layers},
+    }
+
+
+def run_roofline(args: argparse.Namespace, work: Path, corpus: dict) -> dict:
+    """How far (a)'s encode is from the CPU's matrix-product rate, and so what speedup over
+    paraphrase_mining any fp32 encoder of the same model could reach on this machine."""
+    sentences, _ = corpus_sentences(Path(args.data_root))
+    if len(sentences) != corpus["sentences"]:
+        raise SystemExit(f"corpus has {len(sentences)} sentences, the record {corpus['sentences']}")
+    from transencoder import BiEncoder
+
+    work_part = encoder_flops(BiEncoder.from_pretrained("default", device="cpu"), sentences)
+    spawn(["--worker", "gemm", "--out", str(work / "gemm")], timeout=600)
+    gemm = json.loads((work / "gemm.json").read_text())
+    best = max(gemm["gflops"].values())
+    ours = next(r for r in corpus["runs"] if r["side"] == "ours")
+    floor_s = work_part["gflop"] / best + ours["search_s"]
+    sides = {
+        "ours": ours["total_s"] - ours["search_s"],
+        **{
+            f"st_batch_{r['batch_size']}": r["total_s"]
+            for r in corpus["runs"]
+            if r["side"] == "st" and r["repeat"] == 0
+        },
+    }
+    return {
+        **work_part,
+        "gemm_gflops": gemm["gflops"],
+        "torch_threads": gemm["torch_threads"],
+        "achieved_gflops": {
+            name: round(work_part["gflop"] / seconds, 1) for name, seconds in sides.items()
+        },
+        "floor_s": round(floor_s, 1),
+        "speedup_ceiling": {
+            name: round(seconds / floor_s, 2) for name, seconds in sides.items() if name != "ours"
+        },
+        "note": "ours: encode only (total - search); st: paraphrase_mining's total (its search "
+        "included, so its rate is understated). floor_s = gflop at the best GEMM rate + our "
+        "measured search: the time of an encoder that ran every product at that rate.",
+    }
 
 
 # ----------------------------------------------------------------------------- driver
@@ -413,6 +507,20 @@ def print_tables(record: dict) -> None:
             )
         for name, row in part["comparison"].items():
             print(f"output vs {name}: {row}")
+        if "roofline" in part:
+            roof = part["roofline"]
+            print(
+                f"forward pass: {roof['tokens']} tokens, {roof['gflop']:.0f} GFLOP; torch GEMM on "
+                f"this CPU ({roof['torch_threads']} threads): "
+                + ", ".join(f"{k} {v:.0f}" for k, v in roof["gemm_gflops"].items())
+                + " GFLOP/s"
+            )
+            print(
+                "achieved: "
+                + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in roof["achieved_gflops"].items())
+                + f"; floor at the best GEMM rate {roof['floor_s']:.0f} s -> largest speedup "
+                + ", ".join(f"vs {k} {v:.2f}x" for k, v in roof["speedup_ceiling"].items())
+            )
     for name, part in record.get("search", {}).items():
         print(
             f"\n(b) search, {name} vectors: n={part['n']} dim={part['dim']}, {part['queries']} queries, k=10"
@@ -456,7 +564,12 @@ def summarise_corpus(part: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=("corpus", "search", "both"), default="both")
+    parser.add_argument(
+        "--part",
+        choices=("corpus", "search", "both", "roofline"),
+        default="both",
+        help="roofline: add the FLOP count and GEMM rate to the recorded (a) (needs --append)",
+    )
     parser.add_argument("--data-root", default=str(REPO.parent / "shared" / "data"))
     parser.add_argument("--k", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=128)
@@ -493,7 +606,7 @@ def main() -> None:
     )
     parser.add_argument("--output", default="eval/results/mining.json")
     # worker mode (internal)
-    parser.add_argument("--worker", choices=("corpus", "search"))
+    parser.add_argument("--worker", choices=("corpus", "search", "gemm"))
     parser.add_argument("--side")
     parser.add_argument("--sentences")
     parser.add_argument("--method")
@@ -504,6 +617,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker == "corpus":
         return worker_corpus(args)
+    if args.worker == "gemm":
+        return worker_gemm(args)
     if args.worker == "search":
         if args.nlist == 0:
             args.nlist = None
@@ -514,7 +629,7 @@ def main() -> None:
     output = Path(args.output)
     record = json.loads(output.read_text()) if args.append and output.is_file() else {}
     record["commands"] = [*record.get("commands", []), " ".join(sys.argv)]
-    record["meta"] = {
+    meta = {
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "platform": platform.platform(),
@@ -522,13 +637,20 @@ def main() -> None:
         "load_average_at_start": os.getloadavg(),
         "command": " ".join(sys.argv),
     }
+    if args.part != "roofline":  # a roofline alone keeps the timed runs' meta; it has its own
+        record["meta"] = meta
     with tempfile.TemporaryDirectory(prefix="bench-mining-") as folder:
         if args.part in ("corpus", "both"):
             record["corpus"] = run_corpus(args, Path(folder))
             summarise_corpus(record["corpus"])
+        if args.part in ("corpus", "both", "roofline"):
+            if "corpus" not in record:
+                raise SystemExit(f"--part roofline needs (a) in {output} (and --append)")
+            roofline = run_roofline(args, Path(folder), record["corpus"])
+            record["corpus"]["roofline"] = {**roofline, "meta": meta}
         if args.part in ("search", "both"):
             merge_search(record.setdefault("search", {}), run_search(args, Path(folder)), args)
-    record["meta"]["load_average_at_end"] = os.getloadavg()
+    meta["load_average_at_end"] = os.getloadavg()
     print_tables(record)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(record, indent=2) + "\n")

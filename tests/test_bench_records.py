@@ -160,3 +160,28 @@ def test_a_re_measure_of_one_search_method_keeps_the_other_methods_rows():
     again = {"random": {**shape, "n": 2000, "rows": [{"method": "ivf", "search_s": 1.0}]}}
     merge(kept, again, Namespace(methods="ivf", append=False))
     assert kept["random"]["rows"] == [{"method": "ivf", "search_s": 1.0}]
+
+
+def test_the_roofline_flop_count_equals_torchs_flop_counter(tiny_model):
+    """bench_mining's FLOP count of a forward pass (the roofline's numerator) equals what
+    ``torch.utils.flop_counter`` counts on the model, sentence by sentence (no padding), with
+    eager attention so that attention's two products are matrix products the counter sees."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from transencoder import BiEncoder
+    from transencoder.models.batching import pad_batch
+
+    model = BiEncoder.from_pretrained(str(tiny_model), device="cpu").eval()
+    model.encoder.set_attn_implementation("eager")
+    sentences = ["a man is playing a guitar", "two dogs", "the cat sat on the mat today ok"]
+    counted = _mining_bench().encoder_flops(model, sentences)
+    pad_id = model.tokenizer.pad_token_id
+    total = 0
+    with torch.inference_mode():
+        for ids in model.tokenize(sentences):
+            with FlopCounterMode(display=False) as counter:
+                model(**pad_batch([ids], pad_id))
+            total += counter.get_total_flops()
+    assert counted["tokens"] == sum(len(ids) for ids in model.tokenize(sentences))
+    assert counted["flop"] == total
