@@ -262,7 +262,7 @@ def summarise(root: Path, domains, output: Path, section: str | None = None) -> 
     record = {
         "runs": rows,
         "variants_seed_2021": variants,
-        "mix_dev_means": dev_means,
+        "mix_dev_means": {a: round(v, 4) for a, v in dev_means.items()},
         "default_mix": default_mix,
         "seeds": seeds,
         "signals": signals,

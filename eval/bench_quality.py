@@ -4,9 +4,13 @@ Pairs: the unlabelled pairs of STS12-16 and STS-B (all splits) found in ``--data
 (transductive, as the paper's setting: the evaluation pairs are in the pool, their labels are
 not). Prints, per recipe, the 6-task Spearman table for the start model and for the bi- and
 cross-encoder after each cycle, with the wall time; writes JSON. Runs are resumable: start the
-same command again after an interruption.
+same command again after an interruption. ``--set data.remine=true`` discards the pairing
+instead and trains on pairs mined from the pool's distinct sentences (``transencoder mine``'s
+defaults), the issue-18 quality benchmark.
 
     python eval/bench_quality.py --data-dir ../shared/data/sts/senteval --recipes recommended,official
+    python eval/bench_quality.py --recipes recommended --set data.remine=true \
+        --output-root runs/mined-quality --output eval/results/mined_quality.json
 """
 
 from __future__ import annotations
@@ -79,8 +83,9 @@ def main() -> None:
         config = build_config(values, sets=args.set)
         out = config.run.output_dir
         report = rebuild_report(out) if args.summarise_only else run_trans_encoder(config)
+        pool = "mined from the pool's sentences" if "mining" in report["pairs"] else "transductive"
         print(
-            f"\n== recipe {recipe}: {report['pairs']['count']} pairs (transductive), "
+            f"\n== recipe {recipe}: {report['pairs']['count']} pairs ({pool}), "
             f"wall time {report['seconds']:.0f} s (this invocation {time.perf_counter() - started:.0f} s)"
         )
         print(table(report))
