@@ -6,7 +6,10 @@ not). Prints, per recipe, the 6-task Spearman table for the start model and for 
 cross-encoder after each cycle, with the wall time; writes JSON. Runs are resumable: start the
 same command again after an interruption. ``--set data.remine=true`` discards the pairing
 instead and trains on pairs mined from the pool's distinct sentences (``transencoder mine``'s
-defaults), the issue-18 quality benchmark.
+defaults), the issue-18 quality benchmark. ``--label`` keeps a variant's run folder and record
+key apart from the recipe's own, e.g. a run trained on a pool mined with other settings
+(``transencoder mine`` then ``transencoder train --pairs``, folder ``OUTPUT_ROOT/LABEL``),
+summarised with ``--summarise-only``.
 
     python eval/bench_quality.py --data-dir ../shared/data/sts/senteval --recipes recommended,official
     python eval/bench_quality.py --recipes recommended --set data.remine=true \
@@ -16,6 +19,7 @@ defaults), the issue-18 quality benchmark.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -54,11 +58,18 @@ def main() -> None:
         help="extra setting for every recipe, e.g. --set bi.epochs=1 (repeatable)",
     )
     parser.add_argument(
+        "--label",
+        default=None,
+        help="the record's key and run folder for the (single) recipe, default its name: keeps variants apart",
+    )
+    parser.add_argument(
         "--summarise-only",
         action="store_true",
         help="no training: report the cycles that the runs in --output-root have finished so far",
     )
     args = parser.parse_args()
+    if args.label and "," in args.recipes:
+        parser.error("--label names one recipe's result: give one recipe in --recipes")
 
     from records import read_record, write_record
 
@@ -75,7 +86,10 @@ def main() -> None:
                 "pool_tasks": list(TASKS),
                 "eval_tasks": list(TASKS),
             },
-            "run": {"output_dir": str(Path(args.output_root) / recipe), "show_progress_bar": False},
+            "run": {
+                "output_dir": str(Path(args.output_root) / (args.label or recipe)),
+                "show_progress_bar": False,
+            },
         }
         if args.cycles:
             values["cycles"] = args.cycles
@@ -83,15 +97,26 @@ def main() -> None:
         config = build_config(values, sets=args.set)
         out = config.run.output_dir
         report = rebuild_report(out) if args.summarise_only else run_trans_encoder(config)
-        pool = "mined from the pool's sentences" if "mining" in report["pairs"] else "transductive"
+        pairs_file = report["config"]["data"]["pairs"]
+        if pairs_file and "mining" not in report["pairs"]:
+            # a pool written by `transencoder mine`: keep how it was mined beside the figures
+            from transencoder.mining import default_summary_path
+
+            summary = Path(default_summary_path(pairs_file))
+            if summary.is_file():
+                report["pairs"]["mining"] = json.loads(summary.read_text())
+        if "mining" in report["pairs"]:
+            pool = "mined"
+        else:
+            pool = "transductive" if report["pairs"]["transductive"] else "given pairs file"
         print(
             f"\n== recipe {recipe}: {report['pairs']['count']} pairs ({pool}), "
             f"wall time {report['seconds']:.0f} s (this invocation {time.perf_counter() - started:.0f} s)"
         )
         print(table(report))
-        results[recipe] = {
+        results[args.label or recipe] = {
             "cycles_finished": sum(label.startswith("cycle ") for label in report["evaluation"]),
-            "cycles_planned": config.cycles,
+            "cycles_planned": report["config"]["cycles"],
             "evaluation": report["evaluation"],
             "seconds": report["seconds"],
             "pairs": report["pairs"],
