@@ -78,6 +78,7 @@ def main() -> None:
 
     results = {k: v for k, v in read_record(args.output).items() if k != "meta"}
     for recipe in args.recipes.split(","):
+        key = args.label or recipe  # the run folder's name and the record's key
         values: dict = {
             "recipe": recipe,
             "models": [args.model],
@@ -87,7 +88,7 @@ def main() -> None:
                 "eval_tasks": list(TASKS),
             },
             "run": {
-                "output_dir": str(Path(args.output_root) / (args.label or recipe)),
+                "output_dir": str(Path(args.output_root) / key),
                 "show_progress_bar": False,
             },
         }
@@ -114,7 +115,7 @@ def main() -> None:
             f"wall time {report['seconds']:.0f} s (this invocation {time.perf_counter() - started:.0f} s)"
         )
         print(table(report))
-        results[args.label or recipe] = {
+        results[key] = {
             "cycles_finished": sum(label.startswith("cycle ") for label in report["evaluation"]),
             "cycles_planned": report["config"]["cycles"],
             "evaluation": report["evaluation"],
