@@ -17,6 +17,7 @@ domain, evaluate on all) as its ``transfer`` section.
 
     python eval/bench_domains.py prepare --root runs/domains
     python eval/bench_domains.py train --root runs/domains --domains STS16,STS13 --seeds 2021,1,2
+    python eval/bench_domains.py train --root runs/domains-tf1 --domains MRPC -- --label-views token_f1
     python eval/bench_domains.py summarise --root runs/domains
     python eval/bench_domains.py transfer --root runs/domains
 """
@@ -293,8 +294,12 @@ def main() -> None:
         "--section",
         help="summarise: write the table as this section of --output (e.g. mined_pools)",
     )
-    parser.add_argument("extra", nargs="*", help="more train flags after --")
-    args = parser.parse_args()
+    # ``train ... -- FLAGS``: argparse would match an empty ``nargs="*"`` positional at
+    # ``train`` and then refuse the flags, so they are split off before parsing.
+    argv = sys.argv[1:]
+    cut = argv.index("--") if "--" in argv else len(argv)
+    args = parser.parse_args(argv[:cut])
+    args.extra = argv[cut + 1 :]
     domains = [d.strip().upper() for d in args.domains.split(",") if d.strip()]
     if args.action == "prepare":
         prepare(Path(args.root), Path(args.sts_data), Path(args.pairs_data), domains)

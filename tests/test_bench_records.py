@@ -124,6 +124,20 @@ def test_a_section_and_a_rewrite_of_the_main_table_keep_each_other(tmp_path, mon
     assert set(second) == {"meta", "runs", "mined_pools", "transfer"}
 
 
+def test_train_passes_the_flags_after_the_double_dash(monkeypatch):
+    """``bench_domains.py train ... -- FLAGS`` hands FLAGS to every ``transencoder train``."""
+    domains = _load("bench_domains")
+    calls = []
+    monkeypatch.setattr(domains, "train", lambda *args: calls.append(args))
+    argv = ["bench_domains.py", "train", "--domains", "mrpc", "--", "--label-views", "token_f1"]
+    monkeypatch.setattr(sys, "argv", argv)
+    domains.main()
+    monkeypatch.setattr(sys, "argv", ["bench_domains.py", "train", "--max-pool", "7"])
+    domains.main()
+    assert calls[0][1:] == (["MRPC"], [2021], ["--label-views", "token_f1"], domains.MAX_POOL)
+    assert calls[1][2:] == ([2021], [], 7)
+
+
 def _mining_bench():
     path = BENCH.parent / "bench_mining.py"
     spec = importlib.util.spec_from_file_location("bench_mining_under_test", path)
