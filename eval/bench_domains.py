@@ -13,13 +13,16 @@ A domain is one task: STS12 ... STS16, STS-B (all splits), MRPC (train), PAWS-Wi
 (the recipe's result, fixed mixes toward the start, selection on the dev sample) and how well
 the label-free signals predict a loss, and writes ``eval/results/domains.json`` (``--section``:
 one part of it, e.g. the mined pools); ``transfer`` adds the domain-transfer matrix (train on one
-domain, evaluate on all) as its ``transfer`` section.
+domain, evaluate on all) as its ``transfer`` section; ``views`` scores the start model's views
+(``pooled``, ``first_last``, ``token_f1``) as teachers on each domain's dev and test pairs
+(section ``start_views``: how the pairs recipe's label view was chosen).
 
     python eval/bench_domains.py prepare --root runs/domains
     python eval/bench_domains.py train --root runs/domains --domains STS16,STS13 --seeds 2021,1,2
-    python eval/bench_domains.py train --root runs/domains-tf1 --domains MRPC -- --label-views token_f1
+    python eval/bench_domains.py train --root runs/domains-pairs --domains MRPC -- --recipe pairs
     python eval/bench_domains.py summarise --root runs/domains
     python eval/bench_domains.py transfer --root runs/domains
+    python eval/bench_domains.py views --root runs/domains --domains MRPC,QNLI,PAWS,STSB
 """
 
 from __future__ import annotations
@@ -274,9 +277,54 @@ def summarise(root: Path, domains, output: Path, section: str | None = None) -> 
     return record
 
 
+def start_views(root: Path, domains, output: Path) -> dict:
+    """The start model's views as teachers: each view's score of every domain's dev and test
+    pairs (ROC-AUC x100 for a pair task, Spearman x100 for STS), and the three views' rank
+    average. The pairs recipe's label view was chosen on the dev rows."""
+    from scipy.stats import rankdata, spearmanr
+
+    from transencoder import BiEncoder
+    from transencoder.eval import find_all_tasks
+    from transencoder.eval.classification import roc_auc
+    from transencoder.eval.data import PairTask
+    from transencoder.training.views import VIEWS, view_scores
+
+    bi = BiEncoder.from_pretrained("default")
+    columns = (*VIEWS, "all three")
+    print(f"{'domain':8} {'split':5} {'pairs':>6} " + " ".join(f"{c:>10}" for c in columns))
+    table = {}
+    for domain in domains:
+        for split in ("dev", "test"):
+            (task,) = find_all_tasks(root / domain / "data" / f"{split}.tsv")
+            if isinstance(task, PairTask):
+                first, second, gold = task.sentences1, task.sentences2, task.labels
+                metric = roc_auc
+            else:
+                parts = task.subsets
+                first = [a for part in parts for a in part.sentences1]
+                second = [b for part in parts for b in part.sentences2]
+                gold = np.concatenate([part.scores for part in parts])
+                metric = lambda scores, gold: 100 * spearmanr(scores, gold)[0]  # noqa: E731
+            scores = view_scores(bi, list(zip(first, second)), show_progress_bar=False)
+            scores["all three"] = sum(rankdata(scores[view]) for view in VIEWS)
+            row = {name: round(float(metric(scores[name], gold)), 4) for name in columns}
+            table.setdefault(domain, {})[split] = {"pairs": len(gold), **row}
+            line = " ".join(f"{row[c]:10.2f}" for c in columns)
+            print(f"{domain:8} {split:5} {len(gold):6d} {line}", flush=True)
+    record = {
+        "table": table,
+        "note": "the packaged start model's views (pooled cosine, first-last average, token-"
+        "alignment F1, and the three views' rank average) scored on each domain's 200-pair dev "
+        "sample and its test pairs: ROC-AUC x100 for pair tasks, Spearman x100 for STS",
+    }
+    _save(output, record, "start_views")
+    print(f"wrote the start_views section of {output}")
+    return record
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=("prepare", "train", "summarise", "transfer"))
+    parser.add_argument("action", choices=("prepare", "train", "summarise", "transfer", "views"))
     parser.add_argument("--output", type=Path, default=Path("eval/results/domains.json"))
     parser.add_argument("--root", default="runs/domains")
     parser.add_argument("--sts-data", default="../shared/data/sts/senteval")
@@ -313,6 +361,8 @@ def main() -> None:
         )
     elif args.action == "summarise":
         summarise(Path(args.root), domains, args.output, args.section)
+    elif args.action == "views":
+        start_views(Path(args.root), domains, args.output)
     else:
         sources = [d.strip().upper() for d in (args.sources or "").split(",") if d.strip()]
         print_transfer(Path(args.root), domains, args.output, sources)

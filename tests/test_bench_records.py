@@ -138,6 +138,37 @@ def test_train_passes_the_flags_after_the_double_dash(monkeypatch):
     assert calls[1][2:] == ([2021], [], 7)
 
 
+def test_views_scores_each_view_like_an_independent_computation(tmp_path, monkeypatch):
+    """``bench_domains.py views``: the start model's pooled view is its cosine, scored by
+    sklearn's ROC-AUC (pair task) and scipy's Spearman (STS); the section lands in the record."""
+    from scipy.stats import spearmanr
+    from sklearn.metrics import roc_auc_score
+
+    from tests.eval.conftest import pair_rows, write_plain_pairs
+    from transencoder import BiEncoder
+
+    domains = _load("bench_domains")
+    rows = pair_rows(12)
+    sts = [(a, b, float(i % 5)) for i, (a, b, _) in enumerate(pair_rows(10, offset=2))]
+    for split in ("dev", "test"):
+        write_plain_pairs(tmp_path / "PAIRS" / "data" / f"{split}.tsv", rows)
+        lines = ["sentence1\tsentence2\tscore"] + ["\t".join(map(str, r)) for r in sts]
+        (tmp_path / "STS" / "data").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "STS" / "data" / f"{split}.tsv").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "domains.json"
+    monkeypatch.setattr(sys, "argv", ["bench_domains.py", "views"])
+    table = domains.start_views(tmp_path, ["PAIRS", "STS"], out)["table"]
+    bi = BiEncoder.from_pretrained("default", device="cpu")
+    cosines = bi.similarity([(a, b) for a, b, _ in rows])
+    auc = 100 * roc_auc_score([label for *_, label in rows], cosines)
+    rho = 100 * spearmanr(bi.similarity([(a, b) for a, b, _ in sts]), [s for *_, s in sts])[0]
+    assert abs(table["PAIRS"]["test"]["pooled"] - auc) < 1e-3
+    assert abs(table["STS"]["dev"]["pooled"] - rho) < 1e-3
+    assert table["PAIRS"]["dev"]["pairs"] == 12 and table["STS"]["test"]["pairs"] == 10
+    assert set(table["PAIRS"]["dev"]) == {"pairs", "pooled", "first_last", "token_f1", "all three"}
+    assert json.loads(out.read_text())["start_views"]["table"] == table
+
+
 def _mining_bench():
     path = BENCH.parent / "bench_mining.py"
     spec = importlib.util.spec_from_file_location("bench_mining_under_test", path)
