@@ -90,6 +90,48 @@ def test_cli_train_label_views(tmp_path, capsys, monkeypatch):
     assert "label_views must be a non-empty list of distinct views" in capsys.readouterr().err
 
 
+def test_cli_train_chooses_the_pairs_recipe_for_a_folder_of_pair_tasks(
+    tmp_path, capsys, monkeypatch
+):
+    """A --data-dir of pair-classification tasks only gets the pairs recipe (token_f1 labels);
+    STS data in the pool, --remine, a --pairs file or a named recipe keep their own."""
+    from tests.eval.conftest import pair_rows, write_plain_pairs, write_stsb
+
+    seen = []
+
+    def capture(config, **kwargs):
+        seen.append((config.recipe, config.teachers.label_views))
+        return {"evaluation": {}}
+
+    monkeypatch.setattr("transencoder.training.run_trans_encoder", capture)
+    pairs = tmp_path / "pairs"
+    write_plain_pairs(pairs / "mine.tsv", pair_rows(12))
+    mixed = tmp_path / "mixed"
+    write_plain_pairs(mixed / "mine.tsv", pair_rows(12))
+    write_stsb(mixed / "STSBenchmark")
+    out = ["--output-dir", str(tmp_path / "out")]
+    assert main(["train", "--data-dir", str(pairs), *out]) == 0
+    assert "recipe: pairs (the pool holds only pair-classification tasks" in capsys.readouterr().out
+    main(["train", "--data-dir", str(pairs), "--recipe", "recommended", *out])
+    main(["train", "--data-dir", str(pairs), "--remine", *out])
+    main(["train", "--data-dir", str(mixed), *out])
+    main(["train", "--pairs", str(pairs / "mine.tsv"), *out])
+    config = tmp_path / "c.yaml"
+    config.write_text(f"recipe: official\ndata: {{data_dir: {pairs}}}\n", encoding="utf-8")
+    main(["train", "--config", str(config), *out])
+    main(["train", "--data-dir", str(pairs), "--set", "recipe=recommended", *out])
+    assert "recipe: pairs" not in capsys.readouterr().out
+    main(["train", "--data-dir", str(mixed), "--pool-tasks", "mine", *out])  # the pair file alone
+    pairs_recipe, recommended = ("pairs", ["token_f1"]), ("recommended", ["pooled"])
+    assert seen == [
+        pairs_recipe,
+        *[recommended] * 4,
+        ("official", ["pooled"]),
+        recommended,
+        pairs_recipe,
+    ]
+
+
 def test_cli_prints_the_last_cycle_and_the_average():
     from transencoder.commands.train import result_lines
 

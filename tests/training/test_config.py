@@ -66,6 +66,15 @@ def test_the_default_config_is_the_recommended_recipe():
     assert built == default and built["recipe"] == "recommended"
 
 
+def test_the_pairs_recipe_is_the_recommended_one_with_token_f1_labels():
+    pairs = build_config({"data": {"data_dir": "x"}, "recipe": "pairs"}).to_dict()
+    recommended = build_config({"data": {"data_dir": "x"}}).to_dict()
+    assert pairs.pop("recipe") == "pairs" and recommended.pop("recipe") == "recommended"
+    assert pairs["teachers"].pop("label_views") == ["token_f1"]
+    assert recommended["teachers"].pop("label_views") == ["pooled"]
+    assert pairs == recommended
+
+
 def test_set_overrides_any_field_last():
     config = build_config(
         {"data": {"pairs": "p"}, "bi": {"lr": 1e-5}},

@@ -20,8 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add(
         "--recipe",
-        choices=("recommended", "official"),
-        help="default settings (default: recommended)",
+        choices=("recommended", "official", "pairs"),
+        help="default settings (default: pairs when --data-dir holds only pair-classification "
+        "tasks, such as MRPC, QNLI, QQP or PAWS files; recommended otherwise)",
     )
     add(
         "--model",
@@ -144,7 +145,25 @@ def config_from_args(args: argparse.Namespace):
             "report_to": split_list(args.report_to),
         },
     }
-    return build_config(values, overrides=overrides, sets=args.set)
+    config = build_config(values, overrides=overrides, sets=args.set)  # checked before any I/O
+    named = args.recipe or "recipe" in values or any(s.startswith("recipe=") for s in args.set)
+    if not named and pool_is_pair_tasks(config.data):
+        config = build_config(values, overrides={**overrides, "recipe": "pairs"}, sets=args.set)
+    return config
+
+
+def pool_is_pair_tasks(data) -> bool:
+    """Whether a run's pool is a data folder's pair-classification tasks (MRPC, QNLI, QQP, PAWS,
+    labelled pair files) and nothing else, not re-mined: such a run defaults to the pairs recipe."""
+    from ..eval.data import DataFormatError
+    from ..training.pairs import pool_family
+
+    if not data.data_dir or data.remine:
+        return False
+    try:
+        return pool_family(data.data_dir, data.pool_tasks) == "pairs"
+    except DataFormatError:  # the run itself reports a folder it cannot read
+        return False
 
 
 def run(args: argparse.Namespace) -> int:
@@ -170,6 +189,11 @@ def run(args: argparse.Namespace) -> int:
         )
     except ValueError as err:  # StrategyConfig's checks: a usage error, not a crash
         raise ConfigError(str(err)) from err
+    if runtime.is_main and config.recipe == "pairs" and not args.recipe:
+        print(
+            "recipe: pairs (the pool holds only pair-classification tasks: the cross-encoder "
+            "learns the bi-encoder's token_f1 view; --recipe recommended for the STS recipe)"
+        )
     report = run_trans_encoder(config, runtime=runtime, overwrite=args.overwrite)
     if runtime.is_main:
         print(f"\nreport: {os.path.join(config.run.output_dir, 'report.md')}")

@@ -140,6 +140,15 @@ def pool_from_data_dir(
     return pool
 
 
+def pool_family(root: str | Path, tasks: Sequence[str] | None = None) -> str:
+    """``"pairs"`` when the pool of a data folder (of its ``tasks``, when given) holds
+    pair-classification tasks and no STS task, else ``"sts"``: the family that decides which
+    recipe ``transencoder train`` defaults to."""
+    wanted = {canonical_task_name(name) for name in tasks} if tasks else None
+    sts = [loc for loc in locate_tasks(root) if wanted is None or loc.task.upper() in wanted]
+    return "pairs" if not sts and locate_pair_tasks(root)[0] else "sts"
+
+
 _HEADER = ("sentence1", "sentence2")
 
 

@@ -2,7 +2,8 @@
 
 ``TrainConfig()`` is the recommended recipe; ``official`` is ``recipes/official.yaml`` applied on
 top (the single source of the paper's settings; ``scripts/`` use it through ``--recipe
-official``). Later sources override earlier ones, field by field:
+official``), ``pairs`` is ``recipes/pairs.yaml`` (the recommended recipe for
+pair-classification pools). Later sources override earlier ones, field by field:
 defaults -> recipe file -> ``values`` (a YAML file) -> ``overrides`` (flags) -> ``sets``
 (``section.field=value`` strings, the value read as YAML).
 """
@@ -18,7 +19,7 @@ import yaml
 
 from .config import SECTIONS, ConfigError, TrainConfig
 
-RECIPES = ("recommended", "official")
+RECIPES = ("recommended", "official", "pairs")
 _LIST_FIELDS = {"models", "pool_tasks", "eval_tasks", "label_views", "start_views", "report_to"}
 
 
