@@ -158,7 +158,9 @@ def _save(output: Path, record: dict, section: str | None) -> None:
     write_record(output, {**record, **kept})
 
 
-def print_transfer(root: Path, domains, output: Path, sources=None) -> None:
+def print_transfer(
+    root: Path, domains, output: Path, sources=None, section: str | None = None
+) -> None:
     from domains_analysis import transfer
 
     matrix = transfer(root, sources or domains, domains)
@@ -169,11 +171,11 @@ def print_transfer(root: Path, domains, output: Path, sources=None) -> None:
         output,
         {
             "matrix": matrix,
-            "note": "Spearman x100 (STS) or ROC-AUC x100 (pairs) on each target's test split; rows: the start, and per source domain its final bi-encoder (the average) and cross-encoder (cycle 3)",
+            "note": "Spearman x100 (STS) or ROC-AUC x100 (pairs) on each target's test split; rows: the start, and per source domain its final bi-encoder (the average) and cross-encoder (its last cycle)",
         },
-        "transfer",
+        section or "transfer",
     )
-    print(f"wrote the transfer section of {output}")
+    print(f"wrote the {section or 'transfer'} section of {output}")
 
 
 def summarise(root: Path, domains, output: Path, section: str | None = None) -> dict:
@@ -340,7 +342,7 @@ def main() -> None:
     parser.add_argument("--sources", help="transfer: the trained domains (default: --domains)")
     parser.add_argument(
         "--section",
-        help="summarise: write the table as this section of --output (e.g. mined_pools)",
+        help="summarise / transfer: write the table as this section of --output (e.g. mined_pools)",
     )
     # ``train ... -- FLAGS``: argparse would match an empty ``nargs="*"`` positional at
     # ``train`` and then refuse the flags, so they are split off before parsing.
@@ -365,7 +367,7 @@ def main() -> None:
         start_views(Path(args.root), domains, args.output)
     else:
         sources = [d.strip().upper() for d in (args.sources or "").split(",") if d.strip()]
-        print_transfer(Path(args.root), domains, args.output, sources)
+        print_transfer(Path(args.root), domains, args.output, sources, args.section)
 
 
 if __name__ == "__main__":

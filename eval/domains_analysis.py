@@ -46,8 +46,15 @@ def run_signals(run_dir: Path, cycles: int) -> list[dict]:
     return out
 
 
-def score_run(run_dir: Path, data: Path, start_model: str = "default", cycles: int = 3) -> dict:
+def run_cycles(run_dir: Path) -> int:
+    """How many cycles a run folder holds (its ledger's settings; an extended run counts all)."""
+    ledger = json.loads((run_dir / "progress.json").read_text(encoding="utf-8"))
+    return int(ledger["config"]["cycles"])
+
+
+def score_run(run_dir: Path, data: Path, start_model: str = "default") -> dict:
     """Every candidate of a finished run on dev and test (cached), and its signals."""
+    cycles = run_cycles(run_dir)
     cache = run_dir / "bench_scores.json"
     if cache.is_file():
         return json.loads(cache.read_text(encoding="utf-8"))
@@ -171,7 +178,7 @@ def transfer(
     root: Path, sources: list[str], targets: list[str], start_model: str = "default"
 ) -> dict:
     """Train on one domain's pool, evaluate on every domain's test split: start, final bi (the
-    average) and final cross (cycle 3) per source; cached in ``<root>/transfer.json``. The start's
+    average) and final cross (its last cycle's) per source; cached in ``<root>/transfer.json``. The start's
     row and the diagonal are the per-domain scores of the same models on the same test split
     (``bench_scores.json``) where those exist."""
     from transencoder import BiEncoder, CrossEncoder
@@ -187,7 +194,7 @@ def transfer(
                 run / "average" / "bi", device="cpu"
             )
             models[f"{s} cross"] = lambda run=run: CrossEncoder.from_pretrained(
-                run / "cycle-3" / "cross", device="cpu"
+                run / f"cycle-{run_cycles(run)}" / "cross", device="cpu"
             )
     models["start"] = lambda: BiEncoder.from_pretrained(start_model, device="cpu")  # often known
     for name, load in models.items():

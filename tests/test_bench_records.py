@@ -230,3 +230,26 @@ def test_the_roofline_flop_count_equals_torchs_flop_counter(tiny_model):
             total += counter.get_total_flops()
     assert counted["tokens"] == sum(len(ids) for ids in model.tokenize(sentences))
     assert counted["flop"] == total
+
+
+def test_transfer_scores_an_extended_runs_last_cross_encoder(tmp_path, monkeypatch):
+    """A run extended to five cycles is one source of the transfer matrix: its cross-encoder row
+    is cycle 5's, not a fixed cycle's; the run's cycle count comes from its ledger."""
+    import transencoder
+
+    analysis = _load("domains_analysis")
+    run = tmp_path / "MRPC" / "s2021"
+    (run / "average" / "bi").mkdir(parents=True)
+    (run / "progress.json").write_text(json.dumps({"config": {"cycles": 5}}))
+    assert analysis.run_cycles(run) == 5
+    loaded = []
+    monkeypatch.setattr(analysis, "_suite", lambda path: path.parent.parent.name)
+    monkeypatch.setattr(analysis, "_primary", lambda suite, model: 1.0)
+    for cls in ("BiEncoder", "CrossEncoder"):
+        load = lambda path, device, cls=cls: loaded.append((cls, Path(path))) or cls  # noqa: E731
+        monkeypatch.setattr(getattr(transencoder, cls), "from_pretrained", load)
+    matrix = analysis.transfer(tmp_path, ["MRPC"], ["MRPC", "QNLI"])
+    assert ("CrossEncoder", run / "cycle-5" / "cross") in loaded
+    assert ("BiEncoder", run / "average" / "bi") in loaded
+    assert matrix["MRPC cross"] == {"MRPC": 1.0, "QNLI": 1.0}
+    assert json.loads((tmp_path / "transfer.json").read_text()) == matrix
