@@ -93,14 +93,15 @@ def test_cli_train_label_views(tmp_path, capsys, monkeypatch):
 def test_cli_train_chooses_the_pairs_recipe_for_a_folder_of_pair_tasks(
     tmp_path, capsys, monkeypatch
 ):
-    """A --data-dir of pair-classification tasks only gets the pairs recipe (token_f1 labels);
-    STS data in the pool, --remine, a --pairs file or a named recipe keep their own."""
+    """A --data-dir of pair-classification tasks only gets the pairs recipe (token_f1 labels,
+    five cycles; --cycles still wins); STS data in the pool, --remine, a --pairs file or a named
+    recipe keep their own."""
     from tests.eval.conftest import pair_rows, write_plain_pairs, write_stsb
 
     seen = []
 
     def capture(config, **kwargs):
-        seen.append((config.recipe, config.teachers.label_views))
+        seen.append((config.recipe, config.teachers.label_views, config.cycles))
         return {"evaluation": {}}
 
     monkeypatch.setattr("transencoder.training.run_trans_encoder", capture)
@@ -122,13 +123,15 @@ def test_cli_train_chooses_the_pairs_recipe_for_a_folder_of_pair_tasks(
     main(["train", "--data-dir", str(pairs), "--set", "recipe=recommended", *out])
     assert "recipe: pairs" not in capsys.readouterr().out
     main(["train", "--data-dir", str(mixed), "--pool-tasks", "mine", *out])  # the pair file alone
-    pairs_recipe, recommended = ("pairs", ["token_f1"]), ("recommended", ["pooled"])
+    main(["train", "--data-dir", str(pairs), "--cycles", "3", *out])
+    pairs_recipe, recommended = ("pairs", ["token_f1"], 5), ("recommended", ["pooled"], 3)
     assert seen == [
         pairs_recipe,
         *[recommended] * 4,
-        ("official", ["pooled"]),
+        ("official", ["pooled"], 3),
         recommended,
         pairs_recipe,
+        ("pairs", ["token_f1"], 3),
     ]
 
 

@@ -192,7 +192,8 @@ def run(args: argparse.Namespace) -> int:
     if runtime.is_main and config.recipe == "pairs" and not args.recipe:
         print(
             "recipe: pairs (the pool holds only pair-classification tasks: the cross-encoder "
-            "learns the bi-encoder's token_f1 view; --recipe recommended for the STS recipe)"
+            f"learns the bi-encoder's token_f1 view, {config.cycles} cycles; --recipe recommended "
+            "for the STS recipe)"
         )
     report = run_trans_encoder(config, runtime=runtime, overwrite=args.overwrite)
     if runtime.is_main:
