@@ -178,9 +178,9 @@ def transfer(
     root: Path, sources: list[str], targets: list[str], start_model: str = "default"
 ) -> dict:
     """Train on one domain's pool, evaluate on every domain's test split: start, final bi (the
-    average) and final cross (its last cycle's) per source; cached in ``<root>/transfer.json``. The start's
-    row and the diagonal are the per-domain scores of the same models on the same test split
-    (``bench_scores.json``) where those exist."""
+    average) and final cross (its last cycle's) per source; cached in ``<root>/transfer.json``.
+    The start's row and the diagonal are the per-domain scores of the same models on the same
+    test split (``bench_scores.json``) where those exist."""
     from transencoder import BiEncoder, CrossEncoder
 
     cache = root / "transfer.json"
