@@ -27,6 +27,7 @@ from .loading import (
     load_module_weights,
     resolve_model_path,
 )
+from .similarity import PAIR_FORM, cosine_matrix
 from .st_format import atomic_directory, read_layout, write_bi_encoder_metadata
 
 POOLING_MODES = ("mean", "cls", "cls_mlp")
@@ -169,6 +170,9 @@ class BiEncoder(nn.Module):
                 _save_mlp(staging / "2_Dense", self.mlp)
             write_model_card(staging, card)
 
+    #: The name Hugging Face and sentence-transformers users know: the same as :meth:`save`.
+    save_pretrained = save
+
     # ------------------------------------------------------------------ forward
     @property
     def device(self) -> torch.device:
@@ -248,14 +252,37 @@ class BiEncoder(nn.Module):
             embeddings = embeddings[0]
         return embeddings if convert_to_tensor else embeddings.numpy()
 
-    def similarity(
+    def similarity(self, embeddings1, embeddings2=None, **options) -> torch.Tensor:
+        """Cosine similarity matrix of two sets of embeddings, as sentence-transformers'
+        ``SentenceTransformer.similarity``: ``out[i, j] = cos(embeddings1[i], embeddings2[j])``.
+
+        Args:
+            embeddings1: ``(n, d)`` or ``(d,)`` numpy array or torch tensor (e.g. from
+                :meth:`encode`).
+            embeddings2: ``(m, d)`` or ``(d,)``.
+
+        Returns:
+            ``(n, m)`` float32 torch tensor.
+
+        Raises:
+            TypeError: when given texts or ``(sentence1, sentence2)`` pairs (this method's
+                earlier meaning): :meth:`pair_similarity` scores those.
+        """
+        if embeddings2 is None or options:
+            given = ", ".join(["embeddings1"] + [f"{key}=" for key in options])
+            raise TypeError(
+                f"similarity() got ({given}) instead of two embedding sets: {PAIR_FORM}"
+            )
+        return cosine_matrix(embeddings1, embeddings2)
+
+    def pair_similarity(
         self,
         pairs: Sequence[tuple[str, str]],
         *,
         batch_size: int = 64,
         show_progress_bar: bool | None = None,
     ) -> np.ndarray:
-        """Cosine similarity of each ``(sentence1, sentence2)`` pair.
+        """Cosine similarity of each ``(sentence1, sentence2)`` pair, shape ``(len(pairs),)``.
 
         Every distinct sentence of both sides is encoded once, in one length-sorted pass.
         """
