@@ -176,6 +176,13 @@ class ScoresPairs:
     def __call__(self, models: object | Sequence[object]):
         return self.from_scores(self.scores(models), models=_names(models))
 
+    def as_sentence_evaluator(self, name: str = ""):
+        """This evaluator as a sentence-transformers evaluator (a ``SentenceEvaluator`` that
+        scores a ``SentenceTransformer``): see :class:`transencoder.eval.STEvaluator`."""
+        from .st_evaluator import STEvaluator
+
+        return STEvaluator(self, name=name)
+
 
 class StsEvaluator(ScoresPairs):
     """Callable evaluator: ``StsEvaluator(tasks)(model_or_models) -> StsResult``.

@@ -27,7 +27,7 @@ from .loading import (
     load_module_weights,
     resolve_model_path,
 )
-from .similarity import PAIR_FORM, cosine_matrix
+from .similarity import PAIR_FORM, cosine_matrix, cosines_of_pairs
 from .st_format import atomic_directory, read_layout, write_bi_encoder_metadata
 
 POOLING_MODES = ("mean", "cls", "cls_mlp")
@@ -291,10 +291,7 @@ class BiEncoder(nn.Module):
         embeddings = self.embed_token_ids(
             self.tokenize(unique), batch_size=batch_size, show_progress_bar=show_progress_bar
         )
-        embeddings = F.normalize(embeddings, dim=-1)
-        left = torch.as_tensor(index[: len(firsts)], dtype=torch.long)
-        right = torch.as_tensor(index[len(firsts) :], dtype=torch.long)
-        return (embeddings[left] * embeddings[right]).sum(dim=-1).numpy()
+        return cosines_of_pairs(embeddings, index, len(firsts))
 
 
 def _split_pairs(pairs: Sequence[tuple[str, str]]) -> tuple[list[str], list[str]]:

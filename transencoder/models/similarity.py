@@ -64,6 +64,20 @@ def cosine_matrix(embeddings1, embeddings2) -> torch.Tensor:
     return torch.mm(F.normalize(a, p=2, dim=1), F.normalize(b, p=2, dim=1).transpose(0, 1))
 
 
+def cosines_of_pairs(embeddings: torch.Tensor, index: Sequence[int], firsts: int) -> np.ndarray:
+    """One cosine per pair, from the embeddings of the distinct sentences.
+
+    Args:
+        embeddings: ``(distinct sentences, d)``.
+        index: for the pairs' first sentences then their second sentences, the row of each.
+        firsts: the number of pairs (where ``index`` turns to the second sentences).
+    """
+    embeddings = F.normalize(embeddings.float(), dim=-1)
+    left = torch.as_tensor(index[:firsts], dtype=torch.long)
+    right = torch.as_tensor(index[firsts:], dtype=torch.long)
+    return (embeddings[left] * embeddings[right]).sum(dim=-1).numpy()
+
+
 def _holds_text(value) -> bool:
     if isinstance(value, str):
         return True
