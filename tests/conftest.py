@@ -12,6 +12,10 @@ DATA = Path(os.environ.get("TRANSENCODER_STS_DATA", REPO.parent / "shared" / "da
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach the hub
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# "auto" precision means fp32 in the suite (and in the processes it starts), on every machine:
+# a figure compared with a reference must not depend on whether the CI machine has bf16 units.
+# The bf16 paths are tested by asking for bf16 by name (torch emulates it where units are absent).
+os.environ.setdefault("TRANSENCODER_BF16", "0")
 
 
 def require_data() -> Path:

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import UsageError
-from ._common import split_list
+from ._common import add_precision, split_list
 
 NAME = "eval"
 HELP = "evaluation: STS (Spearman x100, SentEval/SimCSE protocol) and pair classification (ROC-AUC x100)"
@@ -76,6 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", help="write the results as JSON here")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    add_precision(parser)
     parser.add_argument(
         "--both-orders",
         action="store_true",
@@ -181,8 +182,14 @@ def load_models(args: argparse.Namespace) -> list:
     from ..models import BiEncoder, CrossEncoder, ModelLoadError
 
     if args.kind == "bi":
-        return [BiEncoder.from_pretrained(path, device=args.device) for path in args.model]
-    models = [CrossEncoder.from_pretrained(path, device=args.device) for path in args.model]
+        return [
+            BiEncoder.from_pretrained(path, device=args.device, precision=args.precision)
+            for path in args.model
+        ]
+    models = [
+        CrossEncoder.from_pretrained(path, device=args.device, precision=args.precision)
+        for path in args.model
+    ]
     for path, model in zip(args.model, models):
         if not model.new_head:
             continue

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterator
 
+from ._common import add_precision
+
 NAME = "score"
 HELP = "score sentence pairs (TSV) with bi-encoders (cosine) or cross-encoders"
 HEADER = ("sentence1", "sentence2")
@@ -37,6 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--chunk-size", type=int, default=8192, help="pairs scored at a time")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    add_precision(parser)
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -73,7 +76,10 @@ def scorer(args: argparse.Namespace):
     from ..models import BiEncoder, CrossEncoder
 
     if args.kind == "bi":
-        models = [BiEncoder.from_pretrained(path, device=args.device) for path in args.model]
+        models = [
+            BiEncoder.from_pretrained(path, device=args.device, precision=args.precision)
+            for path in args.model
+        ]
 
         def score(pairs):
             return np.mean(
@@ -84,7 +90,10 @@ def scorer(args: argparse.Namespace):
                 axis=0,
             )
     else:
-        models = [CrossEncoder.from_pretrained(path, device=args.device) for path in args.model]
+        models = [
+            CrossEncoder.from_pretrained(path, device=args.device, precision=args.precision)
+            for path in args.model
+        ]
 
         def score(pairs):
             return np.mean(

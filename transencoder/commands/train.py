@@ -6,7 +6,7 @@ import argparse
 import os
 
 from ..distributed.config import STRATEGIES
-from ._common import split_list
+from ._common import add_precision, split_list
 
 NAME = "train"
 HELP = "run Trans-Encoder cycles (resumes an interrupted run, extends a finished one)"
@@ -58,6 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--max-pairs", type=int, help="use a seeded random subset of this many pairs (quick runs)")
     add("--seed", type=int)
     add("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    add_precision(parser, default=None)  # None: the config's run.precision (auto)
     add(
         "--label-views",
         metavar="VIEW,...",
@@ -141,6 +142,7 @@ def config_from_args(args: argparse.Namespace):
             "output_dir": args.output_dir,
             "seed": args.seed,
             "device": args.device,
+            "precision": args.precision,
             "show_progress_bar": False if args.no_progress else None,
             "report_to": split_list(args.report_to),
         },

@@ -129,6 +129,7 @@ def write_report(run_dir: RunDir, config, progress: dict, phases) -> dict:
             if "train" in (result or {})
         },
         "seconds": round(progress["seconds"], 1),
+        "precision": progress.get("fingerprint", {}).get("precision", "fp32"),
     }
     if progress.get("communication"):
         report["communication"] = progress["communication"]
@@ -144,7 +145,7 @@ def write_report(run_dir: RunDir, config, progress: dict, phases) -> dict:
         f"- recipe: `{config.recipe}`, cycles: {config.cycles}, models: {', '.join(config.models)}",
         f"- pairs: {pool['description']}",
         f"- model selection: {report['model_selection']}",
-        f"- wall time: {report['seconds']:.0f} s",
+        f"- wall time: {report['seconds']:.0f} s, precision: {report['precision']}",
         "",
     ]
     if any(result for _, result in rows):
