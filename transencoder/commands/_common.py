@@ -22,3 +22,10 @@ def add_precision(parser, default: str | None = "auto") -> None:
         "AMX-BF16 or AVX512-BF16), else fp32; weights stay fp32"
         + ("" if default is None else " (default: auto)"),
     )
+
+
+def precision_line(precision: str, device) -> str:
+    """What ``--precision`` ran as, and why: ``bf16 (auto = bf16 on cpu (CPU flags ...))``."""
+    from ..precision import describe, resolve
+
+    return f"{resolve(precision, device)} ({describe(device)})"

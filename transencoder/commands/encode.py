@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._common import add_precision
+from ._common import add_precision, precision_line
 
 NAME = "encode"
 HELP = "embed sentences with a bi-encoder into a .npy or .safetensors file (order kept)"
@@ -148,5 +148,8 @@ def run(args: argparse.Namespace) -> int:
             else:
                 handle.close()
     bar.close()
-    print(f"wrote {rows} x {dim} embeddings of {args.input} to {args.output}")
+    print(
+        f"wrote {rows} x {dim} embeddings of {args.input} to {args.output} "
+        f"(precision {precision_line(args.precision, model.device)})"
+    )
     return 0

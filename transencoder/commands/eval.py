@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import UsageError
-from ._common import add_precision, split_list
+from ._common import add_precision, precision_line, split_list
 
 NAME = "eval"
 HELP = "evaluation: STS (Spearman x100, SentEval/SimCSE protocol) and pair classification (ROC-AUC x100)"
@@ -224,6 +224,7 @@ def run(args: argparse.Namespace) -> int:
         for task in tasks:
             print(f"  {task.describe()}")
         models = load_models(args)
+        print(f"precision: {precision_line(args.precision, models[0].device)}")
         suite = EvaluationSuite(
             tasks,
             aggregation=args.aggregation,
