@@ -174,9 +174,9 @@ def inference(data_dir: str, batch_size: int, repeats: int) -> list[dict]:
     bi = BiEncoder.from_pretrained("default", device="cpu")
     rows = []
     for name, run in (
-        ("fp32", lambda: bi.similarity(task.pairs, batch_size=batch_size, precision="fp32")),
+        ("fp32", lambda: bi.pair_similarity(task.pairs, batch_size=batch_size, precision="fp32")),
         ("bf16 autocast", lambda: _autocast(bi, task.pairs, batch_size)),
-        ("bf16 weights (product)", lambda: bi.similarity(task.pairs, batch_size=batch_size,
+        ("bf16 weights (product)", lambda: bi.pair_similarity(task.pairs, batch_size=batch_size,
                                                          precision="bf16")),
     ):  # fmt: skip
         times, scores = [], None
@@ -191,7 +191,7 @@ def inference(data_dir: str, batch_size: int, repeats: int) -> list[dict]:
 
 def _autocast(bi, pairs, batch_size):
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        return bi.similarity(pairs, batch_size=batch_size, precision="fp32")
+        return bi.pair_similarity(pairs, batch_size=batch_size, precision="fp32")
 
 
 def main() -> None:
