@@ -117,6 +117,7 @@ def worker(args: argparse.Namespace) -> dict:
                 disable_tqdm=True,
                 dataloader_drop_last=False,
                 bf16=step == "stbf16",
+                use_cpu=device == "cpu",  # transformers refuses bf16 on a CPU without it
             )
             if side == "cross":
                 from sentence_transformers.cross_encoder import CrossEncoder as STCrossEncoder
