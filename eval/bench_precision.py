@@ -7,12 +7,12 @@ from ``--pairs-dir``, and SICK-R from the test suite's 5-pair fixture (``--sick`
 the shared data, so that row checks the reader and the path, not the precision).
 
 ``runs``: two finished per-domain runs that differ only in ``--precision`` (``bench_domains.py
-train ... -- --precision bf16`` and ``... fp32`` under two roots), scored like the per-domain
-benchmark (every candidate on the domain's dev and test pairs, in fp32 for both), side by side
-with the seed-to-seed spread the per-domain record holds.
+train ... -- --precision bf16`` and ``... fp32`` under two roots): the start, every cycle's
+models and the result scored on the domain's test pairs (in fp32 for both), side by side with the
+seed-to-seed spread of the gain that the per-domain record holds.
 
     python eval/bench_precision.py eval --cross runs/prec-fp32/STSB/s2021/cycle-3/cross
-    TRANSENCODER_BF16=0 python eval/bench_precision.py runs --fp32 runs/prec-fp32 --bf16 runs/prec-bf16
+    python eval/bench_precision.py runs --fp32 runs/prec-fp32 --bf16 runs/prec-bf16
 
 Writes its section of ``eval/results/precision.json``.
 """
@@ -47,11 +47,13 @@ def evaluate(args: argparse.Namespace) -> dict:
             args.cross, precision=p
         )
     rows = []
+    cross_tasks = set(args.cross_tasks.split(","))
     for label, load in models.items():
         results = {}
+        chosen = [t for t in tasks if label.startswith("bi") or t.name.split()[0] in cross_tasks]
         for precision in ("fp32", "bf16"):
             suite = EvaluationSuite(
-                tasks,
+                chosen,
                 batch_size=128,
                 show_progress_bar=False,
                 both_orders=label.startswith("cross"),
@@ -80,28 +82,38 @@ def _primary(score) -> float:
 
 
 def compare_runs(args: argparse.Namespace) -> dict:
-    from domains_analysis import run_row, score_run
+    """The start, each cycle's bi- and cross-encoder and the average of both runs, scored in fp32
+    on the domain's test pairs (the per-domain benchmark's test split and evaluator)."""
+    from domains_analysis import _primary, _suite
 
-    rows = {}
+    from transencoder import BiEncoder, CrossEncoder
+
+    rows: dict[str, dict] = {}
+    start = None
     for precision, root in (("fp32", args.fp32), ("bf16", args.bf16)):
         run = Path(root) / args.domain / f"s{args.seed}"
-        row = run_row(score_run(run, Path(root) / args.domain / "data"))
+        test = _suite(Path(root) / args.domain / "data" / "test.tsv")
         report = json.loads((run / "report.json").read_text(encoding="utf-8"))
-        rows[precision] = {
-            "precision_recorded": report.get("precision"),
-            "seconds": report["seconds"],
-            "start": row["start"],
-            **{name: value for name, value in row["cycles"].items()},
-            "average": row["average"],
-            "gain": row["gain"],
-            "cross_gain": row["cross_gain"],
-            "dev_selected": row["dev_selected"],
-            "dev_selected_gain": row["dev_selected_gain"],
-        }
+        if start is None:
+            start = _primary(test, BiEncoder.from_pretrained("default", precision="fp32"))
+        row = {"precision_recorded": report.get("precision"), "seconds": report["seconds"],
+               "start": start}  # fmt: skip
+        cycles = report["config"]["cycles"]
+        for k in range(1, cycles + 1):
+            for kind, load in (("bi", BiEncoder), ("cross", CrossEncoder)):
+                model = load.from_pretrained(run / f"cycle-{k}" / kind, precision="fp32")
+                row[f"cycle {k} {kind}"] = _primary(test, model)
+        average = BiEncoder.from_pretrained(run / "average" / "bi", precision="fp32")
+        row["average (result)"] = _primary(test, average)
+        row["gain"] = round(row["average (result)"] - start, 4)
+        row["cross_gain"] = round(row[f"cycle {cycles} cross"] - start, 4)
+        rows[precision] = row
+        print(f"{precision}: {row}", flush=True)
     spread = json.loads(Path(args.domains_record).read_text(encoding="utf-8"))["seeds"]
     return {
         "domain": args.domain,
         "seed": args.seed,
+        "scored": "test pairs, every model in fp32",
         "runs": rows,
         "gain_difference": round(rows["bf16"]["gain"] - rows["fp32"]["gain"], 4),
         "seed_spread": {name: value["gain"] for name, value in spread.items()},
@@ -114,6 +126,9 @@ def main() -> None:
     parser.add_argument("--sts-dir", default="../shared/data/sts/senteval")
     parser.add_argument("--pairs-dir", default="../shared/data/pairs")
     parser.add_argument("--cross", help="eval: a trained cross-encoder scored as well")
+    parser.add_argument(
+        "--cross-tasks", default="STSB,SICKR,MRPC", help="eval: the tasks the cross-encoder scores"
+    )
     parser.add_argument("--fp32", help="runs: the root of the fp32 run")
     parser.add_argument("--bf16", help="runs: the root of the bf16 run")
     parser.add_argument("--domain", default="STSB")
@@ -134,7 +149,7 @@ def main() -> None:
         write_section(args.output, "evaluation", part)
     else:
         part = compare_runs(args)
-        names = [k for k in part["runs"]["fp32"] if k not in ("precision_recorded", "dev_selected")]
+        names = [k for k in part["runs"]["fp32"] if k != "precision_recorded"]
         print(f"\n{args.domain} seed {args.seed}: {'':22} {'fp32':>9} {'bf16':>9}")
         for name in names:
             a, b = part["runs"]["fp32"][name], part["runs"]["bf16"][name]
