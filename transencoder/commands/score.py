@@ -10,20 +10,17 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterator
 
+from ._models import add_model_arguments, load_models, resolve_kind
+
 NAME = "score"
 HELP = "score sentence pairs (TSV) with bi-encoders (cosine) or cross-encoders"
 HEADER = ("sentence1", "sentence2")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--model",
-        action="append",
-        required=True,
-        metavar="PATH|default",
-        help="model directory or 'default'; repeat for an ensemble (scores averaged)",
+    add_model_arguments(
+        parser, model_help="model directory or 'default'; repeat for an ensemble (scores averaged)"
     )
-    parser.add_argument("--kind", choices=("bi", "cross"), default="bi")
     parser.add_argument(
         "--pairs",
         required=True,
@@ -67,15 +64,13 @@ def iter_pairs(path: str) -> Iterator[tuple[str, str]]:
 
 
 def scorer(args: argparse.Namespace):
-    """A function ``pairs -> scores`` (the ensemble mean)."""
+    """A function ``pairs -> scores`` (the ensemble mean); ``args.kind`` is ``bi`` or ``cross``."""
     import numpy as np
 
-    from ..models import BiEncoder, CrossEncoder
+    models = load_models(args)
 
-    if args.kind == "bi":
-        models = [BiEncoder.from_pretrained(path, device=args.device) for path in args.model]
-
-        def score(pairs):
+    def score(pairs):
+        if args.kind == "bi":
             return np.mean(
                 [
                     m.similarity(pairs, batch_size=args.batch_size, show_progress_bar=False)
@@ -83,22 +78,18 @@ def scorer(args: argparse.Namespace):
                 ],
                 axis=0,
             )
-    else:
-        models = [CrossEncoder.from_pretrained(path, device=args.device) for path in args.model]
-
-        def score(pairs):
-            return np.mean(
-                [
-                    m.predict(
-                        pairs,
-                        batch_size=args.batch_size,
-                        both_orders=args.both_orders,
-                        show_progress_bar=False,
-                    )
-                    for m in models
-                ],
-                axis=0,
-            )
+        return np.mean(
+            [
+                m.predict(
+                    pairs,
+                    batch_size=args.batch_size,
+                    both_orders=args.both_orders,
+                    show_progress_bar=False,
+                )
+                for m in models
+            ],
+            axis=0,
+        )
 
     return score
 
@@ -111,10 +102,12 @@ def run(args: argparse.Namespace) -> int:
     from ..mining.files import atomic_file
     from ..models.bi_encoder import progress_default
 
+    for flag in ("batch_size", "chunk_size"):
+        if getattr(args, flag) < 1:
+            raise UsageError(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
+    args.kind = resolve_kind(args.kind, args.model)
     if args.both_orders and args.kind == "bi":
         raise UsageError("--both-orders applies to --kind cross (a cosine is symmetric)")
-    if args.batch_size < 1 or args.chunk_size < 1:
-        raise UsageError("--batch-size and --chunk-size must be >= 1")
     total = sum(1 for _ in iter_pairs(args.pairs))  # checks every line before a model loads
     if total == 0:
         raise DataFormatError(args.pairs, None, "no pairs", "sentence1<TAB>sentence2 lines")
