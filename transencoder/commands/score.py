@@ -101,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
     from ..eval.data import DataFormatError
     from ..mining.files import atomic_file
     from ..models.bi_encoder import progress_default
+    from ..models.quiet import transformers_output
 
     for flag in ("batch_size", "chunk_size"):
         if getattr(args, flag) < 1:
@@ -111,8 +112,9 @@ def run(args: argparse.Namespace) -> int:
     total = sum(1 for _ in iter_pairs(args.pairs))  # checks every line before a model loads
     if total == 0:
         raise DataFormatError(args.pairs, None, "no pairs", "sentence1<TAB>sentence2 lines")
-    score = scorer(args)
     show = progress_default(False if args.no_progress else None)
+    with transformers_output(progress=show, reports=True):  # its loading bars follow ours
+        score = scorer(args)
     bar = tqdm(total=total, desc="score", unit="pair", disable=not show)
     with atomic_file(args.output, "w") as out:
         chunk: list[tuple[str, str]] = []
