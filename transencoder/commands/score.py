@@ -41,14 +41,11 @@ def iter_pairs(path: str) -> Iterator[tuple[str, str]]:
     """The pairs of a TSV file, checked line by line (UTF-8, two or more columns, no empty side)."""
     from pathlib import Path
 
-    from ..eval.data import DataFormatError
+    from ..eval.data import DataFormatError, require_file
     from ..eval.readers import parse_sentence
     from ..mining.corpus import decoded_lines
 
-    if not Path(path).is_file():
-        raise DataFormatError(
-            path, None, "no such file", "a sentence1<TAB>sentence2 file (--pairs)"
-        )
+    require_file(path, "--pairs", "a sentence1<TAB>sentence2 file")
     for number, text in decoded_lines(Path(path)):
         text = text.rstrip("\n").rstrip("\r")
         if not text.strip():

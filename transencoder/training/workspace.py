@@ -81,6 +81,8 @@ class Workspace:
             pool = {**pool, "description": describe_mining(mining), "mining": kept}
         about = {"pool": pool, "primed": self.primed}
         self.ledger = Ledger.open(self.dir, config.to_dict(), fingerprint, self.phases, about)
+        if self.evaluation.note:
+            self.log(self.evaluation.note)
         if self.ledger.state["done"]:
             self.log(f"resuming {self.dir.root}: {len(self.ledger.state['done'])} phases done")
 
