@@ -25,7 +25,9 @@ def pairs(tmp_path):
 
 
 def test_encode_input_folder_says_a_file_is_expected(tmp_path, capsys):
-    line, _ = _error(capsys, ["encode", "--input", str(tmp_path), "--output", str(tmp_path / "e.npy")])
+    line, _ = _error(
+        capsys, ["encode", "--input", str(tmp_path), "--output", str(tmp_path / "e.npy")]
+    )
     assert f"{tmp_path}: --input takes a file, and this is a folder" in line
     assert "no such file" not in line
 
@@ -46,7 +48,9 @@ def test_train_pairs_missing_names_the_flag_and_nothing_before(tiny_model, tmp_p
 def test_train_dev_data_missing_names_the_flag(tiny_model, pairs, tmp_path, capsys):
     argv = ["train", "--model", str(tiny_model), "--pairs", str(pairs), "--dev-data", "nope.tsv"]
     line, out = _error(capsys, [*argv, "--output-dir", str(tmp_path / "run")])
-    assert line.startswith("error: nope.tsv: --dev-data (selection.dev_data): no such file or folder")
+    assert line.startswith(
+        "error: nope.tsv: --dev-data (selection.dev_data): no such file or folder"
+    )
     assert "a file (or folder) of labelled pairs" in line and "data directory" not in line
     assert "no evaluation data" not in out
 

@@ -79,7 +79,9 @@ def test_score_allow_new_head_warns_in_one_line(tiny_model, pairs_file, tmp_path
         code, _, err = _run(capfd, *argv)
     assert code == 0
     said = [line for line in err.splitlines() if "classification head" in line]
-    assert said == [f"warning: {tiny_model}: new classification head initialised (random, untrained)"]
+    assert said == [
+        f"warning: {tiny_model}: new classification head initialised (random, untrained)"
+    ]
     assert len((tmp_path / "s.tsv").read_text("utf-8").splitlines()) == len(PAIRS)
 
 
@@ -167,7 +169,11 @@ def test_kind_bi_refuses_a_cross_encoder(saved_cross, pairs_file, tmp_path, capf
     assert "use --kind cross or --kind auto" in line and "LOAD REPORT" not in out + err
 
 
-def test_auto_refuses_an_ensemble_of_mixed_kinds(saved_cross, tiny_model, pairs_file, tmp_path, capfd):
+def test_auto_refuses_an_ensemble_of_mixed_kinds(
+    saved_cross, tiny_model, pairs_file, tmp_path, capfd
+):
     code, _, err = _run(capfd, *_score(pairs_file, tmp_path, saved_cross, tiny_model))
     line = _error(err)
-    assert code == 1 and f"--model {saved_cross} is a cross-encoder but --model {tiny_model}" in line
+    assert (
+        code == 1 and f"--model {saved_cross} is a cross-encoder but --model {tiny_model}" in line
+    )

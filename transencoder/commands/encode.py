@@ -20,15 +20,18 @@ import json
 import struct
 from pathlib import Path
 
-import numpy as np
-
 NAME = "encode"
 HELP = "embed sentences with a bi-encoder into a .npy or .safetensors file (order kept)"
 TENSOR = "embeddings"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default="default", metavar="PATH|default")
+    parser.add_argument(
+        "--model",
+        default="default",
+        metavar="PATH|default",
+        help="bi-encoder folder, or 'default' (the packaged all-MiniLM-L6-v2)",
+    )
     parser.add_argument(
         "--input",
         required=True,
@@ -36,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--column", help="the column (.csv/.tsv header, .jsonl key) of sentences")
     parser.add_argument("--output", required=True, help="FILE.npy or FILE.safetensors")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=64, help="sentences per forward pass")
     parser.add_argument(
         "--chunk-size", type=int, default=16384, help="sentences encoded and written at a time"
     )
@@ -90,6 +93,7 @@ def safetensors_header(rows: int, dim: int, metadata: dict[str, str]) -> bytes:
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
     import torch
     from tqdm.auto import tqdm
 

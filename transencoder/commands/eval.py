@@ -67,7 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(files); pairs: mrpc, qnli, qqp, quora, paws, pairs (sentence1, sentence2, label)",
     )
     parser.add_argument("--output", help="write the results as JSON here")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=64, help="pairs per forward pass")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     parser.add_argument(
         "--both-orders",

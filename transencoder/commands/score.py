@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--both-orders", action="store_true", help="cross: average the (a, b) and (b, a) scores"
     )
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=64, help="pairs per forward pass")
     parser.add_argument("--chunk-size", type=int, default=8192, help="pairs scored at a time")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")

@@ -32,7 +32,9 @@ def require_file(path: str | Path, flag: str, expected: str) -> Path:
     folder (a file is expected) or nothing at all."""
     path = Path(path).expanduser()
     if path.is_dir():
-        raise DataFormatError(str(path), None, f"{flag} takes a file, and this is a folder", expected)
+        raise DataFormatError(
+            str(path), None, f"{flag} takes a file, and this is a folder", expected
+        )
     if not path.is_file():
         raise DataFormatError(str(path), None, f"{flag}: no such file", expected)
     return path

@@ -243,7 +243,9 @@ def find_tasks(
             locations = [loc for loc in locate_tasks(path) if not _holds_pairs(loc)]
             found = [read_location(loc, layout) for loc in of_format(locations, format, path)]
         else:
-            raise DataFormatError(str(path), None, "no such file or folder", "a data folder or file")
+            raise DataFormatError(
+                str(path), None, "no such file or folder", "a data folder or file"
+            )
         if not found:
             raise DataFormatError(
                 str(path),

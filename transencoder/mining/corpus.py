@@ -76,7 +76,9 @@ def iter_sentences(
         UsageError: ``column`` given for a text file, or missing for a column format.
         DataFormatError: the file is missing, not UTF-8, ragged, or lacks the column.
     """
-    path = require_file(path, "--input", "a corpus file: one sentence per line, or a .jsonl/.csv/.tsv")
+    path = require_file(
+        path, "--input", "a corpus file: one sentence per line, or a .jsonl/.csv/.tsv"
+    )
     if format is not None and format not in FORMATS:
         raise UsageError(f"format must be one of {FORMATS}, got {format!r}")
     suffix = "." + format if format else path.suffix.lower()
