@@ -14,7 +14,6 @@ from .plan import member_tag
 from .runtime import Runtime
 from .validation import ConfigError
 
-
 NO_EVALUATION_DATA = (
     "no evaluation data: cycles are not evaluated (give --eval-data-dir DIR or --data-dir DIR; "
     "in a --config file: data.eval_data_dir or data.data_dir)"
