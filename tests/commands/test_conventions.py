@@ -104,6 +104,21 @@ def test_step_flags_keep_the_documented_order():
     assert _config(["--bi-lr", "1e-4", "--set", "bi.lr=2e-4"])["bi"]["lr"] == 2e-4
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--bi-batch-size", "0"], "error: --bi-batch-size 0: bi.batch_size must be a positive"),
+        (["--cross-lr", "5"], "error: --cross-lr 5.0: cross.lr must be a number in (0, 1)"),
+        (["--cycles", "0"], "error: --cycles 0: cycles must be a positive integer"),
+        (["--cycles", "2", "--set", "cycles=0"], "error: cycles must be a positive integer, got 0"),
+    ],
+)
+def test_a_bad_flag_value_is_named_by_its_flag(capsys, argv, message):
+    assert main(["train", "--pairs", "p.tsv", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(message) and len(err.splitlines()) == 1, err
+
+
 def test_threshold_is_a_deprecated_alias(capsys):
     new = build_parser().parse_args(["train", "--gtc-threshold", "5e-4"])
     old = build_parser().parse_args(["train", "--threshold", "5e-4"])

@@ -15,6 +15,17 @@ STRATEGIES = ("ddp", "zero3", "mics", "gtc", "bmuf", "gtc-bmuf")
 #: ``--cross-lr`` ... ``--bi-max-length``: each is ``--set SECTION.FIELD=VALUE`` by another name.
 STEP_FLAGS = {"lr": float, "batch_size": int, "epochs": int, "max_length": int}
 STEPS = {"cross": "the bi -> cross step", "bi": "the cross -> bi step"}
+#: The config keys that a flag sets, by flag (for errors about their values).
+FLAG_KEYS = {
+    "--cycles": "cycles",
+    "--max-pairs": "data.max_pairs",
+    "--seed": "run.seed",
+    **{
+        f"--{section}-{field.replace('_', '-')}": f"{section}.{field}"
+        for section in STEPS
+        for field in STEP_FLAGS
+    },
+}
 #: The distributed knobs' flags, by StrategyConfig field.
 KNOB_FLAGS = {
     "threshold": "--gtc-threshold",
@@ -158,7 +169,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace):
-    """The run's config: recipe, then ``--config``, then the flags, then ``--set``."""
+    """The run's config: recipe, then ``--config``, then the flags, then ``--set``; an invalid
+    value given by a flag is named by that flag."""
+    from ..training.config import ConfigError
+
+    try:
+        return _config(args)
+    except ConfigError as err:
+        for flag, key in FLAG_KEYS.items():
+            given = getattr(args, flag[2:].replace("-", "_"))
+            text = str(err)
+            if given is not None and text.startswith(f"{key} ") and text.endswith(repr(given)):
+                raise ConfigError(f"{flag} {given}: {err}") from None
+        raise
+
+
+def _config(args: argparse.Namespace):
     from ..training import build_config, load_yaml
 
     values = load_yaml(args.config) if args.config else {}
