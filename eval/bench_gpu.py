@@ -11,7 +11,7 @@ Parts (``--parts``, default all), each writing ``<out>/<part>.json`` and a line 
   (``BiEncoder.similarity``) against ``SentenceTransformer.encode`` of both sides + cosine, same
   model and batch size; median of ``--repeats`` timed runs after a warm-up; and how far the two
   sides' scores differ;
-* ``training``: the cross->bi step in bf16, ours (``train_bi_encoder``, ``mixed_precision="bf16"``)
+* ``training``: the cross->bi step in bf16, ours (``train_bi_encoder``, ``precision="bf16"``)
   against ``SentenceTransformerTrainer`` with ``CosineSimilarityLoss`` and ``bf16=True``: same
   model, pairs, labels, batch size, max length and steps, each run in its own process (its peak
   ``torch.cuda.max_memory_allocated`` is its own);
@@ -149,7 +149,7 @@ def train_worker(args) -> dict:
         torch.cuda.synchronize()
         started = time.perf_counter()
         stats = train_bi_encoder(
-            model, pairs, labels, config, seed=0, mixed_precision="bf16", show_progress_bar=False
+            model, pairs, labels, config, seed=0, precision="bf16", show_progress_bar=False
         )
         torch.cuda.synchronize()
         seconds, examples = time.perf_counter() - started, stats.examples
@@ -268,7 +268,7 @@ def strategy_worker(args) -> None:
     phase = TimedPhaseStrategy(PhaseStrategy(strategy), strategy.rank, args.strategy, args.steps)
     stats = train_bi_encoder(
         bi, pairs, labels, step_config(comm_args, len(pairs)), seed=0, strategy=phase,
-        mixed_precision="bf16", show_progress_bar=False,
+        precision="bf16", show_progress_bar=False,
     )  # fmt: skip
     state = strategy.full_state_dict(stats.model, rank0_only=True)
     summary = strategy.stats()

@@ -5,8 +5,11 @@
 * cross-encoder prediction: ``CrossEncoder.predict(pairs)`` vs
   ``sentence_transformers.CrossEncoder.predict(pairs)`` (same saved weights).
 
-Runs alternate (ours, theirs, ours, ...) and the median time of each is kept, so both see the
-same machine state. Prints a table and writes JSON.
+Three sides: ours at its default precision (``auto``: bf16 weights where the CPU has bf16 units),
+sentence-transformers at its default (fp32), and sentence-transformers under one line of bf16
+autocast (what its user can do today). Runs alternate (ours, theirs, theirs in bf16, ours, ...)
+and the median time of each is kept, so all see the same machine state. Prints a table and
+writes JSON.
 
     python eval/bench_inference.py --data-dir ../shared/data/sts/senteval
 """
@@ -35,22 +38,38 @@ def timed(function, repeats: int) -> tuple[float, list[float], object]:
     return statistics.median(times), times, result
 
 
-def alternate(ours, theirs, repeats: int) -> dict:
-    ours_times, theirs_times, ours_out, theirs_out = [], [], None, None
+def alternate(sides: dict, repeats: int) -> dict:
+    """Median seconds of each side (run in turn, ``repeats`` rounds) and ratios to ours."""
+    times: dict[str, list[float]] = {name: [] for name in sides}
+    outputs: dict[str, object] = {}
     for _ in range(repeats):
-        _, t, ours_out = timed(ours, 1)
-        ours_times += t
-        _, t, theirs_out = timed(theirs, 1)
-        theirs_times += t
-    ours_s, theirs_s = statistics.median(ours_times), statistics.median(theirs_times)
+        for name, function in sides.items():
+            _, t, outputs[name] = timed(function, 1)
+            times[name] += t
+    medians = {name: statistics.median(t) for name, t in times.items()}
+    ours = np.asarray(outputs["ours"])
     return {
-        "ours_s": round(ours_s, 3),
-        "sentence_transformers_s": round(theirs_s, 3),
-        "ratio": round(theirs_s / ours_s, 3),
-        "ours_runs": [round(x, 3) for x in ours_times],
-        "sentence_transformers_runs": [round(x, 3) for x in theirs_times],
-        "max_abs_diff": float(np.abs(np.asarray(ours_out) - np.asarray(theirs_out)).max()),
+        **{f"{name}_s": round(medians[name], 3) for name in sides},
+        **{
+            f"ratio_vs_{name}": round(medians[name] / medians["ours"], 3)
+            for name in sides
+            if name != "ours"
+        },
+        **{f"{name}_runs": [round(x, 3) for x in times[name]] for name in sides},
+        **{
+            f"max_abs_diff_vs_{name}": float(np.abs(ours - np.asarray(outputs[name])).max())
+            for name in sides
+            if name != "ours"
+        },
     }
+
+
+def bf16_autocast(function):
+    def run():
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return function()
+
+    return run
 
 
 def main() -> None:
@@ -98,7 +117,8 @@ def main() -> None:
 
     our_pairs()  # warm-up (allocator, kernels) for both
     st.encode(firsts[:256], batch_size=args.batch_size)
-    results = {"pair_scoring": alternate(our_pairs, st_pairs, args.repeats)}
+    sides = {"ours": our_pairs, "st": st_pairs, "st_bf16": bf16_autocast(st_pairs)}
+    results = {"pair_scoring": alternate(sides, args.repeats)}
     results["pair_scoring"]["pairs"] = len(pairs)
 
     with tempfile.TemporaryDirectory() as folder:
@@ -111,13 +131,15 @@ def main() -> None:
             cross_pairs[:256], batch_size=args.cross_batch_size, show_progress_bar=False
         )
         theirs_cross.predict(cross_pairs[:256], batch_size=args.cross_batch_size)
-        results["cross_prediction"] = alternate(
-            lambda: ours_cross.predict(
+        theirs = lambda: theirs_cross.predict(cross_pairs, batch_size=args.cross_batch_size)  # noqa: E731
+        sides = {
+            "ours": lambda: ours_cross.predict(
                 cross_pairs, batch_size=args.cross_batch_size, show_progress_bar=False
             ),
-            lambda: theirs_cross.predict(cross_pairs, batch_size=args.cross_batch_size),
-            args.cross_repeats,
-        )
+            "st": theirs,
+            "st_bf16": bf16_autocast(theirs),
+        }
+        results["cross_prediction"] = alternate(sides, args.cross_repeats)
         results["cross_prediction"]["pairs"] = len(cross_pairs)
 
     meta = {
@@ -130,13 +152,19 @@ def main() -> None:
         "platform": platform.platform(),
         "torch": torch.__version__,
     }
+    from transencoder import precision
+
+    meta["precision_auto"] = precision.describe(device)
+    print(f"\nours at auto precision: {meta['precision_auto']}")
     print(
-        f"\n{'benchmark':18} {'pairs':>6} {'ours s':>8} {'s-t s':>8} {'ratio':>6} {'max|diff|':>10}"
+        f"{'benchmark':18} {'pairs':>6} {'ours s':>7} {'s-t s':>7} {'s-t bf16 s':>10} "
+        f"{'vs s-t':>6} {'vs bf16':>7} {'max|diff| vs s-t':>16}"
     )
     for name, row in results.items():
         print(
-            f"{name:18} {row['pairs']:6d} {row['ours_s']:8.2f} {row['sentence_transformers_s']:8.2f} "
-            f"{row['ratio']:5.2f}x {row['max_abs_diff']:10.2e}"
+            f"{name:18} {row['pairs']:6d} {row['ours_s']:7.2f} {row['st_s']:7.2f} "
+            f"{row['st_bf16_s']:10.2f} {row['ratio_vs_st']:5.2f}x {row['ratio_vs_st_bf16']:6.2f}x "
+            f"{row['max_abs_diff_vs_st']:16.2e}"
         )
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")

@@ -28,6 +28,7 @@ neighbour search alone at one million vectors.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -104,13 +105,16 @@ def worker_corpus(args: argparse.Namespace) -> None:
         model = SentenceTransformer(resolve_model_path("default"), device="cpu")
         result["rss_after_load_mb"] = peak_rss_mb()
         started = time.perf_counter()
-        mined = paraphrase_mining(
-            model,
-            sentences,
-            batch_size=args.batch_size,
-            top_k=args.k,
-            max_pairs=len(sentences) * args.k + 1,
-        )
+        # "st-bf16": a sentence-transformers user's one line of bf16 autocast around the call
+        bf16 = torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.side == "st-bf16")
+        with bf16:
+            mined = paraphrase_mining(
+                model,
+                sentences,
+                batch_size=args.batch_size,
+                top_k=args.k,
+                max_pairs=len(sentences) * args.k + 1,
+            )
         pairs = np.array([[i, j] for _, i, j in mined], dtype=np.int64)
     result["total_s"] = time.perf_counter() - started
     result["peak_rss_mb"] = peak_rss_mb()
@@ -210,9 +214,13 @@ def worker_gemm(args: argparse.Namespace) -> None:
     import torch
 
     rates = {}
+    dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16}
     with torch.inference_mode():
-        for name, (m, k, n) in GEMM_SHAPES.items():
-            a, b = torch.randn(m, k), torch.randn(k, n)
+        for (name, (m, k, n)), (label, dtype) in itertools.product(
+            GEMM_SHAPES.items(), dtypes.items()
+        ):
+            name = f"{label} {name}"
+            a, b = torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype)
             for _ in range(3):
                 a @ b  # warm-up
             reps, started = 0, time.perf_counter()
@@ -263,9 +271,9 @@ def run_roofline(args: argparse.Namespace, work: Path, corpus: dict) -> dict:
     sides = {
         "ours": ours["total_s"] - ours["search_s"],
         **{
-            f"st_batch_{r['batch_size']}": r["total_s"]
+            _name(r["side"], r["batch_size"]): r["total_s"]
             for r in corpus["runs"]
-            if r["side"] == "st" and r["repeat"] == 0
+            if r["side"] != "ours" and r["repeat"] == 0
         },
     }
     return {
@@ -344,6 +352,8 @@ def run_corpus(args: argparse.Namespace, work: Path) -> dict:
     (work / "sentences.txt").write_text("\n".join(sentences), encoding="utf-8")
     print(f"{len(sentences)} distinct sentences: {sources}", flush=True)
     sides = [("ours", args.batch_size), ("st", 32), ("st", args.batch_size)]
+    sides += [("st-bf16", args.batch_size)]
+    sides = [side for side in sides if f"{side[0]}:{side[1]}" not in args.skip_sides.split(",")]
     runs: list[dict] = []
     for repeat in range(args.repeats):
         # odd repeats run the sides in reverse, so no side always meets the same machine state
@@ -381,9 +391,9 @@ def run_corpus(args: argparse.Namespace, work: Path) -> dict:
     embeddings = np.load(work / f"ours-{args.batch_size}-0-embeddings.npy")
     ours = neighbour_sets(np.load(work / f"ours-{args.batch_size}-0.npy"), len(sentences))
     comparison = {}
-    for batch in sorted({32, args.batch_size}):
-        theirs = neighbour_sets(np.load(work / f"st-{batch}-0.npy"), len(sentences))
-        comparison[f"st_batch_{batch}"] = explain(ours, theirs, embeddings, args.k)
+    for side, batch in sides[1:]:
+        theirs = neighbour_sets(np.load(work / f"{side}-{batch}-0.npy"), len(sentences))
+        comparison[_name(side, batch)] = explain(ours, theirs, embeddings, args.k)
     return {
         "sentences": len(sentences),
         "sources": sources,
@@ -391,6 +401,10 @@ def run_corpus(args: argparse.Namespace, work: Path) -> dict:
         "runs": runs,
         "comparison": comparison,
     }
+
+
+def _name(side: str, batch: int) -> str:
+    return f"{side.replace('-', '_')}_batch_{batch}"
 
 
 def run_search(args: argparse.Namespace, work: Path) -> dict:
@@ -492,7 +506,9 @@ def print_tables(record: dict) -> None:
             f"{'peak RSS MB':>11}"
         )
         for row in part["runs"]:
-            label = "transencoder mining" if row["side"] == "ours" else "st paraphrase_mining"
+            label = {"ours": "transencoder mining", "st": "st paraphrase_mining"}.get(
+                row["side"], "st paraphrase_mining bf16"
+            )
             batches = f"{row['batch_size']} rows"
             if row.get("batch_tokens"):
                 batches = f"{row['batch_tokens']} tokens"
@@ -549,16 +565,16 @@ def summarise_corpus(part: dict) -> None:
             r[key] for r in part["runs"] if r["side"] == side and r["batch_size"] == batch
         )
 
-    batches = sorted({r["batch_size"] for r in part["runs"] if r["side"] == "st"})
+    theirs = sorted({(r["side"], r["batch_size"]) for r in part["runs"] if r["side"] != "ours"})
     ours_batch = next(r["batch_size"] for r in part["runs"] if r["side"] == "ours")
     part["ratios"] = {
-        f"st_batch_{b}": {
-            "speedup": round(median("st", b, "total_s") / median("ours", ours_batch, "total_s"), 3),
+        _name(side, b): {
+            "speedup": round(median(side, b, "total_s") / median("ours", ours_batch, "total_s"), 3),
             "memory_ratio": round(
-                median("ours", ours_batch, "peak_rss_mb") / median("st", b, "peak_rss_mb"), 3
+                median("ours", ours_batch, "peak_rss_mb") / median(side, b, "peak_rss_mb"), 3
             ),
         }
-        for b in batches
+        for side, b in theirs
     }
 
 
@@ -573,6 +589,11 @@ def main() -> None:
     parser.add_argument("--data-root", default=str(REPO.parent / "shared" / "data"))
     parser.add_argument("--k", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument(
+        "--skip-sides",
+        default="",
+        help="corpus: sides to leave out, e.g. st:32 (side:batch; sides: ours, st, st-bf16)",
+    )
     parser.add_argument(
         "--batch-tokens", type=int, default=8192, help="ours: token budget per batch (0: off)"
     )

@@ -1,6 +1,12 @@
 """Training speed: Trans-Encoder's two distillation steps vs sentence-transformers' trainers.
 
-Same model, same pairs, same labels, batch size, maximum length and number of optimizer steps:
+Same model, same pairs, same labels, batch size, maximum length and number of optimizer steps.
+Four sides: ours at its default precision (``auto``: bf16 on a CPU with bf16 units), ours in
+fp32, sentence-transformers at its default (fp32) and sentence-transformers in bf16
+(``bf16=True`` in its training arguments: autocast). The ratios against both of theirs are the
+honest comparison. A roofline line gives each side's useful FLOP/s (forward + backward,
+``torch.utils.flop_counter`` on our step) against torch's bf16 matrix-product rate at the step's
+shapes, measured in the same run.
 
 * bi -> cross: ``transencoder.training.train_cross_encoder`` (BCE on soft labels, both orders)
   vs ``sentence_transformers.cross_encoder.CrossEncoderTrainer`` with ``BinaryCrossEntropyLoss``
@@ -30,6 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_profile.py
+
 
 def load_pairs(data_dir: str, count: int, seed: int) -> list[tuple[str, str]]:
     from transencoder.training.pairs import pool_from_data_dir
@@ -55,12 +63,13 @@ def worker(args: argparse.Namespace) -> dict:
     pairs = load_pairs(args.data_dir, args.pairs, 0)
     labels = np.random.default_rng(0).uniform(0.0, 1.0, len(pairs)).astype(np.float32)
     step, side = args.worker.split("-")
+    precision = {"ours": "auto", "ours32": "fp32"}.get(step)
     batch = args.cross_batch_size if side == "cross" else args.bi_batch_size
     max_length = args.cross_max_length if side == "cross" else args.bi_max_length
     steps = args.cross_steps if side == "cross" else args.bi_steps
     device = "cuda" if torch.cuda.is_available() else "cpu"
     with tempfile.TemporaryDirectory() as folder:
-        if step == "ours":
+        if step in ("ours", "ours32"):
             from transencoder import BiEncoder, CrossEncoder
             from transencoder.training import StepConfig, train_bi_encoder, train_cross_encoder
 
@@ -78,14 +87,16 @@ def worker(args: argparse.Namespace) -> dict:
                 )
                 started = time.perf_counter()
                 stats = train_cross_encoder(
-                    model, pairs, labels, config, seed=0, show_progress_bar=False
-                )
+                    model, pairs, labels, config, seed=0, show_progress_bar=False,
+                    precision=precision,
+                )  # fmt: skip
             else:
                 model = BiEncoder.from_pretrained(args.model, device=device)
                 started = time.perf_counter()
                 stats = train_bi_encoder(
-                    model, pairs, labels, config, seed=0, show_progress_bar=False
-                )
+                    model, pairs, labels, config, seed=0, show_progress_bar=False,
+                    precision=precision,
+                )  # fmt: skip
             seconds, examples = time.perf_counter() - started, stats.examples
         else:
             from datasets import Dataset
@@ -105,6 +116,7 @@ def worker(args: argparse.Namespace) -> dict:
                 seed=0,
                 disable_tqdm=True,
                 dataloader_drop_last=False,
+                bf16=step == "stbf16",
             )
             if side == "cross":
                 from sentence_transformers.cross_encoder import CrossEncoder as STCrossEncoder
@@ -168,6 +180,49 @@ def worker(args: argparse.Namespace) -> dict:
     }
 
 
+def _spawn(passthrough: list[str], name: str) -> dict:
+    command = [sys.executable, __file__, *passthrough, "--worker", name]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
+    if done.returncode != 0:
+        raise SystemExit(f"{name} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def roofline_worker(args: argparse.Namespace) -> dict:
+    """FLOPs per training example of our two steps (torch's counter over 2 optimizer steps) and
+    torch's GEMM rates at their shapes, in fp32 and bf16."""
+    import torch
+    from bench_profile import gemm_rates
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from transencoder import BiEncoder, CrossEncoder, precision
+    from transencoder.training import StepConfig, train_bi_encoder, train_cross_encoder
+
+    pairs = load_pairs(args.data_dir, args.pairs, 0)
+    labels = np.random.default_rng(0).uniform(0.0, 1.0, len(pairs)).astype(np.float32)
+    out = {"flop_per_example": {}, "gemm_gflops": {}, "precision_auto": precision.describe()}
+    for side in ("cross", "bi"):
+        batch = args.cross_batch_size if side == "cross" else args.bi_batch_size
+        length = args.cross_max_length if side == "cross" else args.bi_max_length
+        config = StepConfig(epochs=1000, batch_size=batch, lr=2e-5, max_length=length, max_steps=2)
+        if side == "cross":
+            model, train = (
+                CrossEncoder.from_pretrained(args.model, max_length=length),
+                train_cross_encoder,
+            )
+        else:
+            model, train = BiEncoder.from_pretrained(args.model), train_bi_encoder
+        torch.manual_seed(0)
+        with FlopCounterMode(display=False) as counter:
+            stats = train(model, pairs, labels, config, seed=0, show_progress_bar=False,
+                          precision="fp32")  # fmt: skip
+        out["flop_per_example"][side] = counter.get_total_flops() / stats.examples
+        tokens = batch * length * (2 if side == "bi" else 1)
+        out["gemm_gflops"][side] = gemm_rates(tokens)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default="../shared/data/sts/senteval")
@@ -184,7 +239,7 @@ def main() -> None:
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(args)))
+        print(json.dumps(roofline_worker(args) if args.worker == "roofline-all" else worker(args)))
         return
 
     passthrough = [
@@ -192,42 +247,60 @@ def main() -> None:
         for key, value in vars(args).items()
         if key not in ("output", "worker")
     ]
+    sides = ("ours", "ours32", "st", "stbf16")
     runs: dict[str, list[dict]] = {}
-    for _ in range(args.repeats):
-        for name in ("ours-cross", "st-cross", "ours-bi", "st-bi"):
-            command = [sys.executable, __file__, *passthrough, "--worker", name]
-            done = subprocess.run(
-                command,
-                capture_output=True,
-                text=True,
-                check=False,
-                env={**os.environ, "HF_HUB_OFFLINE": "1"},
-            )
-            if done.returncode != 0:
-                raise SystemExit(f"{name} failed:\n{done.stderr[-3000:]}")
-            runs.setdefault(name, []).append(json.loads(done.stdout.strip().splitlines()[-1]))
-            print(f"{name}: {runs[name][-1]['examples_per_s']:.1f} examples/s", flush=True)
+    for repeat in range(args.repeats):
+        for side in ("cross", "bi"):
+            order = sides if repeat % 2 == 0 else sides[::-1]  # no side always runs first
+            for step in order:
+                name = f"{step}-{side}"
+                runs.setdefault(name, []).append(_spawn(passthrough, name))
+                print(f"{name}: {runs[name][-1]['examples_per_s']:.1f} examples/s", flush=True)
+    roofline = _spawn(passthrough, "roofline-all")
 
     summary = {}
     for side, label in (("cross", "bi->cross (cross-encoder)"), ("bi", "cross->bi (bi-encoder)")):
-        ours = statistics.median(r["examples_per_s"] for r in runs[f"ours-{side}"])
-        theirs = statistics.median(r["examples_per_s"] for r in runs[f"st-{side}"])
+        rate = {
+            s: statistics.median(r["examples_per_s"] for r in runs[f"{s}-{side}"]) for s in sides
+        }
+        flop = roofline["flop_per_example"][side]
+        bf16_gemm = max(roofline["gemm_gflops"][side]["bf16"].values())
         summary[side] = {
             "step": label,
-            "ours_examples_per_s": round(ours, 2),
-            "st_examples_per_s": round(theirs, 2),
-            "speedup": round(ours / theirs, 3),
-            "ours_peak_memory_mb": round(max(r["peak_memory_mb"] for r in runs[f"ours-{side}"]), 1),
-            "st_peak_memory_mb": round(max(r["peak_memory_mb"] for r in runs[f"st-{side}"]), 1),
+            **{f"{s}_examples_per_s": round(rate[s], 2) for s in sides},
+            "speedup_vs_st": round(rate["ours"] / rate["st"], 3),
+            "speedup_vs_st_bf16": round(rate["ours"] / rate["stbf16"], 3),
+            "ours_bf16_over_fp32": round(rate["ours"] / rate["ours32"], 3),
+            **{
+                f"{s}_peak_memory_mb": round(
+                    max(r["peak_memory_mb"] for r in runs[f"{s}-{side}"]), 1
+                )
+                for s in sides
+            },
+            "roofline": {
+                "gflop_per_example": round(flop / 1e9, 3),
+                "useful_gflops": {s: round(rate[s] * flop / 1e9, 1) for s in sides},
+                "bf16_gemm_gflops": bf16_gemm,
+                "fp32_gemm_gflops": max(roofline["gemm_gflops"][side]["fp32"].values()),
+                "ours_share_of_bf16_gemm": round(rate["ours"] * flop / 1e9 / bf16_gemm, 3),
+            },
         }
     print(
-        f"\n{'step':28} {'ours ex/s':>10} {'s-t ex/s':>10} {'speedup':>8} {'ours MB':>8} {'s-t MB':>8}"
+        f"\n{'step':26} {'ours':>6} {'ours32':>6} {'s-t':>6} {'s-t bf16':>8} "
+        f"{'vs s-t':>6} {'vs bf16':>7} {'GFLOP/s':>7} {'of bf16 GEMM':>12}"
     )
     for row in summary.values():
+        roof = row["roofline"]
         print(
-            f"{row['step']:28} {row['ours_examples_per_s']:10.1f} {row['st_examples_per_s']:10.1f} "
-            f"{row['speedup']:7.2f}x {row['ours_peak_memory_mb']:8.0f} {row['st_peak_memory_mb']:8.0f}"
+            f"{row['step']:26} {row['ours_examples_per_s']:6.1f} {row['ours32_examples_per_s']:6.1f} "
+            f"{row['st_examples_per_s']:6.1f} {row['stbf16_examples_per_s']:8.1f} "
+            f"{row['speedup_vs_st']:5.2f}x {row['speedup_vs_st_bf16']:6.2f}x "
+            f"{roof['useful_gflops']['ours']:7.1f} {roof['ours_share_of_bf16_gemm']:11.1%}"
         )
+    print("examples/s; peak MB: " + ", ".join(
+        f"{side} " + "/".join(f"{row[f'{s}_peak_memory_mb']:.0f}" for s in sides)
+        for side, row in summary.items()
+    ))  # fmt: skip
     meta = {
         key: getattr(args, key)
         for key in (
@@ -243,9 +316,11 @@ def main() -> None:
         )
     }
     meta["cpu_count"] = os.cpu_count()
+    meta["precision_auto"] = roofline["precision_auto"]
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(
-        json.dumps({"meta": meta, "summary": summary, "runs": runs}, indent=2) + "\n"
+        json.dumps({"meta": meta, "summary": summary, "runs": runs, "roofline": roofline}, indent=2)
+        + "\n"
     )
     print(f"wrote {args.output}")
 

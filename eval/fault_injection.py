@@ -12,6 +12,10 @@ Every model file, label array and the report's figures are compared with the ref
 table prints the kills per phase kind, the resumes and the mismatches (0 expected).
 
     python eval/fault_injection.py --kills 20 --seed 0
+    python eval/fault_injection.py --kills 8 --seed 0 --precision bf16   # the record's bf16 section
+
+``--precision`` sets the runs' ``run.precision`` (default fp32, the record's main table; bf16 is
+written as the record's ``bf16`` section, so that each resumes its own kind of run).
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # eval/records.py
 
 
-def _setup(root: Path) -> tuple[Path, Path]:
+def _setup(root: Path, precision: str = "fp32") -> tuple[Path, Path]:
     from transencoder.testing import tiny_bert_dir, tiny_sentences
 
     model = tiny_bert_dir(root / "model")
@@ -51,7 +55,12 @@ def _setup(root: Path) -> tuple[Path, Path]:
                 "priming": {"method": "simcse", "batch_size": 8, "epochs": 2},
                 "cross": {"batch_size": 4, "epochs": 2, "max_length": 32},
                 "bi": {"batch_size": 4, "epochs": 2, "max_length": 32},
-                "run": {"seed": 11, "checkpoint_every": 2, "show_progress_bar": False},
+                "run": {
+                    "seed": 11,
+                    "checkpoint_every": 2,
+                    "show_progress_bar": False,
+                    "precision": precision,
+                },
             }
         ),
         encoding="utf-8",
@@ -131,13 +140,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     parser.add_argument("--output", default="eval/results/fault_injection.json")
     args = parser.parse_args()
-    from records import write_record
+    from records import read_record, write_record, write_section
 
     rng = random.Random(args.seed)
     root = Path(tempfile.mkdtemp(prefix="fault-injection-"))
-    config, _ = _setup(root)
+    config, _ = _setup(root, args.precision)
     started = time.perf_counter()
     done = subprocess.run(
         _command(config, root / "reference"), env=_env(), capture_output=True, text=True
@@ -217,17 +227,20 @@ def main() -> None:
     print(
         f"concurrent start: exit codes {codes}, refused {refused}, mismatches {len(concurrent['mismatches'])}"
     )
-    write_record(
-        args.output,
-        {
-            "kills": kills,
-            "kills_by_phase": by_kind,
-            "resumes": resumes,
-            "mismatches": mismatches,
-            "unbroken_seconds": round(unbroken, 1),
-            "concurrent": concurrent,
-        },
-    )
+    payload = {
+        "precision": args.precision,
+        "kills": kills,
+        "kills_by_phase": by_kind,
+        "resumes": resumes,
+        "mismatches": mismatches,
+        "unbroken_seconds": round(unbroken, 1),
+        "concurrent": concurrent,
+    }
+    if args.precision == "bf16":
+        write_section(args.output, "bf16", payload)
+    else:  # the main table; a bf16 section measured earlier is kept
+        kept = {k: v for k, v in read_record(args.output).items() if k == "bf16"}
+        write_record(args.output, {**payload, **kept})
     print(f"wrote {args.output}")
 
 

@@ -12,6 +12,10 @@ DATA = Path(os.environ.get("TRANSENCODER_STS_DATA", REPO.parent / "shared" / "da
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach the hub
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# "auto" precision means fp32 in the suite (and in the processes it starts), on every machine:
+# a figure compared with a reference must not depend on whether the CI machine has bf16 units.
+# The bf16 paths are tested by asking for bf16 by name (torch emulates it where units are absent).
+os.environ.setdefault("TRANSENCODER_BF16", "0")
 
 
 def require_data() -> Path:
@@ -32,27 +36,7 @@ def tiny_model(tmp_path_factory) -> Path:
     return tiny_bert_dir(tmp_path_factory.mktemp("tiny") / "bert")
 
 
-SICK_HEADER = "pair_ID\tsentence_A\tsentence_B\trelatedness_score\tentailment_judgment"
-SICK_ROWS = [
-    (
-        "1",
-        "A group of kids is playing in a yard",
-        "A group of boys in a yard is playing",
-        "4.5",
-        "NEUTRAL",
-    ),
-    ("2", "A man is playing a guitar", "A woman is slicing an onion", "1.2", "NEUTRAL"),
-    ("3", "Two dogs are fighting", "Two dogs are wrestling and hugging", "4.0", "NEUTRAL"),
-    ("4", "A person is riding a horse", "A horse is being ridden by a person", "4.9", "ENTAILMENT"),
-    ("5", "The cat is sleeping", "Nobody is cooking food", "1.0", "NEUTRAL"),
-]
-
-
-def write_sick(path: Path, rows=SICK_ROWS, newline: str = "\r\n") -> Path:
-    """A SICK release file as the test set ships it: header row, tab separated, CRLF."""
-    lines = [SICK_HEADER] + ["\t".join(row) for row in rows]
-    path.write_bytes((newline.join(lines) + newline).encode("utf-8"))
-    return path
+from transencoder.testing import SICK_HEADER, SICK_ROWS, write_sick  # noqa: E402,F401
 
 
 @pytest.fixture(autouse=True)

@@ -77,3 +77,27 @@ def tiny_sentences() -> list[str]:
         for j, a in enumerate(actions)
         if (i + j) % 2 == 0
     ]
+
+
+# A SICK release file as the test set ships it (header, tab separated, CRLF): five pairs.
+SICK_HEADER = "pair_ID\tsentence_A\tsentence_B\trelatedness_score\tentailment_judgment"
+SICK_ROWS = [
+    (
+        "1",
+        "A group of kids is playing in a yard",
+        "A group of boys in a yard is playing",
+        "4.5",
+        "NEUTRAL",
+    ),
+    ("2", "A man is playing a guitar", "A woman is slicing an onion", "1.2", "NEUTRAL"),
+    ("3", "Two dogs are fighting", "Two dogs are wrestling and hugging", "4.0", "NEUTRAL"),
+    ("4", "A person is riding a horse", "A horse is being ridden by a person", "4.9", "ENTAILMENT"),
+    ("5", "The cat is sleeping", "Nobody is cooking food", "1.0", "NEUTRAL"),
+]
+
+
+def write_sick(path: Path, rows=SICK_ROWS, newline: str = "\r\n") -> Path:
+    """A SICK release file as the test set ships it: header row, tab separated, CRLF."""
+    lines = [SICK_HEADER] + ["\t".join(row) for row in rows]
+    path.write_bytes((newline.join(lines) + newline).encode("utf-8"))
+    return path

@@ -150,7 +150,8 @@ def _train_command(config: Path, out: Path) -> list[str]:
     ]
 
 
-def test_kill_and_resume_ends_like_an_unbroken_run(tiny_model, tmp_path):
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_kill_and_resume_ends_like_an_unbroken_run(tiny_model, tmp_path, precision):
     pairs = _pairs_file(tmp_path, count=120)
     config = tmp_path / "run.yaml"
     config.write_text(
@@ -160,6 +161,7 @@ def test_kill_and_resume_ends_like_an_unbroken_run(tiny_model, tmp_path):
                 pairs,
                 cross={"batch_size": 4, "epochs": 3},
                 bi={"batch_size": 4, "epochs": 3},
+                run={"precision": precision},
             )
         )
     )
@@ -195,9 +197,10 @@ def test_kill_and_resume_ends_like_an_unbroken_run(tiny_model, tmp_path):
         _train_command(config, broken), env=env, capture_output=True, text=True, timeout=600
     )
     assert final.returncode == 0, final.stderr[-2000:]
-    expected = json.loads((unbroken / "report.json").read_text())["evaluation"]
-    resumed = json.loads((broken / "report.json").read_text())["evaluation"]
-    assert resumed == expected
+    expected = json.loads((unbroken / "report.json").read_text())
+    resumed = json.loads((broken / "report.json").read_text())
+    assert resumed["evaluation"] == expected["evaluation"]
+    assert resumed["precision"] == expected["precision"] == precision
     for kind in ("bi", "cross"):
         from safetensors.torch import load_file
 

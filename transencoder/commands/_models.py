@@ -107,8 +107,9 @@ def load_models(args: argparse.Namespace) -> list:
     """The ``--model`` models as ``args.kind`` (``bi`` or ``cross``, already resolved)."""
     from ..models import BiEncoder, CrossEncoder
 
+    options = {"device": args.device, "precision": args.precision}
     if args.kind == "bi":
-        return [BiEncoder.from_pretrained(path, device=args.device) for path in args.model]
-    models = [CrossEncoder.from_pretrained(path, device=args.device) for path in args.model]
+        return [BiEncoder.from_pretrained(path, **options) for path in args.model]
+    models = [CrossEncoder.from_pretrained(path, **options) for path in args.model]
     check_trained_heads(args.model, models, allow_new_head=args.allow_new_head)
     return models

@@ -20,6 +20,8 @@ import json
 import struct
 from pathlib import Path
 
+from ._common import add_precision, precision_line
+
 NAME = "encode"
 HELP = "embed sentences with a bi-encoder into a .npy or .safetensors file (order kept)"
 TENSOR = "embeddings"
@@ -45,6 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--normalize", action="store_true", help="L2-normalise each embedding")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    add_precision(parser)
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -109,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, flag) < 1:
             raise UsageError(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
     rows = count_rows(args.input, args.column)
-    model = BiEncoder.from_pretrained(args.model, device=args.device)
+    model = BiEncoder.from_pretrained(args.model, device=args.device, precision=args.precision)
     dim = int(model.encoder.config.hidden_size)
     show = progress_default(False if args.no_progress else None)
     bar = tqdm(total=rows, desc="encode", unit="sentence", disable=not show)
@@ -149,5 +152,8 @@ def run(args: argparse.Namespace) -> int:
             else:
                 handle.close()
     bar.close()
-    print(f"wrote {rows} x {dim} embeddings of {args.input} to {args.output}")
+    print(
+        f"wrote {rows} x {dim} embeddings of {args.input} to {args.output} "
+        f"(precision {precision_line(args.precision, model.device)})"
+    )
     return 0

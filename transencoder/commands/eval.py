@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import UsageError
-from ._common import split_list
+from ._common import add_precision, precision_line, split_list
 from ._models import add_model_arguments, load_models, resolve_kind
 
 NAME = "eval"
@@ -69,6 +69,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", help="write the results as JSON here")
     parser.add_argument("--batch-size", type=int, default=64, help="pairs per forward pass")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    add_precision(parser)
     parser.add_argument(
         "--both-orders",
         action="store_true",
@@ -179,6 +180,7 @@ def run(args: argparse.Namespace) -> int:
         for task in tasks:
             print(f"  {task.describe()}")
         models = load_models(args)
+        print(f"precision: {precision_line(args.precision, models[0].device)}")
         suite = EvaluationSuite(
             tasks,
             aggregation=args.aggregation,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import time
 
+from ._common import add_precision
+
 NAME = "mine"
 HELP = "mine candidate sentence pairs from a corpus for 'transencoder train --pairs'"
 
@@ -101,6 +103,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--cache-dir", help="keep embeddings and neighbours here; a rerun resumes from them"
     )
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    add_precision(parser)
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -161,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
     corpus = _corpus(args, config.dedupe)
     check_corpus(len(corpus), config.k, corpus.source)  # before the model loads: fail fast
     device = _distributed_device(args.device)
-    model = BiEncoder.from_pretrained(args.model, device=device)
+    model = BiEncoder.from_pretrained(args.model, device=device, precision=args.precision)
     result = mine_pairs(
         corpus,
         model,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterator
 
+from ._common import add_precision
 from ._models import add_model_arguments, load_models, resolve_kind
 
 NAME = "score"
@@ -34,6 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=64, help="pairs per forward pass")
     parser.add_argument("--chunk-size", type=int, default=8192, help="pairs scored at a time")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    add_precision(parser)
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 

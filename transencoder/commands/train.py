@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from ._common import split_list
+from ._common import add_precision, split_list
 
 NAME = "train"
 HELP = "run Trans-Encoder cycles (resumes an interrupted run, extends a finished one)"
@@ -92,6 +92,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--max-pairs", type=int, help="use a seeded random subset of this many pairs (quick runs)")
     add("--seed", type=int, help="every random draw of the run comes from it (default: 2021)")
     add("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    add_precision(parser, default=None)  # None: the config's run.precision (auto)
     add(
         "--label-views",
         metavar="VIEW,...",
@@ -218,6 +219,7 @@ def _config(args: argparse.Namespace):
             "output_dir": args.output_dir,
             "seed": args.seed,
             "device": args.device,
+            "precision": args.precision,
             "show_progress_bar": False if args.no_progress else None,
             "report_to": split_list(args.report_to),
         },

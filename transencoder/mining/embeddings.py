@@ -24,6 +24,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..models.batching import length_sorted_batches
+from ..precision import resolve
 from .files import save_npy, write_json
 
 CACHE_VERSION = 1
@@ -37,6 +38,8 @@ def model_fingerprint(model) -> str:
         "normalize": bool(model.normalize),
         "max_seq_length": int(model.max_seq_length),
         "class": type(model).__name__,
+        # bf16 and fp32 embeddings differ in their last bits: a cache is one precision's
+        "precision": resolve(getattr(model, "precision", "fp32"), model.device),
     }
     digest.update(json.dumps(settings, sort_keys=True).encode())
     for name, tensor in sorted(model.state_dict().items()):

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..precision import InferencePass, check_precision
 from .batching import length_sorted_batches, pad_batch, tokenize_texts, unique_in_order
 from .card import ModelCardInfo, write_model_card
 from .loading import (
@@ -58,6 +59,8 @@ class BiEncoder(nn.Module):
         normalize: L2-normalise embeddings.
         max_seq_length: texts are truncated to this many tokens.
         mlp: the dense layer of ``"cls_mlp"`` (created when not given).
+        precision: the inference paths' default, ``auto``, ``bf16`` or ``fp32``
+            (:mod:`transencoder.precision`); the weights stay fp32 either way.
     """
 
     def __init__(
@@ -69,8 +72,10 @@ class BiEncoder(nn.Module):
         normalize: bool = False,
         max_seq_length: int = 256,
         mlp: nn.Linear | None = None,
+        precision: str = "auto",
     ) -> None:
         super().__init__()
+        self.precision = check_precision(precision, "precision")
         if pooling not in POOLING_MODES:
             raise ValueError(f"pooling must be one of {POOLING_MODES}, got {pooling!r}")
         self.encoder = encoder
@@ -97,6 +102,7 @@ class BiEncoder(nn.Module):
         max_seq_length: int | None = None,
         device: str | torch.device | None = None,
         trust_remote_code: bool = False,
+        precision: str = "auto",
     ) -> BiEncoder:
         """Load ``"default"`` (packaged all-MiniLM-L6-v2), a sentence-transformers directory,
         a plain transformers directory (mean pooling) or, when online, a hub id.
@@ -138,6 +144,7 @@ class BiEncoder(nn.Module):
             max_seq_length=max_seq_length
             or min((layout and layout.max_seq_length) or limit, limit),
             mlp=mlp,
+            precision=precision,
         )
         model.name_or_path = str(name_or_path)
         return model.to(device or default_device())
@@ -208,8 +215,12 @@ class BiEncoder(nn.Module):
         batch_size: int = 64,
         show_progress_bar: bool | None = None,
         desc: str = "encode",
+        precision: str | None = None,
     ) -> torch.Tensor:
-        """Embeddings (float32, on CPU) of already tokenised texts, batched by length."""
+        """Embeddings (float32, on CPU) of already tokenised texts, batched by length.
+
+        ``precision`` (default: the model's) is ``auto``, ``bf16`` or ``fp32``.
+        """
         was_training = self.training
         self.eval()
         device = self.device
@@ -217,9 +228,10 @@ class BiEncoder(nn.Module):
         out = torch.empty((len(token_ids), hidden), dtype=torch.float32)
         pad_id = self.tokenizer.pad_token_id or 0
         batches = length_sorted_batches([len(ids) for ids in token_ids], batch_size)
+        forward = InferencePass(self, precision or self.precision, device)
         for batch in tqdm(batches, desc=desc, disable=not progress_default(show_progress_bar)):
             features = pad_batch([token_ids[i] for i in batch], pad_id, device=device)
-            out[torch.as_tensor(batch)] = self(**features).float().cpu()
+            out[torch.as_tensor(batch)] = forward(**features).float().cpu()
         self.train(was_training)
         return out
 
@@ -230,8 +242,12 @@ class BiEncoder(nn.Module):
         batch_size: int = 64,
         show_progress_bar: bool | None = None,
         convert_to_tensor: bool = False,
+        precision: str | None = None,
     ) -> np.ndarray | torch.Tensor:
         """Embed sentences; each distinct sentence is encoded once.
+
+        ``precision``: ``auto`` (bf16 where the device multiplies it natively), ``bf16`` or
+        ``fp32``; default: the model's (``from_pretrained(..., precision=)``).
 
         Returns:
             ``(n, hidden)`` float32 array (tensor with ``convert_to_tensor``); a single string
@@ -241,7 +257,10 @@ class BiEncoder(nn.Module):
         texts = [sentences] if single else list(sentences)
         unique, index = unique_in_order(texts)
         embeddings = self.embed_token_ids(
-            self.tokenize(unique), batch_size=batch_size, show_progress_bar=show_progress_bar
+            self.tokenize(unique),
+            batch_size=batch_size,
+            show_progress_bar=show_progress_bar,
+            precision=precision,
         )
         embeddings = embeddings[torch.as_tensor(index, dtype=torch.long)] if texts else embeddings
         if single:
@@ -254,6 +273,7 @@ class BiEncoder(nn.Module):
         *,
         batch_size: int = 64,
         show_progress_bar: bool | None = None,
+        precision: str | None = None,
     ) -> np.ndarray:
         """Cosine similarity of each ``(sentence1, sentence2)`` pair.
 
@@ -262,7 +282,10 @@ class BiEncoder(nn.Module):
         firsts, seconds = _split_pairs(pairs)
         unique, index = unique_in_order(firsts + seconds)
         embeddings = self.embed_token_ids(
-            self.tokenize(unique), batch_size=batch_size, show_progress_bar=show_progress_bar
+            self.tokenize(unique),
+            batch_size=batch_size,
+            show_progress_bar=show_progress_bar,
+            precision=precision,
         )
         embeddings = F.normalize(embeddings, dim=-1)
         left = torch.as_tensor(index[: len(firsts)], dtype=torch.long)

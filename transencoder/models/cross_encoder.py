@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..precision import InferencePass, check_precision
 from .batching import length_sorted_batches, pad_batch, tokenize_pairs, unique_in_order
 from .bi_encoder import _position_limit, _split_pairs, default_device, progress_default
 from .card import ModelCardInfo, write_model_card
@@ -50,9 +51,13 @@ class CrossEncoder(nn.Module):
         model: a transformers ``AutoModelForSequenceClassification`` with one label.
         tokenizer: its (fast) tokenizer.
         max_length: pairs are truncated (longest side first) to this many tokens.
+        precision: the inference paths' default, ``auto``, ``bf16`` or ``fp32``
+            (:mod:`transencoder.precision`); the weights stay fp32 either way.
     """
 
-    def __init__(self, model: nn.Module, tokenizer, *, max_length: int = 512) -> None:
+    def __init__(
+        self, model: nn.Module, tokenizer, *, max_length: int = 512, precision: str = "auto"
+    ) -> None:
         super().__init__()
         labels = getattr(model.config, "num_labels", 1)
         if labels != 1:
@@ -60,6 +65,7 @@ class CrossEncoder(nn.Module):
         self.model = model
         self.tokenizer = tokenizer
         self.max_length = int(max_length)
+        self.precision = check_precision(precision, "precision")
         #: True when loading found no trained head in the checkpoint and initialised one;
         #: :meth:`predict` then warns (once), and training the model resets it.
         self.new_head = False
@@ -74,6 +80,7 @@ class CrossEncoder(nn.Module):
         max_length: int | None = None,
         device: str | torch.device | None = None,
         trust_remote_code: bool = False,
+        precision: str = "auto",
     ) -> CrossEncoder:
         """Load a saved cross-encoder, or start one from any encoder checkpoint.
 
@@ -101,7 +108,12 @@ class CrossEncoder(nn.Module):
             raise hub_error(str(name_or_path), err) from err
         limit = _position_limit(model.config, tokenizer)
         declared = _declared_max_length(Path(source))
-        encoder = cls(model, tokenizer, max_length=max_length or min(declared or limit, limit))
+        encoder = cls(
+            model,
+            tokenizer,
+            max_length=max_length or min(declared or limit, limit),
+            precision=precision,
+        )
         encoder.name_or_path = str(name_or_path)
         encoder.new_head = _head_is_new(model, info.get("missing_keys", ()))
         if encoder.new_head:
@@ -156,18 +168,21 @@ class CrossEncoder(nn.Module):
         batch_size: int = 32,
         show_progress_bar: bool | None = None,
         desc: str = "predict",
+        precision: str | None = None,
     ) -> torch.Tensor:
-        """Logits (float32, CPU) of already tokenised pairs, batched by length."""
+        """Logits (float32, CPU) of already tokenised pairs, batched by length, at
+        ``precision`` (default: the model's)."""
         was_training = self.training
         self.eval()
         device = self.device
         out = torch.empty(len(input_ids), dtype=torch.float32)
         pad_id = self.tokenizer.pad_token_id or 0
         batches = length_sorted_batches([len(ids) for ids in input_ids], batch_size)
+        forward = InferencePass(self, precision or self.precision, device)
         for batch in tqdm(batches, desc=desc, disable=not progress_default(show_progress_bar)):
             types = [token_type_ids[i] for i in batch] if token_type_ids is not None else None
             features = pad_batch([input_ids[i] for i in batch], pad_id, types, device=device)
-            out[torch.as_tensor(batch)] = self(**features).float().cpu()
+            out[torch.as_tensor(batch)] = forward(**features).float().cpu()
         self.train(was_training)
         return out
 
@@ -179,6 +194,7 @@ class CrossEncoder(nn.Module):
         show_progress_bar: bool | None = None,
         apply_sigmoid: bool = True,
         both_orders: bool = False,
+        precision: str | None = None,
     ) -> np.ndarray:
         """Score each ``(sentence1, sentence2)`` pair; each distinct pair is scored once.
 
@@ -186,6 +202,8 @@ class CrossEncoder(nn.Module):
             apply_sigmoid: return ``sigmoid(logit)`` in 0..1 (else the raw logit).
             both_orders: average the scores of ``(a, b)`` and ``(b, a)``; a cross-encoder is
                 not symmetric by construction, and Trans-Encoder trains on both orders.
+            precision: ``auto`` (bf16 where the device multiplies it natively), ``bf16`` or
+                ``fp32``; default: the model's (``from_pretrained(..., precision=)``).
 
         Warns:
             UntrainedHeadWarning: once per model, when :attr:`new_head` is True (the head is
@@ -207,7 +225,11 @@ class CrossEncoder(nn.Module):
         unique, index = unique_in_order(keys)
         input_ids, types = self.tokenize([a for a, _ in unique], [b for _, b in unique])
         logits = self.logits_of_token_ids(
-            input_ids, types, batch_size=batch_size, show_progress_bar=show_progress_bar
+            input_ids,
+            types,
+            batch_size=batch_size,
+            show_progress_bar=show_progress_bar,
+            precision=precision,
         )
         scores = torch.sigmoid(logits) if apply_sigmoid else logits
         scores = scores[torch.as_tensor(index, dtype=torch.long)] if keys else scores

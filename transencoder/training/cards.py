@@ -31,8 +31,11 @@ def teacher_lines(config: TrainConfig, kind: str, cycle: int) -> list[str]:
     return lines
 
 
-def card_info(config: TrainConfig, pool: PairPool, phase: Phase, kind: str) -> ModelCardInfo:
-    """The card of the model ``phase`` saves (``kind`` bi or cross)."""
+def card_info(
+    config: TrainConfig, pool: PairPool, phase: Phase, kind: str, precision: str = "fp32"
+) -> ModelCardInfo:
+    """The card of the model ``phase`` saves (``kind`` bi or cross), trained at ``precision``
+    (the resolved one: bf16 or fp32)."""
     member = f", member {phase.member + 1} of {phase.members}" if phase.members > 1 else ""
     step = config.cross if kind == "cross" else config.bi
     if phase.kind is PhaseKind.PRIME:
@@ -53,6 +56,7 @@ def card_info(config: TrainConfig, pool: PairPool, phase: Phase, kind: str) -> M
             "max_length": step.max_length,
             "label_mode": config.teachers.mode,
         }
+    extra = {**extra, "precision": f"{precision} (weights saved in fp32)"}
     return ModelCardInfo(
         kind=kind,
         base_model=config.models[phase.member],

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import UsageError
+from ..precision import PRECISIONS
 from .step_config import BiStepConfig, CrossStepConfig, PrimingConfig
 from .validation import (
     LABEL_MODES,
     LABEL_VIEWS,
-    MIXED_PRECISION,
     ConfigError,
     boolean,
     choice,
@@ -167,8 +167,9 @@ class RunConfig:
     )
     seed: int = setting(2021, "every random draw of the run comes from it")
     device: str | None = setting(None, "cpu, cuda, cuda:1 ... (default: cuda when available)")
-    mixed_precision: str = setting(
-        "bf16", "bf16 autocast on a GPU (a CPU always trains in fp32), or no"
+    precision: str = setting(
+        "auto",
+        "auto (bf16 where the device multiplies it natively: a CUDA GPU with bf16, a CPU with AMX-BF16 or AVX512-BF16), bf16 or fp32: autocast of every training, labelling and evaluation pass; weights and saved models stay fp32",
     )
     checkpoint_every: int = setting(100, "optimizer steps between training-state snapshots")
     eval_batch_size: int = setting(128, "batch size when scoring pairs")
@@ -190,7 +191,7 @@ class RunConfig:
             check_device(self.device, "run.device")
         except UsageError as err:
             raise ConfigError(str(err)) from None
-        choice(self.mixed_precision, MIXED_PRECISION, "run.mixed_precision")
+        choice(self.precision, PRECISIONS, "run.precision")
         positive_int(self.checkpoint_every, "run.checkpoint_every")
         positive_int(self.eval_batch_size, "run.eval_batch_size")
         if self.show_progress_bar is not None:

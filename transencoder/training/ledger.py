@@ -40,6 +40,10 @@ FREE = {
     "data.eval_data_dir",
     "data.eval_tasks",
     "cycles",
+    # Compared as resolved (the fingerprint's "precision": bf16 or fp32), not as written: "auto"
+    # may mean either. run.mixed_precision is the setting's name before 0.2 (CPU runs were fp32).
+    "run.precision",
+    "run.mixed_precision",
 }
 # Settings compared by content (the fingerprint), not by their value.
 BY_CONTENT = {"models", "data.data_dir", "data.pairs", "data.pool_tasks", "data.max_pairs"}
@@ -171,6 +175,12 @@ class Ledger:
                 details.append(
                     f"start model {m + 1} ({config['models'][m]}) has other files than the run's"
                 )
+        was, now_precision = old.get("precision", "fp32"), fingerprint.get("precision", "fp32")
+        if was != now_precision:
+            details.append(
+                f"precision: the run trains in {was}, this start would train in {now_precision} "
+                f"(--precision {was} resumes it, where the device runs {was})"
+            )
         if len(old["models"]) != len(fingerprint["models"]):
             details.append(
                 f"{len(old['models'])} start models there, {len(fingerprint['models'])} now"

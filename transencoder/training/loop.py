@@ -3,7 +3,8 @@
 One epoch is a plan of batches (lists of example indices, a pure function of the seed and the
 epoch number); ``collate`` turns indices into padded tensors; ``loss_fn`` computes the loss.
 AdamW (no decay on biases and LayerNorm), linear warm-up then linear decay to zero, gradient
-accumulation, gradient clipping, mixed precision on a GPU. Every ``checkpoint_every`` optimizer
+accumulation, gradient clipping, bf16 autocast where ``precision`` resolves to it (on a CPU with
+bf16 units as on a GPU; :mod:`transencoder.precision`). Every ``checkpoint_every`` optimizer
 steps the full training state is written, so a killed run resumes bit-for-bit.
 
 The process layout comes in as a :class:`~transencoder.training.runtime.Runtime`: ``prepare``
@@ -14,7 +15,6 @@ step plus the strategy's own communication), ``finish`` and ``state_dict`` (snap
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -25,6 +25,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..models.bi_encoder import progress_default
+from ..precision import autocast
 from .checkpoint import PhaseCheckpoint, set_rng_state
 from .runtime import LocalRuntime, Runtime
 from .step_config import StepConfig
@@ -84,13 +85,6 @@ def linear_schedule(
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def autocast_context(device: torch.device, mixed_precision: str):
-    """bf16 autocast on a GPU (bf16 needs no loss scaling); fp32 on a CPU or with ``no``."""
-    if device.type != "cuda" or mixed_precision == "no":
-        return contextlib.nullcontext()
-    return torch.autocast("cuda", dtype=torch.bfloat16)
-
-
 def train_phase(
     model: nn.Module,
     *,
@@ -103,11 +97,14 @@ def train_phase(
     checkpoint: PhaseCheckpoint | None = None,
     checkpoint_every: int = 100,
     runtime: Runtime | None = None,
-    mixed_precision: str = "bf16",
+    precision: str = "auto",
     show_progress_bar: bool | None = None,
     on_step: Callable[[int, torch.Tensor, float], None] | None = None,
 ) -> PhaseStats:
     """Train ``model`` in place for ``step_config.epochs`` epochs of ``plan``.
+
+    ``precision`` (``auto``, ``bf16``, ``fp32``) is the forward and backward passes' autocast;
+    weights, gradients and optimizer states stay fp32.
 
     ``on_step(step, loss, lr)`` is called after every optimizer step with the step's last micro-batch loss (a
     tensor: reading it is a host sync, which a caller that logs pays for) and the learning rate.
@@ -157,7 +154,7 @@ def train_phase(
             is_last = (micro + 1) % cfg.grad_accum == 0 or micro + 1 == batches_per_epoch
             local = runtime.local_slice(batches[micro])  # this rank's share of the global batch
             batch = {k: v.to(device, non_blocking=True) for k, v in collate(local).items()}
-            with runtime.accumulate(model, is_last), autocast_context(device, mixed_precision):
+            with runtime.accumulate(model, is_last), autocast(precision, device):
                 loss = loss_fn(model, batch)
                 (loss / cfg.grad_accum).backward()
             window += loss.detach()

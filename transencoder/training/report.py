@@ -126,6 +126,7 @@ def write_report(run_dir: RunDir, config, progress: dict, phases) -> dict:
             if "train" in (result or {})
         },
         "seconds": round(progress["seconds"], 1),
+        "precision": progress.get("fingerprint", {}).get("precision", "fp32"),
     }
     if progress.get("communication"):
         report["communication"] = progress["communication"]
@@ -139,7 +140,7 @@ def write_report(run_dir: RunDir, config, progress: dict, phases) -> dict:
         f"- recipe: `{config.recipe}`, cycles: {config.cycles}, models: {', '.join(config.models)}",
         f"- pairs: {pool['description']}",
         f"- model selection: {report['model_selection']}",
-        f"- wall time: {report['seconds']:.0f} s",
+        f"- wall time: {report['seconds']:.0f} s, precision: {report['precision']}",
         "",
         "Spearman x100 for STS tasks (STS12-16 pooled 'all', as SimCSE reports), ROC-AUC x100 for pair tasks.",
         "",

@@ -12,7 +12,6 @@ BI_INITS = ("start", "continue", "cross")
 CROSS_INITS = ("start", "continue", "bi")
 LABEL_MODES = ("raw", "rank")
 LABEL_VIEWS = ("pooled", "first_last", "token_f1")  # see transencoder.training.views
-MIXED_PRECISION = ("bf16", "no")
 
 
 class ConfigError(UsageError):

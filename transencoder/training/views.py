@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from ..models import BiEncoder
 from ..models.batching import length_sorted_batches, pad_batch, unique_in_order
 from ..models.bi_encoder import mean_pool, progress_default
+from ..precision import InferencePass
 
 VIEWS = ("pooled", "first_last", "token_f1")
 
@@ -64,18 +65,19 @@ def view_scores(
     was_training = bi.training
     bi.eval()
     batches = length_sorted_batches([len(ids) for ids in token_ids], batch_size)
+    forward = InferencePass(bi, bi.precision, bi.device)  # at the model's precision
     with torch.inference_mode():
         for batch in tqdm(batches, desc="views", disable=not progress_default(show_progress_bar)):
             features = pad_batch(
                 [token_ids[i] for i in batch], bi.tokenizer.pad_token_id or 0, device=bi.device
             )
-            out = bi.encoder(**features, output_hidden_states="first_last" in views)
-            last, mask = out.last_hidden_state, features["attention_mask"]
+            out = forward(bi.encoder, **features, output_hidden_states="first_last" in views)
+            last, mask = out.last_hidden_state.float(), features["attention_mask"]
             rows = torch.as_tensor(batch)
             if "pooled" in embeddings:
                 embeddings["pooled"][rows] = bi.pool(last, mask).float().cpu()
             if "first_last" in embeddings:
-                both = (out.hidden_states[1] + last) / 2
+                both = (out.hidden_states[1].float() + last) / 2
                 embeddings["first_last"][rows] = mean_pool(both, mask).float().cpu()
             if "token_f1" in views:
                 keep = (

@@ -20,7 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from ..models import BiEncoder, CrossEncoder
+from ..models.bi_encoder import default_device
 from ..models.loading import resolve_model_path
+from ..precision import describe as describe_precision
+from ..precision import resolve as resolve_precision
 from .cards import card_info, publish
 from .checkpoint import PhaseCheckpoint, atomic_save_array
 from .config import TrainConfig
@@ -50,6 +53,8 @@ class Workspace:
         self.ledger: Ledger | None = None  # set by open()
         self.tracker = Tracker(None, self.dir.root)  # --report-to's, set by open()
         self.pairs: list[tuple[str, str]] = []
+        # What every pass of the run (training, labelling, evaluation) runs as: bf16 or fp32.
+        self.precision = resolve_precision(config.run.precision, device or default_device())
 
     # ------------------------------------------------------------------ the run's life
     def open(self) -> None:
@@ -71,6 +76,7 @@ class Workspace:
         fingerprint = {
             "pool": pool_fingerprint(self.pairs),
             "models": [model_fingerprint(resolve_model_path(m)) for m in config.models],
+            "precision": self.precision,
         }
         if mining is None:
             self._claim()
@@ -81,6 +87,7 @@ class Workspace:
             pool = {**pool, "description": describe_mining(mining), "mining": kept}
         about = {"pool": pool, "primed": self.primed}
         self.ledger = Ledger.open(self.dir, config.to_dict(), fingerprint, self.phases, about)
+        self.log(f"precision: {self.precision} ({describe_precision(self.device)})")
         if self.evaluation.note:
             self.log(self.evaluation.note)
         if self.ledger.state["done"]:
@@ -133,10 +140,14 @@ class Workspace:
 
     # ------------------------------------------------------------------ models
     def bi(self, path, device=None, **options) -> BiEncoder:
-        return BiEncoder.from_pretrained(path, device=device or self.device, **options)
+        return BiEncoder.from_pretrained(
+            path, device=device or self.device, precision=self.precision, **options
+        )
 
     def cross(self, path, device=None, **options) -> CrossEncoder:
-        return CrossEncoder.from_pretrained(path, device=device or self.device, **options)
+        return CrossEncoder.from_pretrained(
+            path, device=device or self.device, precision=self.precision, **options
+        )
 
     def start_bi(self, member: int) -> str:
         """The bi-encoder the run starts from: the primed one, or the start model."""
@@ -226,7 +237,7 @@ class Workspace:
             else None,
             "checkpoint_every": run.checkpoint_every,
             "runtime": self.runtime,
-            "mixed_precision": run.mixed_precision,
+            "precision": self.precision,
             "show_progress_bar": run.show_progress_bar if self.runtime.is_main else False,
             "on_step": self._logger(phase) if self.tracker.enabled else None,
         }
@@ -255,14 +266,16 @@ class Workspace:
         )
         with self.runtime.main_only() as main:
             if main:
-                model.save(path, card=card_info(self.config, self.pool, phase, kind))
+                model.save(
+                    path, card=card_info(self.config, self.pool, phase, kind, self.precision)
+                )
         return path
 
     def save_selected(self, model, kind: str, member: int, name: str) -> Path:
         """Save the candidate selection chose (a copy) under ``selected/`` with its card."""
         path = self.dir.selected(kind, member)
         phase = Phase(PhaseKind.SELECT, self.config.cycles, member, len(self.config.models))
-        card = card_info(self.config, self.pool, phase, kind)
+        card = card_info(self.config, self.pool, phase, kind, self.precision)
         card.description = f"the {kind}-encoder chosen on the dev sample: {name}"
         with self.runtime.main_only() as main:
             if main:
