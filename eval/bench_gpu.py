@@ -8,7 +8,7 @@ Parts (``--parts``, default all), each writing ``<out>/<part>.json`` and a line 
 ``<out>/gpu_check.json``:
 
 * ``inference``: pair scoring of every STS pair (``--data-dir``) under bf16 autocast, ours
-  (``BiEncoder.similarity``) against ``SentenceTransformer.encode`` of both sides + cosine, same
+  (``BiEncoder.pair_similarity``) against ``SentenceTransformer.encode`` of both sides + cosine, same
   model and batch size; median of ``--repeats`` timed runs after a warm-up; and how far the two
   sides' scores differ;
 * ``training``: the cross->bi step in bf16, ours (``train_bi_encoder``, ``precision="bf16"``)
@@ -89,7 +89,7 @@ def part_inference(args) -> dict:
     theirs = SentenceTransformer(resolve_model_path(args.model), device="cuda")
 
     def run_ours():
-        return np.asarray(ours.similarity(pairs, batch_size=args.batch_size))
+        return np.asarray(ours.pair_similarity(pairs, batch_size=args.batch_size))
 
     def run_theirs():
         u = theirs.encode(firsts, batch_size=args.batch_size, convert_to_tensor=True)

@@ -1,6 +1,6 @@
 """Inference speed: transencoder vs sentence-transformers on the same model, pairs and batch size.
 
-* pair scoring with a bi-encoder: ``BiEncoder.similarity(pairs)`` vs
+* pair scoring with a bi-encoder: ``BiEncoder.pair_similarity(pairs)`` vs
   ``SentenceTransformer.encode(sentences1)``, ``encode(sentences2)`` and the cosine;
 * cross-encoder prediction: ``CrossEncoder.predict(pairs)`` vs
   ``sentence_transformers.CrossEncoder.predict(pairs)`` (same saved weights).
@@ -113,7 +113,7 @@ def main() -> None:
         return torch.nn.functional.cosine_similarity(u, v).cpu().numpy()
 
     def our_pairs():
-        return bi.similarity(pairs, batch_size=args.batch_size, show_progress_bar=False)
+        return bi.pair_similarity(pairs, batch_size=args.batch_size, show_progress_bar=False)
 
     our_pairs()  # warm-up (allocator, kernels) for both
     st.encode(firsts[:256], batch_size=args.batch_size)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import statistics
 import sys
 import time
@@ -174,9 +175,9 @@ def inference(data_dir: str, batch_size: int, repeats: int) -> list[dict]:
     bi = BiEncoder.from_pretrained("default", device="cpu")
     rows = []
     for name, run in (
-        ("fp32", lambda: bi.similarity(task.pairs, batch_size=batch_size, precision="fp32")),
+        ("fp32", lambda: bi.pair_similarity(task.pairs, batch_size=batch_size, precision="fp32")),
         ("bf16 autocast", lambda: _autocast(bi, task.pairs, batch_size)),
-        ("bf16 weights (product)", lambda: bi.similarity(task.pairs, batch_size=batch_size,
+        ("bf16 weights (product)", lambda: bi.pair_similarity(task.pairs, batch_size=batch_size,
                                                          precision="bf16")),
     ):  # fmt: skip
         times, scores = [], None
@@ -191,7 +192,7 @@ def inference(data_dir: str, batch_size: int, repeats: int) -> list[dict]:
 
 def _autocast(bi, pairs, batch_size):
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        return bi.similarity(pairs, batch_size=batch_size, precision="fp32")
+        return bi.pair_similarity(pairs, batch_size=batch_size, precision="fp32")
 
 
 def main() -> None:
@@ -209,7 +210,12 @@ def main() -> None:
 
     pairs = pool_from_data_dir(args.data_dir).limit(4000, 0).pairs
     variants = ["fp32", "bf16", "bf16+fused"] + (["bf16+compile"] if args.compile else [])
-    record: dict = {"steps": {}, "inference": None}
+    record: dict = {
+        "torch_threads": torch.get_num_threads(),
+        "load_average_at_start": os.getloadavg(),
+        "steps": {},
+        "inference": None,
+    }
     for name, (kind, batch, length) in STEPS.items():
         tokens = batch * length * (2 if kind == "bi" else 1)
         rates = gemm_rates(tokens)
@@ -228,6 +234,7 @@ def main() -> None:
         row["profile"] = {p: profile_split(kind, pairs, batch, length, p) for p in ("fp32", "bf16")}
         record["steps"][name] = row
     record["inference"] = inference(args.stsb_dir, 128, args.inference_repeats)
+    record["load_average_at_end"] = os.getloadavg()
     print_tables(record)
     write_record(args.output, record)
     print(f"wrote {args.output}")

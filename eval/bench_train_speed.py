@@ -117,6 +117,7 @@ def worker(args: argparse.Namespace) -> dict:
                 disable_tqdm=True,
                 dataloader_drop_last=False,
                 bf16=step == "stbf16",
+                use_cpu=device == "cpu",  # transformers refuses bf16 on a CPU without it
             )
             if side == "cross":
                 from sentence_transformers.cross_encoder import CrossEncoder as STCrossEncoder
@@ -201,7 +202,12 @@ def roofline_worker(args: argparse.Namespace) -> dict:
 
     pairs = load_pairs(args.data_dir, args.pairs, 0)
     labels = np.random.default_rng(0).uniform(0.0, 1.0, len(pairs)).astype(np.float32)
-    out = {"flop_per_example": {}, "gemm_gflops": {}, "precision_auto": precision.describe()}
+    out = {
+        "flop_per_example": {},
+        "gemm_gflops": {},
+        "precision_auto": precision.describe(),
+        "torch_threads": torch.get_num_threads(),
+    }
     for side in ("cross", "bi"):
         batch = args.cross_batch_size if side == "cross" else args.bi_batch_size
         length = args.cross_max_length if side == "cross" else args.bi_max_length
@@ -317,6 +323,8 @@ def main() -> None:
     }
     meta["cpu_count"] = os.cpu_count()
     meta["precision_auto"] = roofline["precision_auto"]
+    meta["torch_threads"] = roofline["torch_threads"]
+    meta["load_average_at_end"] = os.getloadavg()
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(
         json.dumps({"meta": meta, "summary": summary, "runs": runs, "roofline": roofline}, indent=2)

@@ -159,9 +159,9 @@ def test_views_scores_each_view_like_an_independent_computation(tmp_path, monkey
     monkeypatch.setattr(sys, "argv", ["bench_domains.py", "views"])
     table = domains.start_views(tmp_path, ["PAIRS", "STS"], out)["table"]
     bi = BiEncoder.from_pretrained("default", device="cpu")
-    cosines = bi.similarity([(a, b) for a, b, _ in rows])
+    cosines = bi.pair_similarity([(a, b) for a, b, _ in rows])
     auc = 100 * roc_auc_score([label for *_, label in rows], cosines)
-    rho = 100 * spearmanr(bi.similarity([(a, b) for a, b, _ in sts]), [s for *_, s in sts])[0]
+    rho = 100 * spearmanr(bi.pair_similarity([(a, b) for a, b, _ in sts]), [s for *_, s in sts])[0]
     assert abs(table["PAIRS"]["test"]["pooled"] - auc) < 1e-3
     assert abs(table["STS"]["dev"]["pooled"] - rho) < 1e-3
     assert table["PAIRS"]["dev"]["pairs"] == 12 and table["STS"]["test"]["pairs"] == 10

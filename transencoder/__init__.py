@@ -3,7 +3,7 @@ MiCS / GTC-BMUF distributed training.
 
     >>> from transencoder import BiEncoder, CrossEncoder
     >>> bi = BiEncoder.from_pretrained("default")          # packaged all-MiniLM-L6-v2
-    >>> bi.similarity([("A man plays a guitar.", "Someone plays music.")])
+    >>> bi.pair_similarity([("A man plays a guitar.", "Someone plays music.")])
 
 The models are imported on first use: ``import transencoder`` (and the command line's
 ``--help``) does not import torch.

@@ -115,7 +115,7 @@ def test_score_bi_equals_similarity(bi, tiny_model, tmp_path):
     )
     written, scores = _read_scores(out)
     assert written == pairs
-    np.testing.assert_allclose(scores, bi.similarity(pairs), atol=1e-6)
+    np.testing.assert_allclose(scores, bi.pair_similarity(pairs), atol=1e-6)
 
 
 @pytest.mark.parametrize("both", [False, True])

@@ -63,7 +63,7 @@ def test_sts_and_pairs_in_one_run(mixed, tiny_model, tiny_bi, tmp_path, capsys):
     assert set(data["average"]) == {"spearman", "pearson", "auc", "ap", "primary"}
     assert (data["kind"], data["data_dir"], data["models"]) == ("bi", str(mixed), [str(tiny_model)])
     for task in find_all_tasks(mixed)[1:]:
-        cosine = tiny_bi.similarity(task.pairs, show_progress_bar=False)
+        cosine = tiny_bi.pair_similarity(task.pairs, show_progress_bar=False)
         expected = sklearn_metrics.roc_auc_score(task.labels, cosine) * 100
         assert data["tasks"][task.name]["auc"] == pytest.approx(expected, abs=1e-4)
         assert (data["tasks"][task.name]["n"], data["tasks"][task.name]["positives"]) == (

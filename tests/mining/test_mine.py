@@ -57,7 +57,7 @@ def test_mined_file_round_trips_through_the_pairs_reader(bi, tmp_path):
     np.testing.assert_allclose(cosines, result.similarity, atol=1e-6)
     # the cosines are the model's own
     np.testing.assert_allclose(
-        bi.similarity(result.pairs, batch_size=64), result.similarity, atol=1e-5
+        bi.pair_similarity(result.pairs, batch_size=64), result.similarity, atol=1e-5
     )
     assert abs(result.is_random.sum() - 0.3 * len(result)) <= 1
     assert sum(result.summary["histogram"]["neighbour"].values()) == (~result.is_random).sum()

@@ -65,7 +65,7 @@ def test_similarity_encodes_each_distinct_sentence_once(tiny_model, monkeypatch)
 
     monkeypatch.setattr(model, "embed_token_ids", counting)
     pairs = PAIRS + PAIRS[:5] + [(b, a) for a, b in PAIRS[:3]]
-    scores = model.similarity(pairs, batch_size=4)
+    scores = model.pair_similarity(pairs, batch_size=4)
     assert seen == [len({s for pair in pairs for s in pair})]
     embeddings = model.encode([s for pair in pairs for s in pair])
     a, b = embeddings[0::2], embeddings[1::2]

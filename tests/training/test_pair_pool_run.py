@@ -36,7 +36,7 @@ def test_a_run_on_a_paraphrase_folder_reports_auc(tiny_model, tmp_path):
             assert 0 <= task["auc"] <= 100 and task["n"] == 24 and task["positives"] == 12
     assert set(report["evaluation"]["cycle 1"]) == {"bi", "cross"}
     # the start's AUC is sklearn's on the start model's cosines (labels 0, 1, 0, 1, ...)
-    cosines = BiEncoder.from_pretrained(tiny_model, device="cpu").similarity(pairs)
+    cosines = BiEncoder.from_pretrained(tiny_model, device="cpu").pair_similarity(pairs)
     expected = 100 * roc_auc_score([i % 2 for i in range(24)], cosines)
     assert (
         abs(report["evaluation"]["start"]["bi"]["tasks"]["MRPC (train)"]["auc"] - expected) < 1e-4

@@ -101,7 +101,7 @@ def test_soft_labels_are_fitted(tiny_model):
         show_progress_bar=False,
     )
     assert stats.losses[-1] < 0.1 * stats.losses[0]
-    assert np.abs(bi.similarity(pairs) - targets).mean() < 0.05
+    assert np.abs(bi.pair_similarity(pairs) - targets).mean() < 0.05
 
 
 def test_one_cycle_writes_loadable_checkpoints_and_report(tiny_model, tmp_path):
@@ -221,7 +221,7 @@ def test_mutual_distillation_targets_are_member_means(tiny_model, tmp_path):
 
     pairs = pool_from_pairs_file(pairs_file).pairs
     starts = [BiEncoder.from_pretrained(path, device="cpu") for path in (tiny_model, second)]
-    cosines = np.mean([model.similarity(pairs) for model in starts], axis=0)
+    cosines = np.mean([model.pair_similarity(pairs) for model in starts], axis=0)
     np.testing.assert_allclose(
         np.load(out / "labels" / "cycle-1-cross-targets.npy"), np.clip(cosines, 0, 1), atol=1e-6
     )
@@ -262,7 +262,7 @@ def test_start_views_anchor_the_bi_encoder_labels(tiny_model, tmp_path):
     pairs = pool_from_pairs_file(pairs_file).pairs
     start = BiEncoder.from_pretrained(tiny_model, device="cpu")
     labels = out / "labels"
-    cosines = start.similarity(pairs)
+    cosines = start.pair_similarity(pairs)
     np.testing.assert_allclose(
         np.load(labels / "cycle-1-bi-scores.npy"), cosines, atol=1e-6
     )  # label_views: pooled

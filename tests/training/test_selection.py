@@ -127,7 +127,7 @@ def test_a_harmful_run_leaves_the_start_model(tiny_model, tmp_path):
     # run trains hard on noise, so every trained candidate ranks the dev pairs differently.
     sentences, rng = tiny_sentences(), random.Random(4)
     pairs = [(rng.choice(sentences), rng.choice(sentences)) for _ in range(40)]
-    cosines = BiEncoder.from_pretrained(tiny_model, device="cpu").similarity(pairs)
+    cosines = BiEncoder.from_pretrained(tiny_model, device="cpu").pair_similarity(pairs)
     dev_file = tmp_path / "dev.tsv"
     dev_file.write_text(
         "sentence1\tsentence2\tscore\n"

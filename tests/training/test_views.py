@@ -41,7 +41,7 @@ def test_each_view_matches_a_hand_computation(tiny_model, pairs):
     assert list(scores) == list(VIEWS)
     # pooled is exactly the bi-encoder's own cosine
     np.testing.assert_allclose(
-        scores["pooled"], bi.similarity(pairs, show_progress_bar=False), atol=1e-5
+        scores["pooled"], bi.pair_similarity(pairs, show_progress_bar=False), atol=1e-5
     )
     for k, (a, b) in enumerate(pairs):
         ha, keep_a = _hidden_states(bi, a)
@@ -87,5 +87,5 @@ def test_label_with_bi_averages_views_over_members(tmp_path, pairs):
     np.testing.assert_allclose(got, expected)
     plain = label_with_bi(members, pairs, show_progress_bar=False)
     np.testing.assert_allclose(
-        plain, np.mean([m.similarity(pairs, show_progress_bar=False) for m in members], axis=0)
+        plain, np.mean([m.pair_similarity(pairs, show_progress_bar=False) for m in members], axis=0)
     )

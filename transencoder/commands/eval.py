@@ -173,7 +173,10 @@ def run(args: argparse.Namespace) -> int:
     output = check_output(args.output)
     check_models(args.model)
     args.kind = resolve_kind(args.kind, args.model)
-    show = not args.no_progress
+    from ..models.bi_encoder import progress_default
+
+    # As train and encode: bars only on a terminal (a log file gets none), or never.
+    show = progress_default(False if args.no_progress else None)
     with progress_bars(show):
         tasks = find_all_tasks(args.data_dir, tasks=split_list(args.tasks), format=args.format)
         print(f"found {len(tasks)} task(s) in {args.data_dir}:")

@@ -72,7 +72,7 @@ def scorer(args: argparse.Namespace):
         if args.kind == "bi":
             return np.mean(
                 [
-                    m.similarity(pairs, batch_size=args.batch_size, show_progress_bar=False)
+                    m.pair_similarity(pairs, batch_size=args.batch_size, show_progress_bar=False)
                     for m in models
                 ],
                 axis=0,

@@ -46,10 +46,9 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.distributed.fsdp import FSDPModule, fully_shard
-from torch.distributed.fsdp._fully_shard._fsdp_api import AllGather, ReduceScatter
 
 from .accounting import CommLedger, all_gather_bytes, all_reduce_bytes, reduce_scatter_bytes
-from .compat import all_gather_flat, reduce_scatter_flat
+from .compat import AllGather, ReduceScatter, all_gather_flat, reduce_scatter_flat
 from .topology import ProcessGroups
 
 

@@ -9,6 +9,9 @@
     >>> from transencoder.eval import find_all_tasks, EvaluationSuite
     >>> suite = EvaluationSuite(find_all_tasks("data"))   # STS and pair tasks alike
     >>> suite(model).to_dict()["average"]["primary"]
+
+    >>> dev = StsEvaluator(tasks).as_sentence_evaluator("sts")   # for sentence-transformers'
+    >>> dev(sentence_transformer)["sts_spearman"]                # trainer: STEvaluator
 """
 
 from .classification import (
@@ -70,6 +73,7 @@ __all__ = [
     "StsResult",
     "StsSubset",
     "StsTask",
+    "STEvaluator",
     "SuiteResult",
     "TaskScore",
     "aggregate",
@@ -97,3 +101,13 @@ __all__ = [
     "read_tsv",
     "roc_auc",
 ]
+
+
+def __getattr__(name: str):
+    # STEvaluator subclasses sentence-transformers' SentenceEvaluator: imported on first use,
+    # so `import transencoder.eval` does not import sentence-transformers.
+    if name == "STEvaluator":
+        from .st_evaluator import STEvaluator
+
+        return STEvaluator
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

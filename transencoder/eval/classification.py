@@ -5,14 +5,17 @@ similarity; sentence-transformers' ``BinaryClassificationEvaluator`` reports **a
 precision** (its primary metric) and the best-threshold accuracy and F1. Both families are
 computed here, from the scores alone (no threshold is learnt elsewhere):
 
-* ``auc``: the Mann-Whitney statistic ``U / (P * N)``, where ``U`` counts the
-  (positive, negative) pairs ranked the right way round and a tie counts one half; x100.
-* ``ap``: ``sum_k (R_k - R_{k-1}) * P_k`` over the distinct score thresholds taken from the
-  top (precision ``P_k`` and recall ``R_k`` of "score >= threshold_k"), as scikit-learn's
-  ``average_precision_score``; x100.
+* ``auc``: scikit-learn's ``roc_auc_score`` (the Mann-Whitney statistic ``U / (P * N)``, a
+  tie counting one half); x100.
+* ``ap``: scikit-learn's ``average_precision_score``, ``sum_k (R_k - R_{k-1}) * P_k`` over the
+  distinct score thresholds; x100.
 * ``accuracy`` / ``f1``: the best over every threshold between two distinct scores (equal
   scores always fall on the same side), with the threshold that reaches it (the midpoint
   between the two scores); ``precision`` / ``recall`` are those at the F1 threshold. x100.
+  These two are computed here because scikit-learn has no search for the best threshold
+  (sentence-transformers' ``BinaryClassificationEvaluator`` writes its own too): one sorted
+  pass gives both, and the thresholds it reports are midpoints, so no equal score falls on the
+  wrong side of one.
 """
 
 from __future__ import annotations
@@ -21,7 +24,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import rankdata
 
 #: The metrics of :class:`BinaryScore` that are percentages (the thresholds are raw scores).
 PERCENT_METRICS = ("auc", "ap", "accuracy", "f1", "precision", "recall")
@@ -86,32 +88,24 @@ def degenerate_reason(scores: np.ndarray, labels: np.ndarray) -> str | None:
 
 
 def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
-    """ROC-AUC x100 as the Mann-Whitney U statistic (ties count one half)."""
+    """ROC-AUC x100 (scikit-learn's); NaN when one class is missing (sklearn raises)."""
+    from sklearn.metrics import roc_auc_score
+
     scores, labels = _check(scores, labels)
     positives = int(labels.sum())
-    negatives = len(labels) - positives
-    if positives == 0 or negatives == 0:
+    if positives == 0 or positives == len(labels):
         return float("nan")
-    ranks = rankdata(scores)  # ties get their average rank: U counts them one half
-    u = ranks[labels == 1].sum() - positives * (positives + 1) / 2
-    return float(u / (positives * negatives) * 100)
+    return float(roc_auc_score(labels, scores) * 100)
 
 
 def average_precision(scores: np.ndarray, labels: np.ndarray) -> float:
-    """Average precision x100 over the distinct thresholds (scikit-learn's definition)."""
+    """Average precision x100 (scikit-learn's); NaN without positives (sklearn warns, gives 0)."""
+    from sklearn.metrics import average_precision_score
+
     scores, labels = _check(scores, labels)
-    positives = int(labels.sum())
-    if positives == 0:
+    if int(labels.sum()) == 0:
         return float("nan")
-    order = np.argsort(-scores, kind="mergesort")
-    sorted_scores, sorted_labels = scores[order], labels[order]
-    ends = _group_ends(sorted_scores)
-    true_pos = np.cumsum(sorted_labels)[ends]
-    predicted = ends + 1
-    precision = true_pos / predicted
-    recall = true_pos / positives
-    steps = np.diff(np.concatenate([[0.0], recall]))
-    return float(np.sum(steps * precision) * 100)
+    return float(average_precision_score(labels, scores) * 100)
 
 
 def best_accuracy(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:

@@ -50,9 +50,9 @@ def model_scores(
     ``both_orders`` makes a cross-encoder score each pair as the mean of ``(a, b)`` and
     ``(b, a)``; a bi-encoder's cosine is symmetric anyway.
     """
-    if hasattr(model, "similarity"):
+    if hasattr(model, "pair_similarity"):
         return np.asarray(
-            model.similarity(pairs, batch_size=batch_size, show_progress_bar=show_progress_bar)
+            model.pair_similarity(pairs, batch_size=batch_size, show_progress_bar=show_progress_bar)
         )
     if hasattr(model, "predict"):
         extra = {"both_orders": True} if both_orders else {}
@@ -175,6 +175,13 @@ class ScoresPairs:
 
     def __call__(self, models: object | Sequence[object]):
         return self.from_scores(self.scores(models), models=_names(models))
+
+    def as_sentence_evaluator(self, name: str = ""):
+        """This evaluator as a sentence-transformers evaluator (a ``SentenceEvaluator`` that
+        scores a ``SentenceTransformer``): see :class:`transencoder.eval.STEvaluator`."""
+        from .st_evaluator import STEvaluator
+
+        return STEvaluator(self, name=name)
 
 
 class StsEvaluator(ScoresPairs):

@@ -28,6 +28,7 @@ from .loading import (
     load_module_weights,
     resolve_model_path,
 )
+from .similarity import PAIR_FORM, cosine_matrix, cosines_of_pairs
 from .st_format import atomic_directory, read_layout, write_bi_encoder_metadata
 
 POOLING_MODES = ("mean", "cls", "cls_mlp")
@@ -176,6 +177,9 @@ class BiEncoder(nn.Module):
                 _save_mlp(staging / "2_Dense", self.mlp)
             write_model_card(staging, card)
 
+    #: The name Hugging Face and sentence-transformers users know: the same as :meth:`save`.
+    save_pretrained = save
+
     # ------------------------------------------------------------------ forward
     @property
     def device(self) -> torch.device:
@@ -267,7 +271,30 @@ class BiEncoder(nn.Module):
             embeddings = embeddings[0]
         return embeddings if convert_to_tensor else embeddings.numpy()
 
-    def similarity(
+    def similarity(self, embeddings1, embeddings2=None, **options) -> torch.Tensor:
+        """Cosine similarity matrix of two sets of embeddings, as sentence-transformers'
+        ``SentenceTransformer.similarity``: ``out[i, j] = cos(embeddings1[i], embeddings2[j])``.
+
+        Args:
+            embeddings1: ``(n, d)`` or ``(d,)`` numpy array or torch tensor (e.g. from
+                :meth:`encode`).
+            embeddings2: ``(m, d)`` or ``(d,)``.
+
+        Returns:
+            ``(n, m)`` float32 torch tensor.
+
+        Raises:
+            TypeError: when given texts or ``(sentence1, sentence2)`` pairs (this method's
+                earlier meaning): :meth:`pair_similarity` scores those.
+        """
+        if embeddings2 is None or options:
+            given = ", ".join(["embeddings1"] + [f"{key}=" for key in options])
+            raise TypeError(
+                f"similarity() got ({given}) instead of two embedding sets: {PAIR_FORM}"
+            )
+        return cosine_matrix(embeddings1, embeddings2)
+
+    def pair_similarity(
         self,
         pairs: Sequence[tuple[str, str]],
         *,
@@ -275,7 +302,7 @@ class BiEncoder(nn.Module):
         show_progress_bar: bool | None = None,
         precision: str | None = None,
     ) -> np.ndarray:
-        """Cosine similarity of each ``(sentence1, sentence2)`` pair.
+        """Cosine similarity of each ``(sentence1, sentence2)`` pair, shape ``(len(pairs),)``.
 
         Every distinct sentence of both sides is encoded once, in one length-sorted pass.
         """
@@ -287,10 +314,7 @@ class BiEncoder(nn.Module):
             show_progress_bar=show_progress_bar,
             precision=precision,
         )
-        embeddings = F.normalize(embeddings, dim=-1)
-        left = torch.as_tensor(index[: len(firsts)], dtype=torch.long)
-        right = torch.as_tensor(index[len(firsts) :], dtype=torch.long)
-        return (embeddings[left] * embeddings[right]).sum(dim=-1).numpy()
+        return cosines_of_pairs(embeddings, index, len(firsts))
 
 
 def _split_pairs(pairs: Sequence[tuple[str, str]]) -> tuple[list[str], list[str]]:

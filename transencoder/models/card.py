@@ -63,15 +63,15 @@ CITATION = """\
 
 def library_versions() -> dict[str, str]:
     """Versions of the libraries that wrote a model (recorded in its card)."""
-    import sentence_transformers
     import torch
     import transformers
 
     from .. import __version__
+    from .st_format import installed_version
 
     versions = {
         "transencoder": __version__,
-        "sentence-transformers": sentence_transformers.__version__,
+        "sentence-transformers": installed_version("sentence-transformers"),
         "transformers": transformers.__version__,
         "torch": torch.__version__,
     }

@@ -85,7 +85,9 @@ With `transencoder`:
 from transencoder import BiEncoder
 
 bi = BiEncoder.from_pretrained("{model_id}")
-print(bi.similarity([("{first}", "{second}")]))  # cosine of each pair
+embeddings = bi.encode(["{first}", "{second}"])
+print(bi.similarity(embeddings[:1], embeddings[1:]))  # cosine matrix, as above
+print(bi.pair_similarity([("{first}", "{second}")]))  # one cosine per pair
 ```"""
     return f"""## Usage
 

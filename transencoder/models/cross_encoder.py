@@ -138,6 +138,9 @@ class CrossEncoder(nn.Module):
             write_cross_encoder_metadata(staging, max_length=self.max_length)
             write_model_card(staging, card)
 
+    #: The name Hugging Face and sentence-transformers users know: the same as :meth:`save`.
+    save_pretrained = save
+
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device

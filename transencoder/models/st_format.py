@@ -127,13 +127,22 @@ def _versions() -> dict[str, str]:
     import transformers
 
     versions = {"transformers": transformers.__version__, "pytorch": torch.__version__}
-    try:
-        import sentence_transformers
-
-        versions["sentence_transformers"] = sentence_transformers.__version__
-    except ImportError:  # pragma: no cover - a declared dependency
-        pass
+    version = installed_version("sentence-transformers")
+    if version is not None:
+        versions["sentence_transformers"] = version
     return versions
+
+
+def installed_version(distribution: str) -> str | None:
+    """A package's version from its metadata, without importing it: importing
+    sentence-transformers (datasets, pandas, pyarrow, scikit-learn with it) costs a training run
+    about 250 MB of memory, only to read one string."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(distribution)
+    except PackageNotFoundError:  # pragma: no cover - a declared dependency
+        return None
 
 
 def write_json(path: Path, payload: Any) -> None:

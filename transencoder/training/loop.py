@@ -31,6 +31,7 @@ from .runtime import LocalRuntime, Runtime
 from .step_config import StepConfig
 
 Batch = dict[str, torch.Tensor]
+LOSS_WINDOW = 20  # optimizer steps per logged mean loss (after the first step's own window)
 
 
 @dataclass
@@ -41,7 +42,8 @@ class PhaseStats:
     steps: int = 0
     examples: int = 0
     seconds: float = 0.0
-    losses: list[float] = field(default_factory=list)  # mean loss of each logging window
+    losses: list[float] = field(default_factory=list)  # mean loss of each logging window:
+    # step 1, steps 2-20, 21-40, ..., and the last steps (see LOSS_WINDOW)
     resumed_from_step: int = 0
     model: nn.Module | None = field(
         default=None, repr=False, compare=False
@@ -172,7 +174,10 @@ def train_phase(
             if on_step is not None:
                 on_step(step, loss.detach(), lr)
             bar.update(1)
-            if step % 20 == 0 or step == total_steps:  # the only host sync of the loop
+            # The loss trace: step 1 on its own (so even a short phase has a first and a last
+            # window), then every 20 steps and the last. A pure function of the step, so a
+            # resumed phase logs the same windows. The only host sync of the loop.
+            if step == 1 or step % LOSS_WINDOW == 0 or step == total_steps:
                 stats.losses.append(float(window) / window_batches)
                 bar.set_postfix(loss=f"{stats.losses[-1]:.4f}")
                 window.zero_()

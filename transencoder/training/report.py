@@ -1,5 +1,6 @@
-"""The run report: ``report.json`` (everything), ``report.md`` (task x cycle tables) and
-``evaluation.png`` (every task and the average per cycle, bi and cross; see :mod:`.plot`)."""
+"""The run report: ``report.json`` (everything), ``report.md`` (the verdict first, see
+:mod:`.verdict`, then task x cycle tables) and ``evaluation.png`` (every task and the average
+per cycle, bi and cross; see :mod:`.plot`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from .checkpoint import atomic_write_bytes, atomic_write_json
 from .plan import PhaseKind
 from .plot import plot_run
 from .rundir import RunDir
+from .verdict import result_models, verdict
 
 ROWS = {PhaseKind.EVAL: None, PhaseKind.AVERAGE_EVAL: "average", PhaseKind.SELECT: "selected"}
 
@@ -118,6 +120,7 @@ def write_report(run_dir: RunDir, config, progress: dict, phases) -> dict:
             for key in ("count", "sources", "duplicates_dropped", "transductive", "mining")
             if key in pool
         },
+        "verdict": verdict(rows, result_models(run_dir, config, phases), primary, out),
         "model_selection": _selection(config, out, phases),
         "evaluation": {label: result for label, result in rows},
         "phases": {
@@ -135,6 +138,8 @@ def write_report(run_dir: RunDir, config, progress: dict, phases) -> dict:
         report["selection"] = {k: selected[k] for k in ("candidates", "chosen")}
     atomic_write_json(out / "report.json", report)
     lines = [
+        report["verdict"],
+        "",
         "# Trans-Encoder run",
         "",
         f"- recipe: `{config.recipe}`, cycles: {config.cycles}, models: {', '.join(config.models)}",
@@ -142,10 +147,14 @@ def write_report(run_dir: RunDir, config, progress: dict, phases) -> dict:
         f"- model selection: {report['model_selection']}",
         f"- wall time: {report['seconds']:.0f} s, precision: {report['precision']}",
         "",
-        "Spearman x100 for STS tasks (STS12-16 pooled 'all', as SimCSE reports), ROC-AUC x100 for pair tasks.",
-        "",
-        markdown_tables(rows),
     ]
+    if any(result for _, result in rows):
+        lines += [
+            "Spearman x100 for STS tasks (STS12-16 pooled 'all', as SimCSE reports), ROC-AUC "
+            "x100 for pair tasks.",
+            "",
+            markdown_tables(rows),
+        ]
     if selected:
         lines += selection_lines(selected)
     lines.append("")

@@ -3,7 +3,7 @@
 Layout of ``<out>``::
 
     progress.json               the ledger: settings, fingerprint, phases done, results, files
-    .lock                       held by the run using the folder (pid, host, start time)
+    .lock, .lock.holder         the lock of the run using the folder; who holds it (pid, host, start)
     primed/bi                   a primed raw language model (SimCSE / Mirror-BERT)
     cycle-<k>/bi, cycle-<k>/cross     each cycle's models (bi-<m> / cross-<m> per member)
     average/bi                  the weight average of the cycles' bi-encoders
@@ -12,13 +12,14 @@ Layout of ``<out>``::
     state/*.pt                  the snapshot of a training phase under way
     report.json, report.md, spearman.png
 
-The lock is an OS-level ``fcntl`` lock on ``.lock``: the kernel releases it when the process
-ends, however it ends (SIGKILL included), so a stale lock never blocks a restart.
+The lock is ``filelock``'s OS lock on ``.lock`` (``flock`` on POSIX, ``LockFileEx`` on
+Windows): the kernel releases it when the process ends, however it ends (SIGKILL included), so
+a stale lock never blocks a restart. Who holds it is written to ``.lock.holder`` (filelock owns
+the lock file itself), read only when the lock is refused.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
@@ -27,11 +28,14 @@ import time
 from enum import Enum
 from pathlib import Path
 
+from filelock import FileLock, Timeout
+
 from ..errors import InputError
 from .plan import Phase, PhaseKind, member_tag
 
 PROGRESS = "progress.json"
 LOCK = ".lock"
+HOLDER = ".lock.holder"
 REPORT_FILES = ("report.json", "report.md", "spearman.png")
 
 
@@ -56,7 +60,7 @@ class RunDir:
         self.root = Path(root)
         self.members = members
         self.progress = self.root / PROGRESS
-        self._lock_handle = None
+        self._lock: FileLock | None = None
 
     def tag(self, kind: str, member: int) -> str:
         return member_tag(kind, member, self.members)
@@ -108,7 +112,7 @@ class RunDir:
         foreign = (
             self.root.is_dir()
             and not self.progress.is_file()
-            and any(entry.name != LOCK for entry in self.root.iterdir())
+            and any(entry.name not in (LOCK, HOLDER) for entry in self.root.iterdir())
         )
         if foreign and not overwrite:
             entries = sorted(entry.name for entry in self.root.iterdir())[:5]
@@ -116,45 +120,38 @@ class RunDir:
                 f"{self.root} is not empty and holds no transencoder run ({', '.join(entries)} ...); "
                 "choose another --output-dir, or add --overwrite to delete its contents"
             )
+        lock = FileLock(self.root / LOCK, timeout=0)
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            handle = open(self.root / LOCK, "a+", encoding="utf-8")
+            lock.acquire()
+        except Timeout:
+            raise RunDirError(
+                f"{self.root} is in use by {self._holder()}; wait for that run to end, or choose "
+                "another --output-dir"
+            ) from None
         except OSError as err:
             raise RunDirError(
                 f"{self.root}: cannot write the run directory ({err.strerror})"
             ) from None
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            handle.close()
-            raise RunDirError(
-                f"{self.root} is in use by {holder}; wait for that run to end, or choose another "
-                "--output-dir"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(
-            json.dumps(
-                {
-                    "pid": os.getpid(),
-                    "host": socket.gethostname(),
-                    "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-                }
-            )
+        holder = {"pid": os.getpid(), "host": socket.gethostname()}
+        (self.root / HOLDER).write_text(
+            json.dumps({**holder, "started": time.strftime("%Y-%m-%d %H:%M:%S")}), encoding="utf-8"
         )
-        handle.flush()
-        self._lock_handle = handle
+        self._lock = lock
         if overwrite:
             for entry in self.root.iterdir():
-                if entry.name != LOCK:
+                if entry.name not in (LOCK, HOLDER):
                     shutil.rmtree(
                         entry
                     ) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
 
     def release(self) -> None:
-        if self._lock_handle is not None:
-            fcntl.flock(self._lock_handle, fcntl.LOCK_UN)
-            self._lock_handle.close()
-            self._lock_handle = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def _holder(self) -> str:
+        try:
+            return (self.root / HOLDER).read_text(encoding="utf-8").strip() or "another process"
+        except OSError:  # the holder has not written it yet
+            return "another process"

@@ -17,6 +17,7 @@ from ..models.quiet import transformers_output
 from . import selection, signals, teachers
 from .averaging import average_weights
 from .config import TrainConfig
+from .heap import release_freed_memory
 from .plan import Phase, PhaseKind
 from .rundir import LabelArray
 from .runtime import LocalRuntime, Runtime
@@ -53,6 +54,7 @@ class TransEncoderRun:
                         self.w.log(f"== {phase.name}")
                         started = time.perf_counter()
                         self.w.finish(phase, self.PHASES[phase.kind](self, phase), started)
+                        release_freed_memory()  # a phase's freed activations back to the OS
                 return self.w.report()
             finally:
                 self.w.close()
@@ -118,12 +120,7 @@ class TransEncoderRun:
         start = self.w.start_bi(m)
         starts = {"start": start, "continue": self.w.labelling_bi(k, m), "cross": None}
         init = starts[cfg.bi.init] or str(self.w.trained("cross", k, m))
-        like = self.w.bi(start, device="cpu")  # the pooling and normalisation to keep
-        shape = {
-            "pooling": like.pooling,
-            "normalize": like.normalize,
-            "max_seq_length": like.max_seq_length,
-        }
+        shape = _shape_of(self.w.bi(start, device="cpu"))  # the pooling and normalisation to keep
         rebuild = lambda: self.w.bi(init, device="cpu", **shape)  # noqa: E731
         return {
             "train": self._fit(phase, self.w.bi(init, **shape), train_bi_encoder, rebuild),
@@ -182,3 +179,13 @@ def _stats(labels) -> dict:
 def run_trans_encoder(config: TrainConfig, **kwargs) -> dict:
     """Run (or resume) the cycles described by ``config``; returns the report dict."""
     return TransEncoderRun(config, **kwargs).run()
+
+
+def _shape_of(like) -> dict:
+    """What a bi-encoder keeps of its start model; the start model itself is not kept alive
+    through the training phase (a model's worth of memory at the run's peak)."""
+    return {
+        "pooling": like.pooling,
+        "normalize": like.normalize,
+        "max_seq_length": like.max_seq_length,
+    }

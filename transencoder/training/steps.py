@@ -67,7 +67,7 @@ def label_with_bi(
     members = [models] if isinstance(models, nn.Module) else list(models)
     if tuple(views) == ("pooled",):
         scores = [
-            m.similarity(pairs, batch_size=batch_size, show_progress_bar=show_progress_bar)
+            m.pair_similarity(pairs, batch_size=batch_size, show_progress_bar=show_progress_bar)
             for m in members
         ]
         return np.mean(np.stack(scores), axis=0)

@@ -1,0 +1,83 @@
+"""The loss trace of a phase: first and last windows always logged, the same after a resume."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from transencoder.training.checkpoint import PhaseCheckpoint
+from transencoder.training.loop import train_phase
+from transencoder.training.step_config import StepConfig
+
+INPUTS = torch.randn(64, 6, generator=torch.Generator().manual_seed(0))
+TARGETS = INPUTS @ torch.arange(6.0) + 0.5
+
+
+def _plan(epoch: int) -> list[list[int]]:
+    order = torch.randperm(len(INPUTS), generator=torch.Generator().manual_seed(epoch)).tolist()
+    return [order[i : i + 4] for i in range(0, len(order), 4)]  # 16 batches
+
+
+def _collate(indices):
+    return {"x": INPUTS[list(indices)], "y": TARGETS[list(indices)]}
+
+
+def _loss(model, batch):
+    return nn.functional.mse_loss(model(batch["x"]).squeeze(-1), batch["y"])
+
+
+def _phase(steps: int, *, on_step=None, checkpoint=None):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 8), nn.Dropout(0.1), nn.Linear(8, 1))
+    stats = train_phase(
+        model,
+        name="test",
+        plan=_plan,
+        collate=_collate,
+        loss_fn=_loss,
+        step_config=StepConfig(epochs=10, lr=1e-2, max_steps=steps),
+        seed=3,
+        checkpoint=checkpoint,
+        checkpoint_every=10,
+        show_progress_bar=False,
+        on_step=on_step,
+    )
+    return stats, model
+
+
+@pytest.mark.parametrize(
+    ("steps", "windows"),
+    [(1, [[1]]), (3, [[1], [2, 3]]), (45, [[1], range(2, 21), range(21, 41), range(41, 46)])],
+)
+def test_first_and_last_windows_are_logged(steps, windows):
+    step_losses = {}
+    stats, _ = _phase(steps, on_step=lambda step, loss, lr: step_losses.update({step: float(loss)}))
+    expected = [sum(step_losses[s] for s in window) / len(window) for window in windows]
+    assert stats.losses == pytest.approx(expected, rel=1e-6)
+    summary = stats.to_dict()
+    assert summary["first_loss"] == pytest.approx(step_losses[1], rel=1e-6)
+    if steps > 1:  # a short phase no longer reports one window as both first and last
+        assert summary["first_loss"] != summary["last_loss"]
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_a_resumed_phase_logs_the_same_losses(tmp_path):
+    unbroken, unbroken_model = _phase(45)
+
+    def die_after_snapshot(step, loss, lr):
+        if step == 25:  # the snapshot of step 20 is on disk; steps 21-25 are lost
+            raise _Killed
+
+    checkpoint = PhaseCheckpoint(tmp_path / "phase.pt")
+    with pytest.raises(_Killed):
+        _phase(45, on_step=die_after_snapshot, checkpoint=checkpoint)
+    assert checkpoint.load()["position"]["step"] == 20
+    resumed, resumed_model = _phase(45, checkpoint=checkpoint)
+    assert resumed.resumed_from_step == 20
+    assert resumed.losses == unbroken.losses  # bit for bit
+    for a, b in zip(resumed_model.parameters(), unbroken_model.parameters()):
+        assert torch.equal(a, b)
