@@ -37,7 +37,7 @@ def test_cli_train_passes_distributed_knobs(tmp_path, monkeypatch):
                 "gtc-bmuf",
                 "--group-size",
                 "2",
-                "--threshold",
+                "--gtc-threshold",
                 "5e-4",
                 "--block-steps",
                 "25",
@@ -68,10 +68,12 @@ def test_cli_train_bad_distributed_knob(tmp_path, capsys):
     assert code == 2
     assert "block_momentum (BMUF's eta) must be in [0, 1), got 1.5" in capsys.readouterr().err
     code = main(
-        ["train", "--data-dir", str(tmp_path), "--block-steps", "25", "--threshold", "1e-4"]
+        ["train", "--data-dir", str(tmp_path), "--block-steps", "25", "--gtc-threshold", "1e-4"]
     )
     assert code == 2
-    assert "--threshold, --block-steps only apply to a distributed run" in capsys.readouterr().err
+    assert (
+        "--gtc-threshold, --block-steps only apply to a distributed run" in capsys.readouterr().err
+    )
 
 
 def test_cli_train_label_views(tmp_path, capsys, monkeypatch):

@@ -117,8 +117,10 @@ def test_weights_load_without_pickle(tiny_model, tmp_path):
 
 
 def test_clear_errors_for_bad_paths(tmp_path):
-    with pytest.raises(ModelLoadError, match="no such directory"):
+    with pytest.raises(ModelLoadError, match="no such model folder") as info:
         BiEncoder.from_pretrained(tmp_path / "missing" / "model")
+    assert "'default' for the packaged all-MiniLM-L6-v2" in str(info.value)
+    assert "hub id when online" in str(info.value)
     (tmp_path / "empty").mkdir()
     with pytest.raises(ModelLoadError, match="no config.json"):
         CrossEncoder.from_pretrained(tmp_path / "empty")

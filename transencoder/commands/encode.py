@@ -20,8 +20,6 @@ import json
 import struct
 from pathlib import Path
 
-import numpy as np
-
 from ._common import add_precision, precision_line
 
 NAME = "encode"
@@ -30,7 +28,12 @@ TENSOR = "embeddings"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default="default", metavar="PATH|default")
+    parser.add_argument(
+        "--model",
+        default="default",
+        metavar="PATH|default",
+        help="bi-encoder folder, or 'default' (the packaged all-MiniLM-L6-v2)",
+    )
     parser.add_argument(
         "--input",
         required=True,
@@ -38,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--column", help="the column (.csv/.tsv header, .jsonl key) of sentences")
     parser.add_argument("--output", required=True, help="FILE.npy or FILE.safetensors")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=64, help="sentences per forward pass")
     parser.add_argument(
         "--chunk-size", type=int, default=16384, help="sentences encoded and written at a time"
     )
@@ -93,6 +96,7 @@ def safetensors_header(rows: int, dim: int, metadata: dict[str, str]) -> bytes:
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
     import torch
     from tqdm.auto import tqdm
 

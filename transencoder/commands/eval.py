@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ._common import add_precision, precision_line, split_list
+from ._models import add_model_arguments, load_models, resolve_kind
 
 NAME = "eval"
 HELP = "evaluation: STS (Spearman x100, SentEval/SimCSE protocol) and pair classification (ROC-AUC x100)"
@@ -38,18 +39,10 @@ FORMAT_CHOICES = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--model",
-        action="append",
-        required=True,
-        metavar="PATH|default",
-        help="model directory, or 'default' (packaged all-MiniLM-L6-v2); repeat for an ensemble",
-    )
-    parser.add_argument(
-        "--kind",
-        choices=("bi", "cross"),
-        default="bi",
-        help="bi-encoder (cosine) or cross-encoder (score)",
+    add_model_arguments(
+        parser,
+        model_help="model directory, or 'default' (packaged all-MiniLM-L6-v2); repeat for an "
+        "ensemble",
     )
     parser.add_argument(
         "--data-dir",
@@ -74,19 +67,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(files); pairs: mrpc, qnli, qqp, quora, paws, pairs (sentence1, sentence2, label)",
     )
     parser.add_argument("--output", help="write the results as JSON here")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=64, help="pairs per forward pass")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     add_precision(parser)
     parser.add_argument(
         "--both-orders",
         action="store_true",
         help="cross-encoders: average the (a, b) and (b, a) scores",
-    )
-    parser.add_argument(
-        "--allow-new-head",
-        action="store_true",
-        help="cross-encoders: evaluate even a model without a trained classification head "
-        "(its head is then random: scores change from run to run)",
     )
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
@@ -178,35 +165,6 @@ def progress_bars(show: bool) -> Iterator[None]:
                 datasets.enable_progress_bars()
 
 
-def load_models(args: argparse.Namespace) -> list:
-    from ..models import BiEncoder, CrossEncoder, ModelLoadError
-
-    if args.kind == "bi":
-        return [
-            BiEncoder.from_pretrained(path, device=args.device, precision=args.precision)
-            for path in args.model
-        ]
-    models = [
-        CrossEncoder.from_pretrained(path, device=args.device, precision=args.precision)
-        for path in args.model
-    ]
-    for path, model in zip(args.model, models):
-        if not model.new_head:
-            continue
-        if not args.allow_new_head:
-            raise ModelLoadError(
-                f"{path} has no trained classification head: loading it as a cross-encoder "
-                "initialised a random one, so its scores would be noise (different at every run). "
-                "Evaluate a trained cross-encoder, use --kind bi for a sentence encoder, or pass "
-                "--allow-new-head to score with the random head anyway"
-            )
-        print(
-            f"warning: {path}: new classification head initialised (random, untrained)",
-            file=sys.stderr,
-        )
-    return models
-
-
 def run(args: argparse.Namespace) -> int:
     from ..eval import DegenerateEvaluationWarning, EvaluationSuite, find_all_tasks
 
@@ -214,6 +172,7 @@ def run(args: argparse.Namespace) -> int:
     check_device(args.device)
     output = check_output(args.output)
     check_models(args.model)
+    args.kind = resolve_kind(args.kind, args.model)
     from ..models.bi_encoder import progress_default
 
     # As train and encode: bars only on a terminal (a log file gets none), or never.

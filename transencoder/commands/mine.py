@@ -33,17 +33,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--with-scores", action="store_true", help="add the mining cosine as a third column"
     )
-    parser.add_argument("--model", default="default", metavar="PATH|default")
+    parser.add_argument(
+        "--model",
+        default="default",
+        metavar="PATH|default",
+        help="bi-encoder that embeds the corpus, or 'default' (packaged all-MiniLM-L6-v2)",
+    )
     parser.add_argument("--k", type=int, default=defaults.k, help="neighbours per sentence")
-    parser.add_argument("--min-similarity", type=float, default=defaults.min_similarity)
-    parser.add_argument("--max-similarity", type=float, default=defaults.max_similarity)
+    parser.add_argument(
+        "--min-similarity",
+        type=float,
+        default=defaults.min_similarity,
+        help="neighbours below this cosine are not kept",
+    )
+    parser.add_argument(
+        "--max-similarity",
+        type=float,
+        default=defaults.max_similarity,
+        help="pairs above this cosine are near-duplicates and dropped",
+    )
     parser.add_argument(
         "--random-share",
         type=float,
         default=defaults.random_share,
         help="fraction of the pool that is random pairs",
     )
-    parser.add_argument("--dedupe", choices=DEDUPE_MODES, default=defaults.dedupe)
+    parser.add_argument(
+        "--dedupe",
+        choices=DEDUPE_MODES,
+        default=defaults.dedupe,
+        help="merge input sentences that are equal after collapsing whitespace (exact) or also "
+        "case folding (normalized)",
+    )
     parser.add_argument(
         "--index",
         choices=INDEXES,
@@ -52,8 +73,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--nlist", type=int, help="ivf: cells (default 4 * sqrt(N))")
     parser.add_argument("--nprobe", type=int, default=defaults.nprobe, help="ivf: cells per query")
-    parser.add_argument("--hnsw-m", type=int, default=defaults.hnsw_m)
-    parser.add_argument("--ef-search", type=int, default=defaults.ef_search)
+    parser.add_argument("--hnsw-m", type=int, default=defaults.hnsw_m, help="hnsw: graph degree")
+    parser.add_argument(
+        "--ef-search", type=int, default=defaults.ef_search, help="hnsw: beam width of a search"
+    )
     parser.add_argument(
         "--chunk-size", type=int, default=defaults.chunk_size, help="exact: rows per block"
     )
@@ -63,14 +86,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=defaults.batch_tokens,
         help="cut encoder batches at this many padded tokens (0: --batch-size sentences each)",
     )
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=defaults.batch_size,
+        help="sentences per encoder batch when --batch-tokens is 0",
+    )
     parser.add_argument(
         "--encode-chunk",
         type=int,
         default=defaults.encode_chunk,
         help="sentences encoded (and cached) at a time; keep it fixed to reproduce a file",
     )
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="the random pairs' draw")
     parser.add_argument(
         "--cache-dir", help="keep embeddings and neighbours here; a rerun resumes from them"
     )

@@ -11,6 +11,7 @@ import argparse
 from collections.abc import Iterator
 
 from ._common import add_precision
+from ._models import add_model_arguments, load_models, resolve_kind
 
 NAME = "score"
 HELP = "score sentence pairs (TSV) with bi-encoders (cosine) or cross-encoders"
@@ -18,14 +19,9 @@ HEADER = ("sentence1", "sentence2")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--model",
-        action="append",
-        required=True,
-        metavar="PATH|default",
-        help="model directory or 'default'; repeat for an ensemble (scores averaged)",
+    add_model_arguments(
+        parser, model_help="model directory or 'default'; repeat for an ensemble (scores averaged)"
     )
-    parser.add_argument("--kind", choices=("bi", "cross"), default="bi")
     parser.add_argument(
         "--pairs",
         required=True,
@@ -36,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--both-orders", action="store_true", help="cross: average the (a, b) and (b, a) scores"
     )
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=64, help="pairs per forward pass")
     parser.add_argument("--chunk-size", type=int, default=8192, help="pairs scored at a time")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     add_precision(parser)
@@ -47,14 +43,11 @@ def iter_pairs(path: str) -> Iterator[tuple[str, str]]:
     """The pairs of a TSV file, checked line by line (UTF-8, two or more columns, no empty side)."""
     from pathlib import Path
 
-    from ..eval.data import DataFormatError
+    from ..eval.data import DataFormatError, require_file
     from ..eval.readers import parse_sentence
     from ..mining.corpus import decoded_lines
 
-    if not Path(path).is_file():
-        raise DataFormatError(
-            path, None, "no such file", "a sentence1<TAB>sentence2 file (--pairs)"
-        )
+    require_file(path, "--pairs", "a sentence1<TAB>sentence2 file")
     for number, text in decoded_lines(Path(path)):
         text = text.rstrip("\n").rstrip("\r")
         if not text.strip():
@@ -70,18 +63,13 @@ def iter_pairs(path: str) -> Iterator[tuple[str, str]]:
 
 
 def scorer(args: argparse.Namespace):
-    """A function ``pairs -> scores`` (the ensemble mean)."""
+    """A function ``pairs -> scores`` (the ensemble mean); ``args.kind`` is ``bi`` or ``cross``."""
     import numpy as np
 
-    from ..models import BiEncoder, CrossEncoder
+    models = load_models(args)
 
-    if args.kind == "bi":
-        models = [
-            BiEncoder.from_pretrained(path, device=args.device, precision=args.precision)
-            for path in args.model
-        ]
-
-        def score(pairs):
+    def score(pairs):
+        if args.kind == "bi":
             return np.mean(
                 [
                     m.pair_similarity(pairs, batch_size=args.batch_size, show_progress_bar=False)
@@ -89,25 +77,18 @@ def scorer(args: argparse.Namespace):
                 ],
                 axis=0,
             )
-    else:
-        models = [
-            CrossEncoder.from_pretrained(path, device=args.device, precision=args.precision)
-            for path in args.model
-        ]
-
-        def score(pairs):
-            return np.mean(
-                [
-                    m.predict(
-                        pairs,
-                        batch_size=args.batch_size,
-                        both_orders=args.both_orders,
-                        show_progress_bar=False,
-                    )
-                    for m in models
-                ],
-                axis=0,
-            )
+        return np.mean(
+            [
+                m.predict(
+                    pairs,
+                    batch_size=args.batch_size,
+                    both_orders=args.both_orders,
+                    show_progress_bar=False,
+                )
+                for m in models
+            ],
+            axis=0,
+        )
 
     return score
 
@@ -119,16 +100,20 @@ def run(args: argparse.Namespace) -> int:
     from ..eval.data import DataFormatError
     from ..mining.files import atomic_file
     from ..models.bi_encoder import progress_default
+    from ..models.quiet import transformers_output
 
+    for flag in ("batch_size", "chunk_size"):
+        if getattr(args, flag) < 1:
+            raise UsageError(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
+    args.kind = resolve_kind(args.kind, args.model)
     if args.both_orders and args.kind == "bi":
         raise UsageError("--both-orders applies to --kind cross (a cosine is symmetric)")
-    if args.batch_size < 1 or args.chunk_size < 1:
-        raise UsageError("--batch-size and --chunk-size must be >= 1")
     total = sum(1 for _ in iter_pairs(args.pairs))  # checks every line before a model loads
     if total == 0:
         raise DataFormatError(args.pairs, None, "no pairs", "sentence1<TAB>sentence2 lines")
-    score = scorer(args)
     show = progress_default(False if args.no_progress else None)
+    with transformers_output(progress=show, reports=True):  # its loading bars follow ours
+        score = scorer(args)
     bar = tqdm(total=total, desc="score", unit="pair", disable=not show)
     with atomic_file(args.output, "w") as out:
         chunk: list[tuple[str, str]] = []

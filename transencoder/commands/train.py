@@ -4,12 +4,42 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
-from ..distributed.config import STRATEGIES
 from ._common import add_precision, split_list
 
 NAME = "train"
 HELP = "run Trans-Encoder cycles (resumes an interrupted run, extends a finished one)"
+#: ``transencoder.distributed.STRATEGIES``, spelled out so that building the parser imports no torch.
+STRATEGIES = ("ddp", "zero3", "mics", "gtc", "bmuf", "gtc-bmuf")
+#: ``--cross-lr`` ... ``--bi-max-length``: each is ``--set SECTION.FIELD=VALUE`` by another name.
+STEP_FLAGS = {"lr": float, "batch_size": int, "epochs": int, "max_length": int}
+STEPS = {"cross": "the bi -> cross step", "bi": "the cross -> bi step"}
+#: The config keys that a flag sets, by flag (for errors about their values).
+FLAG_KEYS = {
+    "--cycles": "cycles",
+    "--max-pairs": "data.max_pairs",
+    "--seed": "run.seed",
+    **{
+        f"--{section}-{field.replace('_', '-')}": f"{section}.{field}"
+        for section in STEPS
+        for field in STEP_FLAGS
+    },
+}
+#: The distributed knobs' flags, by StrategyConfig field.
+KNOB_FLAGS = {
+    "threshold": "--gtc-threshold",
+    "block_steps": "--block-steps",
+    "block_momentum": "--block-momentum",
+}
+
+
+class DeprecatedAlias(argparse.Action):
+    """An old flag name that still works and says which name replaces it (``const``)."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        print(f"note: {option_string} is deprecated; use {self.const}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,11 +82,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--eval-data-dir", help="where to evaluate each cycle (default: --data-dir)")
     add("--eval-tasks", help="comma-separated tasks to evaluate each cycle (default: all found)")
     add("--pool-tasks", help="comma-separated tasks whose pairs form the pool (default: all found)")
-    add("--cycles", type=int, help="cycles (a larger number extends a finished run)")
+    add(
+        "--cycles",
+        type=int,
+        help="cycles; a larger number extends a finished run (default: 3; pairs recipe: 5)",
+    )
     add("--output-dir", help="the run directory (default: runs/trans-encoder)")
     add("--overwrite", action="store_true", help="delete what --output-dir holds and start over")
     add("--max-pairs", type=int, help="use a seeded random subset of this many pairs (quick runs)")
-    add("--seed", type=int)
+    add("--seed", type=int, help="every random draw of the run comes from it (default: 2021)")
     add("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     add_precision(parser, default=None)  # None: the config's run.precision (auto)
     add(
@@ -82,6 +116,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="average the cycles' bi-encoders into <output-dir>/average/bi (default: on in recommended)",
     )
+    for section, step in STEPS.items():
+        for field, kind in STEP_FLAGS.items():
+            add(
+                f"--{section}-{field.replace('_', '-')}",
+                type=kind,
+                metavar=field.split("_")[-1].upper(),
+                help=f"{field} of {step}: --set {section}.{field}=VALUE by another name "
+                "(default: the recipe's)",
+            )
     add(
         "--set",
         action="append",
@@ -96,7 +139,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="distributed strategy (launch with accelerate launch)",
     )
     add("--group-size", type=int, help="distributed: ranks per partition / GTC group")
-    add("--threshold", type=float, help="gtc, gtc-bmuf: GTC's tau (default 1e-3)")
+    add(
+        "--gtc-threshold",
+        type=float,
+        dest="threshold",
+        metavar="TAU",
+        help="gtc, gtc-bmuf: GTC's tau, in gradient units (default 1e-3)",
+    )
+    add(
+        "--threshold",
+        type=float,
+        dest="threshold",
+        action=DeprecatedAlias,
+        const="--gtc-threshold",
+        metavar="TAU",
+        help="deprecated name of --gtc-threshold",
+    )
     add("--block-steps", type=int, help="bmuf, gtc-bmuf: BMUF's K, steps per block (default 50)")
     add(
         "--block-momentum",
@@ -112,7 +170,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace):
-    """The run's config: recipe, then ``--config``, then the flags, then ``--set``."""
+    """The run's config: recipe, then ``--config``, then the flags, then ``--set``; an invalid
+    value given by a flag is named by that flag."""
+    from ..training.config import ConfigError
+
+    try:
+        return _config(args)
+    except ConfigError as err:
+        for flag, key in FLAG_KEYS.items():
+            given = getattr(args, flag[2:].replace("-", "_"))
+            text = str(err)
+            if given is not None and text.startswith(f"{key} ") and text.endswith(repr(given)):
+                raise ConfigError(f"{flag} {given}: {err}") from None
+        raise
+
+
+def _config(args: argparse.Namespace):
     from ..training import build_config, load_yaml
 
     values = load_yaml(args.config) if args.config else {}
@@ -138,6 +211,10 @@ def config_from_args(args: argparse.Namespace):
             "max_pairs": args.max_pairs,
         },
         "teachers": {"label_views": split_list(args.label_views)},
+        **{
+            section: {field: getattr(args, f"{section}_{field}") for field in STEP_FLAGS}
+            for section in STEPS
+        },
         "run": {
             "output_dir": args.output_dir,
             "seed": args.seed,
@@ -174,14 +251,9 @@ def run(args: argparse.Namespace) -> int:
     from ..training.runtime import make_runtime
 
     config = config_from_args(args)
-    knobs = {
-        "threshold": args.threshold,
-        "block_steps": args.block_steps,
-        "block_momentum": args.block_momentum,
-    }
-    knobs = {k: v for k, v in knobs.items() if v is not None}
+    knobs = {k: getattr(args, k) for k in KNOB_FLAGS if getattr(args, k) is not None}
     if args.strategy == "none" and knobs:
-        given = ", ".join("--" + k.replace("_", "-") for k in knobs)
+        given = ", ".join(KNOB_FLAGS[k] for k in knobs)
         raise ConfigError(
             f"{given} only apply to a distributed run: add --strategy gtc|bmuf|gtc-bmuf"
         )

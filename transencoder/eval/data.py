@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -24,6 +25,19 @@ class DataFormatError(InputError, ValueError):
         self.expected = expected
         where = f"{self.path}, line {line}" if line is not None else self.path
         super().__init__(f"{where}: {problem}; expected {expected}")
+
+
+def require_file(path: str | Path, flag: str, expected: str) -> Path:
+    """``path`` when it is a file; else an error naming ``flag`` and whether the path is a
+    folder (a file is expected) or nothing at all."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise DataFormatError(
+            str(path), None, f"{flag} takes a file, and this is a folder", expected
+        )
+    if not path.is_file():
+        raise DataFormatError(str(path), None, f"{flag}: no such file", expected)
+    return path
 
 
 @dataclass(frozen=True)

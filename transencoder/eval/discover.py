@@ -121,26 +121,88 @@ def read_location(location: Location, layout: str = "auto") -> StsTask:
     raise ValueError(f"unknown location kind {location.kind!r}")
 
 
+_READERS = {"sick": read_sick, "stsb": read_stsb, "tsv": read_tsv}
+
+
+def _file_format(path: Path) -> str:
+    """``sick`` (by its header), ``stsb`` (by its name) or ``tsv``."""
+    with path.open("rb") as handle:
+        first = handle.readline()
+    if b"sentence_A" in first and b"relatedness_score" in first:
+        return "sick"
+    if path.name.startswith("sts-") and path.suffix == ".csv":
+        return "stsb"
+    return "tsv"
+
+
 def read_file(path: Path, format: str = "auto") -> StsTask:
     """A single file: an STS-B csv, a SICK file or a plain tsv (by name/header when ``auto``)."""
-    if format == "auto":
-        first = path.open("rb").readline()
-        if b"sentence_A" in first and b"relatedness_score" in first:
-            format = "sick"
-        elif path.name.startswith("sts-") and path.suffix == ".csv":
-            format = "stsb"
-        else:
-            format = "tsv"
-    if format == "sick":
-        return read_sick(path)
-    if format == "stsb":
-        return read_stsb(path)
-    if format == "tsv":
-        return read_tsv(path)
+    detected = _file_format(path)
+    if format in ("auto", detected):
+        return _READERS[detected](path)
+    if format in _READERS:
+        try:
+            return _READERS[format](path)
+        except DataFormatError as err:  # say which format the file looks like
+            raise DataFormatError(
+                err.path,
+                err.line,
+                f"{err.problem} (--format {format}; the file looks like {detected})",
+                f"{err.expected}; or --format {detected} / auto",
+            ) from None
     raise UsageError(
         f"--format {format} applies to a folder of STS12-16 years, but {path} is a file; "
         "for a file use stsb, sick, tsv or a pair layout (or auto)"
     )
+
+
+#: What each folder format reads, and how a location of each kind is described in errors.
+_FORMAT_KINDS = {
+    "semeval": ("year",),
+    "senteval": ("year",),
+    "stsb": ("stsb",),
+    "sick": ("sick", "sick-full"),
+}
+_KIND_NAMES = {
+    "year": "an STS12-16 year folder (STS.input.*, STS.gs.*)",
+    "stsb": "an STS-B folder (sts-test.csv)",
+    "sick": "a SICK folder (SICK_test_annotated.txt)",
+    "sick-full": "a SICK folder (SICK.txt)",
+    "hf": "a saved datasets folder",
+}
+
+
+def of_format(locations: list[Location], format: str, root: Path) -> list[Location]:
+    """The locations a folder ``format`` reads: ``stsb`` / ``sick`` only their own files;
+    ``semeval`` / ``senteval`` (a layout of STS12-16 years) everything, given a year.
+
+    Raises:
+        UsageError: ``tsv``, a file format, given a folder.
+        DataFormatError: none of the folder's tasks is in ``format`` (names what was found).
+    """
+    if format == "auto":
+        return locations
+    if format == "tsv":
+        raise UsageError(
+            f"--format tsv applies to a file, but {root} is a folder; give the file as "
+            "--data-dir, or use --format auto for a folder"
+        )
+    matching = [loc for loc in locations if loc.kind in _FORMAT_KINDS[format]]
+    if not matching:
+        kinds = dict.fromkeys(loc.kind for loc in locations)
+        found = "; ".join(
+            ", ".join(loc.task for loc in locations if loc.kind == kind)
+            + f" in {_KIND_NAMES[kind]}"
+            for kind in kinds
+        )
+        wanted = {"semeval": "year", "senteval": "year", "stsb": "stsb", "sick": "sick"}[format]
+        raise DataFormatError(
+            str(root),
+            None,
+            f"--format {format}, but no task here is in that format (found: {found or 'none'})",
+            f"{_KIND_NAMES[wanted]}, or --format auto to read what the folder holds",
+        )
+    return locations if format in ("semeval", "senteval") else matching
 
 
 def _holds_pairs(location: Location) -> bool:
@@ -178,11 +240,12 @@ def find_tasks(
             found = [read_file(path, format)]
         elif path.is_dir():
             layout = format if format in ("semeval", "senteval") else "auto"
-            found = [
-                read_location(loc, layout) for loc in locate_tasks(path) if not _holds_pairs(loc)
-            ]
+            locations = [loc for loc in locate_tasks(path) if not _holds_pairs(loc)]
+            found = [read_location(loc, layout) for loc in of_format(locations, format, path)]
         else:
-            raise DataFormatError(str(path), None, "no such file or directory", "a data directory")
+            raise DataFormatError(
+                str(path), None, "no such file or folder", "a data folder or file"
+            )
         if not found:
             raise DataFormatError(
                 str(path),

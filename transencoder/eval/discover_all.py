@@ -112,5 +112,5 @@ def find_all_tasks(
             )
         check_unique(found, str(path))
     else:
-        raise DataFormatError(str(path), None, "no such file or directory", "a data directory")
+        raise DataFormatError(str(path), None, "no such file or folder", "a data folder or file")
     return select_tasks(found, tasks, str(path), canonical_task_name)

@@ -226,5 +226,5 @@ def find_pair_tasks(
             )
         check_unique(found, str(root))
     else:
-        raise DataFormatError(str(root), None, "no such file or directory", "a data directory")
+        raise DataFormatError(str(root), None, "no such file or folder", "a data folder or file")
     return select_tasks(found, tasks, str(root), canonical_pair_name)

@@ -10,12 +10,21 @@ Exact neighbours come from a chunked sweep that never builds the N x N matrix
 (:func:`exact_neighbours`); large corpora use a faiss index (:mod:`transencoder.mining.ann`).
 """
 
-from .candidates import CandidatePairs, build_candidates, histogram
-from .config import DEDUPE_MODES, INDEXES, MiningConfig
-from .corpus import Corpus, build_corpus, iter_sentences, read_corpus, sentences_from_dataset
-from .embeddings import encode_corpus
-from .mine import MiningResult, default_summary_path, mine_pairs
-from .topk import Neighbours, exact_neighbours, search_exact
+from .._lazy import lazy_exports
+
+_SOURCES = {
+    **dict.fromkeys(("CandidatePairs", "build_candidates", "histogram"), ".candidates"),
+    **dict.fromkeys(("DEDUPE_MODES", "INDEXES", "MiningConfig"), ".config"),
+    **dict.fromkeys(
+        ("Corpus", "build_corpus", "iter_sentences", "read_corpus", "sentences_from_dataset"),
+        ".corpus",
+    ),
+    "encode_corpus": ".embeddings",
+    **dict.fromkeys(("MiningResult", "default_summary_path", "mine_pairs"), ".mine"),
+    **dict.fromkeys(("Neighbours", "exact_neighbours", "search_exact"), ".topk"),
+}
+# imported on first use, so that the command line's parser (mine's defaults) needs no torch
+__getattr__, __dir__ = lazy_exports(__name__, _SOURCES)
 
 __all__ = [
     "DEDUPE_MODES",

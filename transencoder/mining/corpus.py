@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UsageError
-from ..eval.data import DataFormatError
+from ..eval.data import DataFormatError, require_file
 from ..eval.readers import normalize_sentence
 
 COLUMN_SUFFIXES = (".jsonl", ".csv", ".tsv")
@@ -76,9 +76,9 @@ def iter_sentences(
         UsageError: ``column`` given for a text file, or missing for a column format.
         DataFormatError: the file is missing, not UTF-8, ragged, or lacks the column.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataFormatError(str(path), None, "no such file", "a corpus file (--input)")
+    path = require_file(
+        path, "--input", "a corpus file: one sentence per line, or a .jsonl/.csv/.tsv"
+    )
     if format is not None and format not in FORMATS:
         raise UsageError(f"format must be one of {FORMATS}, got {format!r}")
     suffix = "." + format if format else path.suffix.lower()

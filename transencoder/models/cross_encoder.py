@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -29,6 +30,18 @@ from .quiet import transformers_output
 from .st_format import atomic_directory, read_layout, write_cross_encoder_metadata
 
 logger = logging.getLogger(__name__)
+
+
+class UntrainedHeadWarning(UserWarning):
+    """Scores came from a cross-encoder whose classification head was initialised at load."""
+
+
+def untrained_head_problem(name: str) -> str:
+    """What is wrong with a cross-encoder whose ``new_head`` is True, for messages."""
+    return (
+        f"{name} has no trained classification head: loading it as a cross-encoder "
+        "initialised a random one, so its scores are noise (different at every load)"
+    )
 
 
 class CrossEncoder(nn.Module):
@@ -53,8 +66,11 @@ class CrossEncoder(nn.Module):
         self.tokenizer = tokenizer
         self.max_length = int(max_length)
         self.precision = check_precision(precision, "precision")
-        #: True when loading found no trained head in the checkpoint and initialised one.
+        #: True when loading found no trained head in the checkpoint and initialised one;
+        #: :meth:`predict` then warns (once), and training the model resets it.
         self.new_head = False
+        #: Whether the user was already told about the untrained head (no second warning).
+        self.new_head_warned = False
 
     @classmethod
     def from_pretrained(
@@ -191,7 +207,20 @@ class CrossEncoder(nn.Module):
                 not symmetric by construction, and Trans-Encoder trains on both orders.
             precision: ``auto`` (bf16 where the device multiplies it natively), ``bf16`` or
                 ``fp32``; default: the model's (``from_pretrained(..., precision=)``).
+
+        Warns:
+            UntrainedHeadWarning: once per model, when :attr:`new_head` is True (the head is
+                random: the scores mean nothing until the model is trained).
         """
+        if self.new_head and not self.new_head_warned:
+            self.new_head_warned = True
+            name = getattr(self, "name_or_path", "this model")
+            warnings.warn(
+                f"{untrained_head_problem(name)}. Train it first (transencoder train) or load "
+                "a trained cross-encoder",
+                UntrainedHeadWarning,
+                stacklevel=2,
+            )
         firsts, seconds = _split_pairs(pairs)
         keys = list(zip(firsts, seconds))
         if both_orders:

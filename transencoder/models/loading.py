@@ -20,6 +20,12 @@ import torch
 from ..errors import InputError
 
 DEFAULT_MODEL = "default"
+#: How a model is named, for errors about one that cannot be found.
+HOW_MODELS_ARE_FOUND = (
+    "a model is a sentence-transformers or transformers model folder (config.json, weights, "
+    "tokenizer files), 'default' for the packaged all-MiniLM-L6-v2, or a Hugging Face hub id "
+    "when online"
+)
 
 
 class ModelLoadError(InputError, RuntimeError):
@@ -50,7 +56,7 @@ def resolve_model_path(name_or_path: str | os.PathLike[str]) -> str:
     path = Path(name).expanduser()
     if path.exists():
         if not path.is_dir():
-            raise ModelLoadError(f"{path}: a model is a directory, this is a file")
+            raise ModelLoadError(f"{path} is a file, not a model folder; {HOW_MODELS_ARE_FOUND}")
         if not (path / "config.json").is_file():
             raise ModelLoadError(
                 f"{path}: no config.json; expected a transformers or sentence-transformers "
@@ -59,7 +65,7 @@ def resolve_model_path(name_or_path: str | os.PathLike[str]) -> str:
         return str(path)
     # A hub id is "name" or "org/name"; anything else that does not exist is a typo'd path.
     if name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name:
-        raise ModelLoadError(f"{name}: no such directory")
+        raise ModelLoadError(f"{name}: no such model folder; {HOW_MODELS_ARE_FOUND}")
     return name  # a hub id; transformers resolves it (and fails clearly when offline)
 
 
@@ -84,7 +90,8 @@ def load_module_weights(directory: Path) -> dict[str, torch.Tensor]:
 def hub_error(name: str, err: Exception) -> ModelLoadError:
     return ModelLoadError(
         f"could not load '{name}': not a local directory, and loading it as a Hugging Face hub id "
-        f"failed ({type(err).__name__}: {err}). Offline, pass a local model directory or 'default'."
+        f"failed ({type(err).__name__}: {err}); {HOW_MODELS_ARE_FOUND} (offline: a folder or "
+        "'default')"
     )
 
 

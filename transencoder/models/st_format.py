@@ -93,6 +93,35 @@ def read_layout(path: Path) -> SentenceTransformerLayout | None:
     return layout
 
 
+def declared_kind(path: Path) -> tuple[str, str] | None:
+    """Which kind of model a local folder says it holds, and the file that says so.
+
+    ``("cross", why)`` for a sentence-transformers ``CrossEncoder`` or a transformers
+    ``*ForSequenceClassification`` checkpoint, ``("bi", why)`` for a ``SentenceTransformer``;
+    None for a plain encoder (a language model: either kind can start from it).
+
+    Raises:
+        ModelLoadError: one of those files is not readable JSON.
+    """
+    try:
+        st_config = path / "config_sentence_transformers.json"
+        model_type = read_json(st_config).get("model_type") if st_config.is_file() else None
+        if model_type == "CrossEncoder":
+            return "cross", f"{st_config.name} declares a CrossEncoder"
+        if model_type == "SentenceTransformer" or (path / "modules.json").is_file():
+            return "bi", "a sentence-transformers folder (modules.json)"
+        config = path / "config.json"
+        names = (read_json(config).get("architectures") or []) if config.is_file() else []
+    except (OSError, ValueError, AttributeError) as err:
+        raise ModelLoadError(
+            f"{path}: cannot read its configuration ({err}); copy or save the model again"
+        ) from None
+    for name in names:
+        if str(name).endswith("ForSequenceClassification"):
+            return "cross", f"config.json's architecture is {name}"
+    return None
+
+
 def _versions() -> dict[str, str]:
     import torch
     import transformers

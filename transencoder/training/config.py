@@ -273,6 +273,9 @@ def reference_markdown() -> str:
         "`transencoder/training/recipes/pairs.yaml` (chosen for a `--data-dir` of pair tasks).",
         "Set any field in a YAML file",
         "(`--config`) or with `transencoder train --set section.field=value`.",
+        "`lr`, `batch_size`, `epochs` and `max_length` of `cross` and `bi` also have flags,",
+        "the same as their `--set` forms: `--cross-lr`, `--bi-batch-size`, `--cross-epochs`,",
+        "`--bi-max-length` ...",
         "",
     ]
     for name, cls in [("(top level)", TrainConfig), *SECTIONS.items()]:

@@ -8,10 +8,16 @@ from pathlib import Path
 import numpy as np
 
 from ..eval import EvaluationSuite, find_all_tasks, locate_tasks, model_scores, read_stsb
+from ..eval.data import DataFormatError
 from .config import TrainConfig
 from .plan import member_tag
 from .runtime import Runtime
 from .validation import ConfigError
+
+NO_EVALUATION_DATA = (
+    "no evaluation data: cycles are not evaluated (give --eval-data-dir DIR or --data-dir DIR; "
+    "in a --config file: data.eval_data_dir or data.data_dir)"
+)
 
 
 class RunEvaluation:
@@ -26,11 +32,9 @@ class RunEvaluation:
         }
         source = config.data.eval_data_dir or config.data.data_dir
         self.tasks: EvaluationSuite | None = None
-        if source is None:
-            log(
-                "no evaluation data (give data.data_dir or data.eval_data_dir): cycles are not evaluated"
-            )
-        else:
+        #: Said to the user once the run's data is read (not before an unrelated error).
+        self.note = None if source is not None else NO_EVALUATION_DATA
+        if source is not None:
             tasks = find_all_tasks(source, tasks=config.data.eval_tasks)
             for task in tasks:
                 log(f"evaluating on {task.describe()}")
@@ -40,6 +44,14 @@ class RunEvaluation:
     def _dev_suite(self, config: TrainConfig, source) -> EvaluationSuite | None:
         selection = config.selection
         if selection.dev_data:
+            if not Path(selection.dev_data).expanduser().exists():
+                raise DataFormatError(
+                    selection.dev_data,
+                    None,
+                    "--dev-data (selection.dev_data): no such file or folder",
+                    "a file (or folder) of labelled pairs in any evaluation format, e.g. "
+                    "sentence1<TAB>sentence2<TAB>score or an MRPC/QNLI/STS-B file",
+                )
             tasks = find_all_tasks(selection.dev_data)
             self.log(f"model selection on {', '.join(t.describe().splitlines()[0] for t in tasks)}")
             return EvaluationSuite(tasks, **self.options)

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..eval.data import DataFormatError
+from ..eval.data import DataFormatError, require_file
 from ..eval.discover import canonical_task_name, locate_tasks, read_location
 from ..eval.pair_discover import locate_pair_tasks, read_pair_location, task_matches
 from ..eval.readers import (
@@ -155,7 +155,7 @@ _HEADER = ("sentence1", "sentence2")
 def pool_from_pairs_file(path: str | Path) -> PairPool:
     """A ``sentence1<TAB>sentence2`` file (a third column, e.g. a score, is ignored; a first row
     naming the columns ``sentence1``, ``sentence2`` is a header, as ``eval`` reads it)."""
-    path = Path(path)
+    path = require_file(path, "--pairs (data.pairs)", "a sentence1<TAB>sentence2 file")
     pairs = []
     lines = read_lines(path)
     first = 1

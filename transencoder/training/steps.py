@@ -141,7 +141,7 @@ def train_cross_encoder(
         labels_ = batch.pop("labels")
         return cross_encoder_bce(model(**batch), labels_)
 
-    return train_phase(
+    stats = train_phase(
         cross,
         name=name,
         plan=lambda epoch: length_grouped_batches(
@@ -153,6 +153,8 @@ def train_cross_encoder(
         seed=seed,
         **loop_options,
     )
+    cross.new_head = False  # its head is trained now: predict() has nothing to warn about
+    return stats
 
 
 # ----------------------------------------------------------------------------- cross -> bi

@@ -88,6 +88,8 @@ class Workspace:
         about = {"pool": pool, "primed": self.primed}
         self.ledger = Ledger.open(self.dir, config.to_dict(), fingerprint, self.phases, about)
         self.log(f"precision: {self.precision} ({describe_precision(self.device)})")
+        if self.evaluation.note:
+            self.log(self.evaluation.note)
         if self.ledger.state["done"]:
             self.log(f"resuming {self.dir.root}: {len(self.ledger.state['done'])} phases done")
 
