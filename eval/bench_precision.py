@@ -89,23 +89,29 @@ def compare_runs(args: argparse.Namespace) -> dict:
     from transencoder import BiEncoder, CrossEncoder
 
     rows: dict[str, dict] = {}
-    start = None
-    for precision, root in (("fp32", args.fp32), ("bf16", args.bf16)):
-        run = Path(root) / args.domain / f"s{args.seed}"
-        test = _suite(Path(root) / args.domain / "data" / "test.tsv")
-        report = json.loads((run / "report.json").read_text(encoding="utf-8"))
-        if start is None:
-            start = _primary(test, BiEncoder.from_pretrained("default", precision="fp32"))
-        row = {"precision_recorded": report.get("precision"), "seconds": report["seconds"],
-               "start": start}  # fmt: skip
-        cycles = report["config"]["cycles"]
+    runs = {p: Path(root) / args.domain / f"s{args.seed}" for p, root in (("fp32", args.fp32),
+                                                                          ("bf16", args.bf16))}  # fmt: skip
+    done = {p: _done(run) for p, run in runs.items()}
+    # the cycles both runs have finished (a run still under way is compared as far as it got)
+    cycles = min(
+        max((k for k in range(1, 10) if f"cycle-{k}/bi" in d), default=0) for d in done.values()
+    )
+    averaged = all("average/bi" in d for d in done.values())
+    test = _suite(Path(args.fp32) / args.domain / "data" / "test.tsv")
+    start = _primary(test, BiEncoder.from_pretrained("default", precision="fp32"))
+    for precision, run in runs.items():
+        progress = json.loads((run / "progress.json").read_text(encoding="utf-8"))
+        row = {"precision_recorded": progress["fingerprint"].get("precision"),
+               "seconds": round(progress["seconds"], 1), "start": start}  # fmt: skip
         for k in range(1, cycles + 1):
             for kind, load in (("bi", BiEncoder), ("cross", CrossEncoder)):
                 model = load.from_pretrained(run / f"cycle-{k}" / kind, precision="fp32")
                 row[f"cycle {k} {kind}"] = _primary(test, model)
-        average = BiEncoder.from_pretrained(run / "average" / "bi", precision="fp32")
-        row["average (result)"] = _primary(test, average)
-        row["gain"] = round(row["average (result)"] - start, 4)
+        if averaged:
+            average = BiEncoder.from_pretrained(run / "average" / "bi", precision="fp32")
+            row["average (result)"] = _primary(test, average)
+            row["gain"] = round(row["average (result)"] - start, 4)
+        row[f"cycle {cycles} bi gain"] = round(row[f"cycle {cycles} bi"] - start, 4)
         row["cross_gain"] = round(row[f"cycle {cycles} cross"] - start, 4)
         rows[precision] = row
         print(f"{precision}: {row}", flush=True)
@@ -115,9 +121,19 @@ def compare_runs(args: argparse.Namespace) -> dict:
         "seed": args.seed,
         "scored": "test pairs, every model in fp32",
         "runs": rows,
-        "gain_difference": round(rows["bf16"]["gain"] - rows["fp32"]["gain"], 4),
+        "cycles_compared": cycles,
+        "averages_compared": averaged,
+        "gain_difference": round(
+            rows["bf16"].get("gain", rows["bf16"][f"cycle {cycles} bi gain"])
+            - rows["fp32"].get("gain", rows["fp32"][f"cycle {cycles} bi gain"]),
+            4,
+        ),
         "seed_spread": {name: value["gain"] for name, value in spread.items()},
     }
+
+
+def _done(run: Path) -> set[str]:
+    return set(json.loads((run / "progress.json").read_text(encoding="utf-8"))["done"])
 
 
 def main() -> None:
