@@ -21,11 +21,11 @@ from tqdm.auto import tqdm
 from ..precision import InferencePass, check_precision
 from .batching import length_sorted_batches, pad_batch, tokenize_texts, unique_in_order
 from .card import ModelCardInfo, write_model_card
+from .dense import load_mlp, save_mlp
 from .loading import (
     ModelLoadError,
     check_weights,
     hub_error,
-    load_module_weights,
     resolve_model_path,
 )
 from .similarity import PAIR_FORM, cosine_matrix, cosines_of_pairs
@@ -130,7 +130,7 @@ class BiEncoder(nn.Module):
                     f"{layout.dense_dir}: a Dense module is supported only after CLS pooling "
                     f"(the 'cls_mlp' pooling); this model pools with '{declared}'"
                 )
-            mlp = _load_mlp(layout.dense_dir, layout.dense_config, encoder.config.hidden_size)
+            mlp = load_mlp(layout.dense_dir, layout.dense_config, encoder.config.hidden_size)
             declared = "cls_mlp"
         if declared not in POOLING_MODES:
             raise ModelLoadError(
@@ -174,7 +174,7 @@ class BiEncoder(nn.Module):
                 max_seq_length=self.max_seq_length,
             )
             if self.mlp is not None:
-                _save_mlp(staging / "2_Dense", self.mlp)
+                save_mlp(staging / "2_Dense", self.mlp)
             write_model_card(staging, card)
 
     #: The name Hugging Face and sentence-transformers users know: the same as :meth:`save`.
@@ -339,40 +339,3 @@ def _position_limit(config, tokenizer) -> int:
     if model_max and model_max < 100_000:
         limits.append(model_max)
     return min(limits)
-
-
-def _load_mlp(directory: Path, config: dict, hidden: int) -> nn.Linear:
-    activation = config.get("activation_function", "")
-    if not activation.endswith("Tanh") or config.get("in_features") != config.get("out_features"):
-        raise ModelLoadError(
-            f"{directory}: only a square Dense layer with Tanh (the CLS MLP) is supported, "
-            f"got {config}"
-        )
-    if config["in_features"] != hidden:
-        raise ModelLoadError(f"{directory}: Dense in_features {config['in_features']} != {hidden}")
-    layer = nn.Linear(hidden, hidden, bias=config.get("bias", True))
-    state = load_module_weights(directory)
-    layer.load_state_dict({key.removeprefix("linear."): value for key, value in state.items()})
-    return layer
-
-
-def _save_mlp(directory: Path, mlp: nn.Linear) -> None:
-    from safetensors.torch import save_file
-
-    from .st_format import write_json
-
-    directory.mkdir(exist_ok=True)
-    write_json(
-        directory / "config.json",
-        {
-            "in_features": mlp.in_features,
-            "out_features": mlp.out_features,
-            "bias": mlp.bias is not None,
-            "activation_function": "torch.nn.modules.activation.Tanh",
-        },
-    )
-    state = {
-        f"linear.{key}": value.detach().cpu().contiguous()
-        for key, value in mlp.state_dict().items()
-    }
-    save_file(state, str(directory / "model.safetensors"))
