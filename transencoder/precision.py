@@ -111,6 +111,7 @@ class InferencePass:
         self.module = module
         self.bf16 = resolve(precision, device) == "bf16"
         self.weights: dict[str, torch.Tensor] = {}
+        self._subsets: dict[int, dict[str, torch.Tensor]] = {}  # per submodule, built once
         if self.bf16:
             named = [*module.named_parameters(), *module.named_buffers()]
             self.weights = {
@@ -124,12 +125,15 @@ class InferencePass:
         target = self.module if submodule is None else submodule
         if not self.bf16:
             return target(*args, **kwargs)
-        prefix = "" if target is self.module else self._prefix(target)
-        weights = {
-            name[len(prefix) :]: tensor
-            for name, tensor in self.weights.items()
-            if name.startswith(prefix)
-        }
+        weights = self._subsets.get(id(target))
+        if weights is None:
+            prefix = "" if target is self.module else self._prefix(target)
+            weights = {
+                name[len(prefix) :]: tensor
+                for name, tensor in self.weights.items()
+                if name.startswith(prefix)
+            }
+            self._subsets[id(target)] = weights
         return torch.func.functional_call(target, weights, args, kwargs, strict=False)
 
     def _prefix(self, submodule: torch.nn.Module) -> str:
