@@ -81,3 +81,38 @@ def test_a_resumed_phase_logs_the_same_losses(tmp_path):
     assert resumed.losses == unbroken.losses  # bit for bit
     for a, b in zip(resumed_model.parameters(), unbroken_model.parameters()):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize(
+    ("epochs", "min_steps", "max_steps", "expected"),
+    [(1, 37, None, 37), (1, None, None, 16), (3, 20, None, 48), (1, 20, 30, 20), (2, 20, 25, 25)],
+)
+def test_the_step_budget_gives_the_asked_number_of_optimizer_steps(
+    epochs, min_steps, max_steps, expected
+):
+    """16 batches an epoch: ``min_steps`` adds passes over the data (the schedule spans them all
+    and ends at zero), ``epochs`` above it wins, ``max_steps`` caps both."""
+    rates = []
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 8), nn.Linear(8, 1))
+    config = StepConfig(
+        epochs=epochs, lr=1e-2, warmup_ratio=0.1, min_steps=min_steps, max_steps=max_steps
+    )
+    stats = train_phase(
+        model, name="test", plan=_plan, collate=_collate, loss_fn=_loss, step_config=config,
+        seed=3, show_progress_bar=False, on_step=lambda step, loss, lr: rates.append(lr),
+    )  # fmt: skip
+    assert stats.steps == len(rates) == expected
+    assert stats.examples == 4 * expected
+    warmup = -(-expected // 10)  # ceil(0.1 * steps)
+    assert max(rates) == pytest.approx(1e-2) and rates.index(max(rates)) == warmup
+    assert rates[-1] == pytest.approx(1e-2 / (expected - warmup))  # the last step before zero
+
+
+def test_min_steps_above_max_steps_is_refused():
+    from transencoder.training.validation import ConfigError
+
+    with pytest.raises(ConfigError, match="cross.min_steps \\(50\\) is above cross.max_steps"):
+        from transencoder.training.step_config import CrossStepConfig
+
+        CrossStepConfig(min_steps=50, max_steps=10).validate()

@@ -13,12 +13,13 @@ HELP = "run Trans-Encoder cycles (resumes an interrupted run, extends a finished
 #: ``transencoder.distributed.STRATEGIES``, spelled out so that building the parser imports no torch.
 STRATEGIES = ("ddp", "zero3", "mics", "gtc", "bmuf", "gtc-bmuf")
 #: ``--cross-lr`` ... ``--bi-max-length``: each is ``--set SECTION.FIELD=VALUE`` by another name.
-STEP_FLAGS = {"lr": float, "batch_size": int, "epochs": int, "max_length": int}
+STEP_FLAGS = {"lr": float, "batch_size": int, "epochs": int, "max_length": int, "min_steps": int}
 STEPS = {"cross": "the bi -> cross step", "bi": "the cross -> bi step"}
 #: The config keys that a flag sets, by flag (for errors about their values).
 FLAG_KEYS = {
     "--cycles": "cycles",
     "--max-pairs": "data.max_pairs",
+    "--augment-to": "data.augment_to",
     "--seed": "run.seed",
     **{
         f"--{section}-{field.replace('_', '-')}": f"{section}.{field}"
@@ -90,6 +91,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--output-dir", help="the run directory (default: runs/trans-encoder)")
     add("--overwrite", action="store_true", help="delete what --output-dir holds and start over")
     add("--max-pairs", type=int, help="use a seeded random subset of this many pairs (quick runs)")
+    add(
+        "--augment-to",
+        type=int,
+        metavar="N",
+        help="grow the pool to N pairs with pairs of its own sentences (nearest neighbours by "
+        "the labelling bi-encoder, plus random pairs) before cycle 1 (default: 0, off)",
+    )
     add("--seed", type=int, help="every random draw of the run comes from it (default: 2021)")
     add("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     add_precision(parser, default=None)  # None: the config's run.precision (auto)
@@ -209,6 +217,7 @@ def _config(args: argparse.Namespace):
             "eval_tasks": split_list(args.eval_tasks),
             "pool_tasks": split_list(args.pool_tasks),
             "max_pairs": args.max_pairs,
+            "augment_to": args.augment_to,
         },
         "teachers": {"label_views": split_list(args.label_views)},
         **{

@@ -57,6 +57,13 @@ class DataConfig:
     max_pairs: int | None = setting(
         None, "use a seeded random subset of this many pairs (quick runs)"
     )
+    augment_to: int = setting(
+        0,
+        "grow the pool to this many pairs with pairs of its own sentences (each sentence's nearest neighbours by the labelling bi-encoder, plus random pairs) before cycle 1; 0: off",
+    )
+    augment_random_share: float = setting(
+        0.2, "the share of the added pairs that are random pairs (the rest: nearest neighbours)"
+    )
     eval_data_dir: str | None = setting(
         None, "where each cycle is evaluated (default: data_dir); trains nothing"
     )
@@ -77,6 +84,15 @@ class DataConfig:
             raise ConfigError("data.remine applies to given pairs; data.corpus is mined already")
         if self.max_pairs is not None:
             positive_int(self.max_pairs, "data.max_pairs")
+        if not isinstance(self.augment_to, int) or isinstance(self.augment_to, bool):
+            raise ConfigError(
+                f"data.augment_to must be an integer (0: off), got {self.augment_to!r}"
+            )
+        if self.augment_to < 0:
+            raise ConfigError(f"data.augment_to must be >= 0 (0: off), got {self.augment_to}")
+        share = self.augment_random_share
+        if not (isinstance(share, (int, float)) and not isinstance(share, bool) and 0 <= share < 1):
+            raise ConfigError(f"data.augment_random_share must be in [0, 1), got {share!r}")
 
 
 @dataclass

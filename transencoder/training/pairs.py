@@ -39,6 +39,7 @@ class PairPool:
     duplicates: int = 0
     transductive: bool = False
     drawn_from: int | None = None  # the pool's size before ``limit`` drew a subset
+    augmented: int = 0  # pairs added by data.augment_to (after the given ones)
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -72,6 +73,7 @@ class PairPool:
             "duplicates_dropped": self.duplicates,
             "transductive": self.transductive,
             "description": self.describe(),
+            **({"augmented": self.augmented} if self.augmented else {}),
         }
 
     def describe(self) -> str:
@@ -84,7 +86,15 @@ class PairPool:
         size = f"{len(self.pairs)} unique pairs"
         if self.drawn_from is not None:
             size = f"{len(self.pairs)} of {self.drawn_from} unique pairs (a seeded draw)"
-        return f"{size} [{parts}], {self.duplicates} duplicates dropped from the source{note}"
+        grown = (
+            f"; {self.augmented} pairs of its own sentences added (nearest neighbours and random "
+            f"pairs, data.augment_to): {len(self.pairs) + self.augmented} in all"
+            if self.augmented
+            else ""
+        )
+        return (
+            f"{size} [{parts}], {self.duplicates} duplicates dropped from the source{note}{grown}"
+        )
 
 
 def _add(pool: PairPool, seen: set, source: str, pairs: Iterable[tuple[str, str]]) -> None:

@@ -5,6 +5,7 @@ restarted run skips what is done. The order, for one start model::
 
     start-eval
     primed/bi                                  (a raw language model only)
+    augment                                    (data.augment_to: the pool grown from its sentences)
     cycle-k/label-bi -> cycle-k/cross -> cycle-k/label-cross -> cycle-k/bi -> cycle-k/eval
     average/bi -> average/eval                 (average_bi with two cycles or more)
     selected                                   (with a labelled dev sample: the best candidate)
@@ -22,6 +23,7 @@ from enum import Enum
 class PhaseKind(Enum):
     START_EVAL = "start-eval"
     PRIME = "prime"
+    AUGMENT = "augment"  # the pool grown with pairs of its own sentences (data.augment_to)
     LABEL_BI = "label-bi"  # the bi-encoders label the pool -> the cross-encoder's targets
     CROSS = "cross"  # train a cross-encoder (one per member)
     LABEL_CROSS = "label-cross"  # the cross-encoders label the pool -> the bi-encoder's targets
@@ -51,8 +53,8 @@ class Phase:
     def name(self) -> str:
         """The phase's name in the run directory's ledger and in logs."""
         kind = self.kind
-        if kind is PhaseKind.START_EVAL:
-            return "start-eval"
+        if kind in (PhaseKind.START_EVAL, PhaseKind.AUGMENT):
+            return kind.value
         if kind is PhaseKind.SELECT:
             return "selected"
         if kind is PhaseKind.PRIME:
@@ -70,7 +72,13 @@ class Phase:
 
 
 def plan(
-    *, cycles: int, members: int, prime: bool, average_bi: bool, select: bool = False
+    *,
+    cycles: int,
+    members: int,
+    prime: bool,
+    average_bi: bool,
+    select: bool = False,
+    augment: bool = False,
 ) -> list[Phase]:
     """The phases of a run in the order they run."""
 
@@ -80,6 +88,8 @@ def plan(
     phases = [Phase(PhaseKind.START_EVAL, members=members)]
     if prime:
         phases += each(PhaseKind.PRIME, 0)
+    if augment:
+        phases.append(Phase(PhaseKind.AUGMENT, members=members))
     for k in range(1, cycles + 1):
         phases.append(Phase(PhaseKind.LABEL_BI, k, members=members))
         phases += each(PhaseKind.CROSS, k)
@@ -115,4 +125,5 @@ def plan_for(config) -> list[Phase]:
         prime=needs_priming(config),
         average_bi=config.average_bi,
         select=config.selection.active,
+        augment=config.data.augment_to > 0,
     )

@@ -117,7 +117,14 @@ def write_report(run_dir: RunDir, config, progress: dict, phases) -> dict:
         "config": config.to_dict(),
         "pairs": {
             key: pool[key]
-            for key in ("count", "sources", "duplicates_dropped", "transductive", "mining")
+            for key in (
+                "count",
+                "sources",
+                "duplicates_dropped",
+                "transductive",
+                "mining",
+                "augmented",
+            )
             if key in pool
         },
         "verdict": verdict(rows, result_models(run_dir, config, phases), primary, out),
@@ -131,6 +138,9 @@ def write_report(run_dir: RunDir, config, progress: dict, phases) -> dict:
         "seconds": round(progress["seconds"], 1),
         "precision": progress.get("fingerprint", {}).get("precision", "fp32"),
     }
+    augmentation = (progress["results"].get("augment") or {}).get("augmentation")
+    if augmentation:
+        report["pairs"]["augmentation"] = augmentation
     if progress.get("communication"):
         report["communication"] = progress["communication"]
     selected = progress["results"].get("selected")
@@ -198,5 +208,6 @@ def rebuild_report(path) -> dict:
         prime=state["primed"],
         average_bi=config.average_bi,
         select=config.selection.active,
+        augment=config.data.augment_to > 0,
     )
     return write_report(run_dir, config, state, phases)

@@ -5,6 +5,7 @@ Layout of ``<out>``::
     progress.json               the ledger: settings, fingerprint, phases done, results, files
     .lock, .lock.holder         the lock of the run using the folder; who holds it (pid, host, start)
     primed/bi                   a primed raw language model (SimCSE / Mirror-BERT)
+    pool/augmented.tsv          the pool grown with pairs of its own sentences (data.augment_to)
     cycle-<k>/bi, cycle-<k>/cross     each cycle's models (bi-<m> / cross-<m> per member)
     average/bi                  the weight average of the cycles' bi-encoders
     selected/bi, selected/cross       the candidates chosen on a labelled dev sample
@@ -76,6 +77,11 @@ class RunDir:
         """The model selection chose on the dev sample (a copy, whichever candidate it is)."""
         return self.root / "selected" / self.tag(kind, member)
 
+    @property
+    def augmented(self) -> Path:
+        """The augmented pool: the given pairs, then the added ones (a ``given`` column)."""
+        return self.root / "pool" / "augmented.tsv"
+
     def labels(self, array: LabelArray, cycle: int = 0) -> Path:
         return self.root / "labels" / (array.value.format(k=cycle) + ".npy")
 
@@ -87,6 +93,8 @@ class RunDir:
         k, m, kind = phase.cycle, phase.member, phase.kind
         if kind is PhaseKind.PRIME:
             return [self.model("bi", 0, m)]
+        if kind is PhaseKind.AUGMENT:
+            return [self.augmented]
         if kind in (PhaseKind.CROSS, PhaseKind.BI):
             return [self.model(kind.value, k, m)]
         if kind is PhaseKind.AVERAGE_BI:

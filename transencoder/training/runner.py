@@ -13,6 +13,7 @@ import time
 
 import torch
 
+from ..mining.augment import augment_pairs
 from ..models.quiet import transformers_output
 from . import selection, signals, teachers
 from .averaging import average_weights
@@ -81,6 +82,29 @@ class TransEncoderRun:
         )
         tag = self.dir.tag("bi", phase.member)
         return {"train": stats.to_dict(), **({"eval": {tag: scores["bi"]}} if scores else {})}
+
+    def augment(self, phase: Phase) -> dict:
+        """The pool grown with pairs of its own sentences, found by the bi-encoder that labels
+        cycle 1 (:mod:`transencoder.mining.augment`); both students train on all of them."""
+        data, run = self.config.data, self.config.run
+        summary = None
+        with self.runtime.main_only() as main:
+            if main:
+                bi = self.w.bi(self.w.labelling_bi(1, 0))
+                embed = lambda s: bi.encode(  # noqa: E731
+                    s, batch_size=run.eval_batch_size, show_progress_bar=run.show_progress_bar
+                )
+                grown = augment_pairs(self.w.pairs, embed, data.augment_to, seed=self.w.seed(phase),
+                                      random_share=data.augment_random_share)  # fmt: skip
+                grown.write(self.dir.augmented)
+                summary = grown.summary()
+                self.w.log(
+                    f"augmented the pool: {summary['given_pairs']} given + "
+                    f"{summary['added_neighbour_pairs']} neighbour + {summary['added_random_pairs']} "
+                    f"random pairs = {summary['pairs']}"
+                )
+        self.w.use_augmented(self.dir.augmented)
+        return {"augmentation": summary}
 
     def label_bi(self, phase: Phase) -> dict:
         k, cfg = phase.cycle, self.config.teachers
@@ -155,7 +179,8 @@ class TransEncoderRun:
         return selection.select(self.w, phase)
 
     PHASES = {
-        PhaseKind.START_EVAL: start_eval, PhaseKind.PRIME: prime, PhaseKind.LABEL_BI: label_bi,
+        PhaseKind.START_EVAL: start_eval, PhaseKind.PRIME: prime, PhaseKind.AUGMENT: augment,
+        PhaseKind.LABEL_BI: label_bi,
         PhaseKind.CROSS: cross, PhaseKind.LABEL_CROSS: label_cross, PhaseKind.BI: bi,
         PhaseKind.EVAL: evaluate, PhaseKind.AVERAGE_BI: average_bi, PhaseKind.AVERAGE_EVAL: average_eval,
         PhaseKind.SELECT: select,

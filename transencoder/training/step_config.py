@@ -31,12 +31,22 @@ class StepConfig:
     grad_accum: int = setting(1, "micro-batches per optimizer step")
     max_grad_norm: float | None = setting(1.0, "gradient clipping norm (null: no clipping)")
     max_steps: int | None = setting(None, "stop after this many optimizer steps")
+    min_steps: int | None = setting(
+        None,
+        "train at least this many optimizer steps (more passes over a small pool; the schedule spans them)",
+    )
 
     def validate(self, where: str) -> None:
         for name in ("epochs", "batch_size", "max_length", "grad_accum"):
             positive_int(getattr(self, name), f"{where}.{name}")
-        if self.max_steps is not None:
-            positive_int(self.max_steps, f"{where}.max_steps")
+        for name in ("max_steps", "min_steps"):
+            if getattr(self, name) is not None:
+                positive_int(getattr(self, name), f"{where}.{name}")
+        if self.min_steps is not None and self.max_steps is not None:
+            if self.min_steps > self.max_steps:
+                raise ConfigError(
+                    f"{where}.min_steps ({self.min_steps}) is above {where}.max_steps ({self.max_steps})"
+                )
         if not (isinstance(self.lr, (int, float)) and 0 < self.lr < 1):
             raise ConfigError(f"{where}.lr must be a number in (0, 1), got {self.lr!r}")
         if not (isinstance(self.weight_decay, (int, float)) and self.weight_decay >= 0):

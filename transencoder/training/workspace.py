@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..mining.augment import read_augmented
 from ..models import BiEncoder, CrossEncoder
 from ..models.bi_encoder import default_device
 from ..models.loading import resolve_model_path
@@ -34,7 +35,7 @@ from .mined_pool import mine_run_pool, read_run_corpus
 from .pairs import load_pool
 from .plan import Phase, PhaseKind, plan_for
 from .report import write_report
-from .rundir import LabelArray, RunDir
+from .rundir import LabelArray, RunDir, RunDirError
 from .runtime import Runtime
 from .steps import label_with_bi, label_with_cross, member_view_scores
 from .teachers import views_teacher
@@ -87,11 +88,27 @@ class Workspace:
             pool = {**pool, "description": describe_mining(mining), "mining": kept}
         about = {"pool": pool, "primed": self.primed}
         self.ledger = Ledger.open(self.dir, config.to_dict(), fingerprint, self.phases, about)
+        augment = next((p for p in self.phases if p.kind is PhaseKind.AUGMENT), None)
+        if augment is not None and self.ledger.is_done(augment):
+            self.use_augmented(self.done(self.dir.augmented))
         self.log(f"precision: {self.precision} ({describe_precision(self.device)})")
         if self.evaluation.note:
             self.log(self.evaluation.note)
         if self.ledger.state["done"]:
             self.log(f"resuming {self.dir.root}: {len(self.ledger.state['done'])} phases done")
+
+    def use_augmented(self, path: Path) -> None:
+        """Train on the augmented pool in ``path`` (the given pairs first, then the added)."""
+        pairs, given = read_augmented(path)
+        if pairs[: int(given.sum())] != self.pool.pairs or given[len(self.pool) :].any():
+            raise RunDirError(
+                f"{path} does not start with the run's pool: delete it to redo phase augment "
+                "and the phases after it"
+            )
+        self.pool = replace(self.pool, augmented=len(pairs) - len(self.pool))
+        self.pairs = pairs
+        if self.runtime.is_main:
+            self.ledger.state["pool"] = {**self.ledger.state["pool"], **self.pool.summary()}
 
     def _claim(self) -> None:
         if self.runtime.is_main:
