@@ -38,9 +38,26 @@ def meta() -> dict[str, Any]:
             "cpus": os.cpu_count(),
             "platform": platform.platform(),
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            **_cpu(),
         },
         "versions": versions,
     }
+
+
+def _cpu() -> dict[str, Any]:
+    """The CPU's model name and its bf16 matrix flags (what ``precision=auto`` decides on)."""
+    from transencoder.precision import cpu_flags
+
+    name = None
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    flags = sorted(cpu_flags() & {"amx_bf16", "avx512_bf16"})
+    return {"cpu": name, "bf16_flags": flags}
 
 
 def read_record(path: str | Path) -> dict[str, Any]:

@@ -1,0 +1,212 @@
+"""The method's premise per domain: does cycle 1's cross-encoder end above the start bi-encoder
+that labelled its pairs? A screening of the variants of issue 36 on ``bench_domains.py``'s pools.
+
+Each variant is one cycle of the recommended recipe on the domain's pool (a seeded draw of
+``--max-pool`` pairs where it is larger, as in the per-domain record), the bi step cut to one
+optimizer step (``bi.max_steps=1``: the screening looks at the cross-encoder only):
+
+* ``record``: the recipe as it is (2 epochs of the pool, both orders);
+* ``budget``: ``cross.min_steps`` optimizer steps at least;
+* ``augment``: the pool grown to ``data.augment_to`` pairs of its own sentences first;
+* ``both``: the two together.
+
+``summarise`` scores the start model and each run's cycle-1 cross-encoder on the domain's
+200-pair dev sample (what a choice may use) and its test pairs (what is reported), with the
+cross-encoder's fit on its own targets (Spearman x100 over the training pairs: a low fit is
+under-fitting, a high fit with a low test figure is learning the wrong thing), prints the table
+and writes the ``premise`` section of ``eval/results/domains.json``.
+
+    python eval/bench_domains.py prepare --root runs/domains
+    python eval/bench_premise.py train --root runs/domains --domains STS16,STS13 --variants record,budget
+    python eval/bench_premise.py summarise --root runs/domains
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_domains.py, domains_analysis.py
+
+VARIANTS = {
+    "record": [],
+    "budget": ["--cross-min-steps", "600"],
+    "augment": ["--augment-to", "6000"],
+    "both": ["--augment-to", "4000", "--cross-min-steps", "800"],
+}
+SCREEN = ["--cycles", "1", "--no-average-bi", "--set", "bi.max_steps=1"]
+
+
+def run_folder(root: Path, domain: str, variant: str, seed: int) -> Path:
+    return root / domain / "premise" / f"{variant}-s{seed}"
+
+
+def train(root: Path, domains, variants, seeds, max_pool: int) -> None:
+    for seed in seeds:
+        for domain in domains:
+            for variant in variants:
+                out = run_folder(root, domain, variant, seed)
+                if (out / "cycle-1" / "cross").is_dir() and _done(out):
+                    print(f"{domain} {variant} seed {seed}: done", flush=True)
+                    continue
+                pool = root / domain / "data" / "pool.tsv"
+                command = [
+                    sys.executable, "-m", "transencoder", "train", "--pairs", str(pool),
+                    "--output-dir", str(out), "--seed", str(seed), "--no-progress",
+                    *SCREEN, *VARIANTS[variant],
+                ]  # fmt: skip
+                if len(pool.read_text(encoding="utf-8").splitlines()) > max_pool:
+                    command += ["--max-pairs", str(max_pool)]
+                print(" ".join(command), flush=True)
+                subprocess.run(command, check=True)
+
+
+def _done(out: Path) -> bool:
+    progress = out / "progress.json"
+    return progress.is_file() and "cycle-1/eval" in json.loads(progress.read_text())["done"]
+
+
+def _scores(suite_dev, suite_test, model) -> dict:
+    from domains_analysis import _primary
+
+    return {"dev": _primary(suite_dev, model), "test": _primary(suite_test, model)}
+
+
+def summarise(root: Path, domains, output: Path) -> dict:
+    from bench_domains import _save
+    from domains_analysis import _suite, run_signals
+
+    from transencoder import BiEncoder, CrossEncoder
+
+    runs: dict[str, dict] = {}
+    for domain in domains:
+        data = root / domain / "data"
+        folders = sorted((root / domain / "premise").glob("*-s*"))
+        folders = [f for f in folders if _done(f)]
+        if not folders:
+            continue
+        dev, test = _suite(data / "dev.tsv"), _suite(data / "test.tsv")
+        start_cache = root / domain / "premise" / "start_scores.json"
+        if start_cache.is_file():
+            start = json.loads(start_cache.read_text())
+        else:
+            start = _scores(dev, test, BiEncoder.from_pretrained("default", device="cpu"))
+            start_cache.write_text(json.dumps(start))
+        for folder in folders:
+            cache = folder / "premise_scores.json"
+            if cache.is_file():
+                row = json.loads(cache.read_text())
+            else:
+                cross = CrossEncoder.from_pretrained(folder / "cycle-1" / "cross", device="cpu")
+                progress = json.loads((folder / "progress.json").read_text())
+                train_stats = progress["results"]["cycle-1/cross"]["train"]
+                augment = (progress["results"].get("augment") or {}).get("augmentation") or {}
+                row = {
+                    "start": start,
+                    "cross": _scores(dev, test, cross),
+                    "cross_fit": run_signals(folder, 1)[0]["cross_fit"],
+                    "cross_steps": train_stats["steps"],
+                    "pool_pairs": progress["pool"]["count"] + progress["pool"].get("augmented", 0),
+                    "augmentation": {
+                        k: augment[k]
+                        for k in (
+                            "added_neighbour_pairs",
+                            "added_random_pairs",
+                            "wasserstein_added_vs_given",
+                            "cosine_given",
+                            "cosine_added",
+                        )
+                        if k in augment
+                    },  # fmt: skip
+                    "seconds": round(progress["seconds"], 1),
+                }
+                cache.write_text(json.dumps(row, indent=2))
+            variant, seed = folder.name.rsplit("-s", 1)
+            row = {**row, "domain": domain, "variant": variant, "seed": int(seed)}
+            row["cross_minus_start"] = {
+                split: round(row["cross"][split] - start[split], 2) for split in ("dev", "test")
+            }
+            runs[f"{domain}/{folder.name}"] = row
+    if not runs:
+        raise SystemExit(f"no finished premise runs under {root}")
+    header = (
+        f"{'run':22} {'steps':>5} {'pairs':>5} {'start':>6} {'c1 cross':>8} {'- start':>7} "
+        f"{'fit':>6} {'dev -':>6} {'W1':>6}"
+    )
+    print(header)
+    print("-" * len(header))
+    for name, row in runs.items():
+        w1 = row["augmentation"].get("wasserstein_added_vs_given")
+        print(
+            f"{name:22} {row['cross_steps']:5d} {row['pool_pairs']:5d} {row['start']['test']:6.2f} "
+            f"{row['cross']['test']:8.2f} {row['cross_minus_start']['test']:+7.2f} "
+            f"{row['cross_fit']:6.2f} {row['cross_minus_start']['dev']:+6.2f} "
+            + (f"{w1:6.3f}" if w1 is not None else f"{'':>6}")
+        )
+    variants: dict[str, dict] = {}
+    for variant in VARIANTS:
+        rows = [r for r in runs.values() if r["variant"] == variant and r["seed"] == 2021]
+        if not rows:
+            continue
+        test_gap = [r["cross_minus_start"]["test"] for r in rows]
+        dev_gap = [r["cross_minus_start"]["dev"] for r in rows]
+        variants[variant] = {
+            "domains": len(rows),
+            "premise_holds_on_test": int(sum(g >= 0 for g in test_gap)),
+            "mean_cross_minus_start_test": round(float(np.mean(test_gap)), 2),
+            "mean_cross_minus_start_dev": round(float(np.mean(dev_gap)), 2),
+            "mean_cross_fit": round(float(np.mean([r["cross_fit"] for r in rows])), 2),
+        }
+    print(
+        f"\n{'variant':9} {'domains':>7} {'holds':>5} {'mean - start (test)':>20} {'(dev)':>6} {'fit':>6}"
+    )
+    for variant, v in variants.items():
+        print(
+            f"{variant:9} {v['domains']:7d} {v['premise_holds_on_test']:5d} "
+            f"{v['mean_cross_minus_start_test']:+20.2f} {v['mean_cross_minus_start_dev']:+6.2f} "
+            f"{v['mean_cross_fit']:6.2f}"
+        )
+    record = {
+        "what": "one cycle per variant, bi step cut to one step: cycle 1's cross-encoder against "
+        "the start bi-encoder on each domain's dev (200 pairs) and test pairs",
+        "variants": {name: " ".join(flags) or "(the recipe)" for name, flags in VARIANTS.items()},
+        "screen_flags": " ".join(SCREEN),
+        "runs": runs,
+        "summary": variants,
+    }
+    _save(output, record, "premise")
+    print(f"wrote {output} (section premise)")
+    return record
+
+
+def main() -> None:
+    from bench_domains import DOMAINS
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("action", choices=("train", "summarise"))
+    parser.add_argument("--root", default="runs/domains")
+    parser.add_argument("--domains", default=",".join(DOMAINS))
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--seeds", default="2021")
+    parser.add_argument("--max-pool", type=int, default=2000)
+    parser.add_argument("--output", type=Path, default=Path("eval/results/domains.json"))
+    args = parser.parse_args()
+    domains = [d.strip().upper() for d in args.domains.split(",") if d.strip()]
+    if args.action == "train":
+        variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+        unknown = sorted(set(variants) - set(VARIANTS))
+        if unknown:
+            raise SystemExit(f"unknown variants {unknown}; known: {list(VARIANTS)}")
+        seeds = [int(s) for s in args.seeds.split(",")]
+        train(Path(args.root), domains, variants, seeds, args.max_pool)
+    else:
+        summarise(Path(args.root), domains, args.output)
+
+
+if __name__ == "__main__":
+    main()
