@@ -116,3 +116,36 @@ def test_min_steps_above_max_steps_is_refused():
         from transencoder.training.step_config import CrossStepConfig
 
         CrossStepConfig(min_steps=50, max_steps=10).validate()
+
+
+def test_adamw_is_fused_on_plain_fp32_parameters_and_matches_torchs_reference():
+    """Fused where every parameter is a plain fp32 tensor, the same updates as torch's
+    single-tensor AdamW (the reference) to float rounding; not for bf16 or tensor subclasses."""
+    from transencoder.training.loop import adamw, fused_adamw_applies
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 8), nn.LayerNorm(8), nn.Linear(8, 1))
+    reference = nn.Sequential(nn.Linear(6, 8), nn.LayerNorm(8), nn.Linear(8, 1))
+    reference.load_state_dict(model.state_dict())
+    ours = adamw(list(model.parameters()), 1e-2, 0.01)
+    assert ours.defaults["fused"] is True
+    decay = [p for p in reference.parameters() if p.ndim >= 2]
+    rest = [p for p in reference.parameters() if p.ndim < 2]
+    theirs = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": 0.01}, {"params": rest, "weight_decay": 0.0}],
+        lr=1e-2, foreach=False, fused=False,
+    )  # fmt: skip
+    for step in range(5):
+        for net, optimizer in ((model, ours), (reference, theirs)):
+            optimizer.zero_grad()
+            _loss(net, _collate(_plan(step)[0])).backward()
+            optimizer.step()
+    for a, b in zip(model.parameters(), reference.parameters()):
+        assert torch.allclose(a, b, atol=1e-6)
+    assert not fused_adamw_applies([nn.Parameter(torch.zeros(3, dtype=torch.bfloat16))])
+
+    class Wrapped(torch.Tensor):  # a tensor subclass, as a DTensor shard is
+        pass
+
+    assert not fused_adamw_applies([torch.zeros(3).as_subclass(Wrapped)])
+    assert not fused_adamw_applies([])

@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from .candidates import identity_groups, random_pairs
+from .candidates import identity_groups, neighbour_pairs, random_pairs
 from .files import atomic_file
-from .topk import EMPTY, exact_neighbours, normalized
+from .topk import Neighbours, exact_neighbours, normalized
 
 HEADER = "sentence1\tsentence2\tgiven\tcosine"
 MAX_K = 64  # neighbours searched per sentence at most
@@ -182,40 +182,34 @@ def augment_pairs(
 
 def _neighbour_keys(unit, groups, taken, wanted, rng, min_similarity, max_similarity):
     """Up to ``wanted`` new pair keys (``a * n + b``, ``a < b``) from the nearest neighbours,
-    rank by rank; within the last rank needed, a seeded random choice. Returns the keys, their
-    cosines and the neighbours searched per sentence."""
+    rank by rank (each rank filtered as mining filters neighbours:
+    :func:`~transencoder.mining.candidates.neighbour_pairs`); within the last rank needed, a
+    seeded random choice. Returns the keys, their cosines and the neighbours searched per
+    sentence."""
     n = unit.shape[0]
-    empty = np.zeros(0, np.int64), np.zeros(0, np.float32)
     if wanted <= 0 or n < 2:
-        return *empty, 0
+        return np.zeros(0, np.int64), np.zeros(0, np.float32), 0
     k = min(n - 1, MAX_K, math.ceil(2 * wanted / n) + 1)
     while True:
         found = exact_neighbours(unit, k)
-        chosen, chosen_sims, seen = [], [], taken
+        chosen, chosen_sims, seen, got = [], [], taken, 0
         for rank in range(k):
-            rows = np.arange(n, dtype=np.int64)
-            cols = found.indices[:, rank]
-            sims = found.scores[:, rank]
-            ok = (cols != EMPTY) & (rows != cols)
-            ok &= (sims >= min_similarity) & (sims <= max_similarity)
-            rows, cols, sims = rows[ok], cols[ok], sims[ok]
-            ok = groups[rows] != groups[cols]
-            rows, cols, sims = rows[ok], cols[ok], sims[ok]
-            keys = np.minimum(rows, cols) * n + np.maximum(rows, cols)
-            keys, first = np.unique(keys, return_index=True)
-            sims = sims[first]
+            layer = Neighbours(found.scores[:, rank : rank + 1], found.indices[:, rank : rank + 1])
+            keys, sims, _ = neighbour_pairs(
+                layer, groups, min_similarity=min_similarity, max_similarity=max_similarity
+            )
             new = ~np.isin(keys, seen)
             keys, sims = keys[new], sims[new]
-            left = wanted - sum(c.shape[0] for c in chosen)
-            if keys.shape[0] > left:  # the last rank needed: a seeded share of it
-                pick = np.sort(rng.permutation(keys.shape[0])[:left])
+            if keys.shape[0] > wanted - got:  # the last rank needed: a seeded share of it
+                pick = np.sort(rng.permutation(keys.shape[0])[: wanted - got])
                 keys, sims = keys[pick], sims[pick]
             chosen.append(keys)
             chosen_sims.append(sims)
             seen = np.concatenate([seen, keys])
-            if sum(c.shape[0] for c in chosen) >= wanted:
+            got += keys.shape[0]
+            if got >= wanted:
                 break
-        got = sum(c.shape[0] for c in chosen)
+        # Too few in k ranks (near-duplicates, the band, given pairs): search deeper, once more.
         if got >= wanted or k >= min(n - 1, MAX_K):
             return np.concatenate(chosen), np.concatenate(chosen_sims), k
         k = min(n - 1, MAX_K, 2 * k)
