@@ -289,10 +289,11 @@ def start_views(root: Path, domains, output: Path) -> dict:
     from transencoder.eval import find_all_tasks
     from transencoder.eval.classification import roc_auc
     from transencoder.eval.data import PairTask
-    from transencoder.training.views import VIEWS, view_scores
+    from transencoder.training.config import LABEL_VIEWS
+    from transencoder.training.views import view_scores
 
     bi = BiEncoder.from_pretrained("default")
-    columns = (*VIEWS, "all three")
+    columns = (*LABEL_VIEWS, "all three")
     print(f"{'domain':8} {'split':5} {'pairs':>6} " + " ".join(f"{c:>10}" for c in columns))
     table = {}
     for domain in domains:
@@ -308,7 +309,7 @@ def start_views(root: Path, domains, output: Path) -> dict:
                 gold = np.concatenate([part.scores for part in parts])
                 metric = lambda scores, gold: 100 * spearmanr(scores, gold)[0]  # noqa: E731
             scores = view_scores(bi, list(zip(first, second)), show_progress_bar=False)
-            scores["all three"] = sum(rankdata(scores[view]) for view in VIEWS)
+            scores["all three"] = sum(rankdata(scores[view]) for view in LABEL_VIEWS)
             row = {name: round(float(metric(scores[name], gold)), 4) for name in columns}
             table.setdefault(domain, {})[split] = {"pairs": len(gold), **row}
             line = " ".join(f"{row[c]:10.2f}" for c in columns)

@@ -70,11 +70,12 @@ def rank_average(*arrays: np.ndarray) -> np.ndarray:
 def start_views(config: dict, pairs) -> dict[str, np.ndarray]:
     """Each label view of the run's (first) start model, and the views' rank average."""
     from transencoder.models import BiEncoder
+    from transencoder.training.config import LABEL_VIEWS
     from transencoder.training.teachers import views_teacher
-    from transencoder.training.views import VIEWS, view_scores
+    from transencoder.training.views import view_scores
 
     model = BiEncoder.from_pretrained(config["models"][0], device="cpu")
-    scores = view_scores(model, pairs, VIEWS, show_progress_bar=False)
+    scores = view_scores(model, pairs, LABEL_VIEWS, show_progress_bar=False)
     rows = {f"start view: {v}": s.astype(np.float64) for v, s in scores.items()}
     rows["start views: rank average"] = views_teacher(scores)
     return rows

@@ -122,7 +122,7 @@ def test_a_bad_flag_value_is_named_by_its_flag(capsys, argv, message):
 def test_threshold_is_a_deprecated_alias(capsys):
     new = build_parser().parse_args(["train", "--gtc-threshold", "5e-4"])
     old = build_parser().parse_args(["train", "--threshold", "5e-4"])
-    assert new.threshold == old.threshold == 5e-4
+    assert new.gtc_threshold == old.gtc_threshold == 5e-4
     assert "note: --threshold is deprecated; use --gtc-threshold" in capsys.readouterr().err
 
 

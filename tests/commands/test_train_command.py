@@ -23,8 +23,9 @@ def test_cli_train_passes_distributed_knobs(tmp_path, monkeypatch):
 
     made = []
 
-    def capture(name, group_size=None, device=None, **options):
-        made.append(StrategyConfig(name=name, group_size=group_size, **options))
+    def capture(config, device=None):
+        assert isinstance(config, StrategyConfig)
+        made.append(config)
         raise Stop
 
     monkeypatch.setattr(runtime, "make_runtime", capture)
@@ -47,8 +48,19 @@ def test_cli_train_passes_distributed_knobs(tmp_path, monkeypatch):
         )
     with pytest.raises(Stop):
         main([*common, "--strategy", "bmuf"])
+    with pytest.raises(Stop):  # the same from a YAML file's distributed section and --set
+        config = tmp_path / "run.yaml"
+        config.write_text("distributed: {name: gtc, threshold: 2e-4}\n", encoding="utf-8")
+        main([*common, "--config", str(config), "--set", "distributed.group_size=4"])
+    with pytest.raises(Stop):
+        main(common)
     knobs = [(c.name, c.group_size, c.threshold, c.block_steps, c.block_momentum) for c in made]
-    assert knobs == [("gtc-bmuf", 2, 5e-4, 25, 0.0), ("bmuf", None, 1e-3, 50, None)]
+    assert knobs == [
+        ("gtc-bmuf", 2, 5e-4, 25, 0.0),
+        ("bmuf", None, 1e-3, 50, None),
+        ("gtc", 4, 2e-4, 50, None),
+        ("none", None, 1e-3, 50, None),
+    ]
 
 
 def test_cli_train_bad_distributed_knob(tmp_path, capsys):
@@ -66,13 +78,17 @@ def test_cli_train_bad_distributed_knob(tmp_path, capsys):
         ]
     )
     assert code == 2
-    assert "block_momentum (BMUF's eta) must be in [0, 1), got 1.5" in capsys.readouterr().err
+    assert (
+        "--block-momentum 1.5: distributed.block_momentum (BMUF's eta) must be in [0, 1), got 1.5"
+        in capsys.readouterr().err
+    )
     code = main(
         ["train", "--data-dir", str(tmp_path), "--block-steps", "25", "--gtc-threshold", "1e-4"]
     )
     assert code == 2
     assert (
-        "--gtc-threshold, --block-steps only apply to a distributed run" in capsys.readouterr().err
+        "distributed.threshold, distributed.block_steps apply only to a distributed run: set "
+        "distributed.name (--strategy)" in capsys.readouterr().err
     )
 
 

@@ -110,7 +110,7 @@ def test_the_step_budget_gives_the_asked_number_of_optimizer_steps(
 
 
 def test_min_steps_above_max_steps_is_refused():
-    from transencoder.training.validation import ConfigError
+    from transencoder.settings import ConfigError
 
     with pytest.raises(ConfigError, match="cross.min_steps \\(50\\) is above cross.max_steps"):
         from transencoder.training.step_config import CrossStepConfig

@@ -328,6 +328,50 @@ def test_existing_run_with_other_config_is_refused(tiny_model, tmp_path):
         )
 
 
+def test_resume_under_another_strategy_is_refused(tiny_model, tmp_path, capsys):
+    from accelerate.state import AcceleratorState
+
+    from transencoder.cli import main
+    from transencoder.training.runtime import LocalRuntime
+
+    pairs = _pairs_file(tmp_path, count=16)
+    out = tmp_path / "run"
+    settings = _settings(tiny_model, pairs, **_out(out))
+    run_trans_encoder(build_config(settings), log=lambda *a: None)
+    recorded = json.loads((out / "progress.json").read_text(encoding="utf-8"))
+    assert recorded["config"]["distributed"]["name"] == "none"
+    assert recorded["fingerprint"]["layout"] == {
+        "strategy": "none",
+        "processes": 1,
+        "group_size": 1,
+    }
+    file = tmp_path / "run.yaml"
+    file.write_text(yaml.safe_dump(settings), encoding="utf-8")
+    try:
+        code = main(["train", "--config", str(file), "--strategy", "ddp"])
+    finally:
+        AcceleratorState._reset_state(True)  # the refused start made an Accelerator
+    assert code == 1
+    assert (
+        "distributed: the run trains in one process, this start would train under ddp on 1 "
+        "processes in groups of 1 (resume it without --strategy, in one process)"
+    ) in capsys.readouterr().err
+
+    class Grouped(LocalRuntime):  # the layout a launch of 4 ranks in groups of 2 reports
+        def layout(self):
+            return {"strategy": "gtc-bmuf", "processes": 4, "group_size": 2}
+
+    other = tmp_path / "grouped"
+    run_trans_encoder(
+        build_config(_settings(tiny_model, pairs, **_out(other))), runtime=Grouped(),
+        log=lambda *a: None,
+    )  # fmt: skip
+    with pytest.raises(
+        RunDirError, match=r"resume it with --strategy gtc-bmuf --group-size 2 on 4"
+    ):
+        run_trans_encoder(build_config(_settings(tiny_model, pairs, **_out(other))), log=print)
+
+
 def test_moved_run_directory_resumes(tiny_model, tmp_path):
     # A finished run moved elsewhere resumes there (output_dir and display settings are not part of
     # the comparison): every phase is done, so nothing is retrained and the report is the same.

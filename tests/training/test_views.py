@@ -9,9 +9,10 @@ from scipy.stats import rankdata
 
 from transencoder.models import BiEncoder
 from transencoder.testing import tiny_sentences
+from transencoder.training.config import LABEL_VIEWS
 from transencoder.training.steps import label_with_bi
 from transencoder.training.teachers import views_teacher
-from transencoder.training.views import VIEWS, view_scores
+from transencoder.training.views import view_scores
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +38,8 @@ def test_each_view_matches_a_hand_computation(tiny_model, pairs):
     bi = BiEncoder.from_pretrained(
         tiny_model, device="cpu"
     ).eval()  # no dropout in the hand computation
-    scores = view_scores(bi, pairs, VIEWS, batch_size=4, show_progress_bar=False)
-    assert list(scores) == list(VIEWS)
+    scores = view_scores(bi, pairs, LABEL_VIEWS, batch_size=4, show_progress_bar=False)
+    assert list(scores) == list(LABEL_VIEWS)
     # pooled is exactly the bi-encoder's own cosine
     np.testing.assert_allclose(
         scores["pooled"], bi.pair_similarity(pairs, show_progress_bar=False), atol=1e-5

@@ -21,17 +21,16 @@ FLAG_KEYS = {
     "--max-pairs": "data.max_pairs",
     "--augment-to": "data.augment_to",
     "--seed": "run.seed",
+    "--strategy": "distributed.name",
+    "--group-size": "distributed.group_size",
+    "--gtc-threshold": "distributed.threshold",
+    "--block-steps": "distributed.block_steps",
+    "--block-momentum": "distributed.block_momentum",
     **{
         f"--{section}-{field.replace('_', '-')}": f"{section}.{field}"
         for section in STEPS
         for field in STEP_FLAGS
     },
-}
-#: The distributed knobs' flags, by StrategyConfig field.
-KNOB_FLAGS = {
-    "threshold": "--gtc-threshold",
-    "block_steps": "--block-steps",
-    "block_momentum": "--block-momentum",
 }
 
 
@@ -47,7 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add(
         "--config",
-        help="YAML file of settings (sections: data, teachers, cross, bi, priming, run; see docs/config.md)",
+        help="YAML file of settings (sections: data, teachers, cross, bi, priming, selection, run, "
+        "distributed; see docs/config.md)",
     )
     add(
         "--recipe",
@@ -143,21 +143,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add(
         "--strategy",
         choices=("none", *STRATEGIES),
-        default="none",
-        help="distributed strategy (launch with accelerate launch)",
+        help="distributed strategy, for a run launched with accelerate launch (default: none): "
+        "--set distributed.name=... by another name",
     )
     add("--group-size", type=int, help="distributed: ranks per partition / GTC group")
     add(
         "--gtc-threshold",
         type=float,
-        dest="threshold",
         metavar="TAU",
         help="gtc, gtc-bmuf: GTC's tau, in gradient units (default 1e-3)",
     )
     add(
         "--threshold",
         type=float,
-        dest="threshold",
+        dest="gtc_threshold",
         action=DeprecatedAlias,
         const="--gtc-threshold",
         metavar="TAU",
@@ -232,6 +231,13 @@ def _config(args: argparse.Namespace):
             "show_progress_bar": False if args.no_progress else None,
             "report_to": split_list(args.report_to),
         },
+        "distributed": {
+            "name": args.strategy,
+            "group_size": args.group_size,
+            "threshold": args.gtc_threshold,
+            "block_steps": args.block_steps,
+            "block_momentum": args.block_momentum,
+        },
     }
     config = build_config(values, overrides=overrides, sets=args.set)  # checked before any I/O
     named = args.recipe or "recipe" in values or any(s.startswith("recipe=") for s in args.set)
@@ -256,22 +262,10 @@ def pool_is_pair_tasks(data) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     from ..training import run_trans_encoder
-    from ..training.config import ConfigError
     from ..training.runtime import make_runtime
 
     config = config_from_args(args)
-    knobs = {k: getattr(args, k) for k in KNOB_FLAGS if getattr(args, k) is not None}
-    if args.strategy == "none" and knobs:
-        given = ", ".join(KNOB_FLAGS[k] for k in knobs)
-        raise ConfigError(
-            f"{given} only apply to a distributed run: add --strategy gtc|bmuf|gtc-bmuf"
-        )
-    try:
-        runtime = make_runtime(
-            args.strategy, group_size=args.group_size, device=config.run.device, **knobs
-        )
-    except ValueError as err:  # StrategyConfig's checks: a usage error, not a crash
-        raise ConfigError(str(err)) from err
+    runtime = make_runtime(config.distributed, device=config.run.device)
     if runtime.is_main and config.recipe == "pairs" and not args.recipe:
         print(
             "recipe: pairs (the pool holds only pair-classification tasks: the cross-encoder "

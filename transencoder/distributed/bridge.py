@@ -9,7 +9,8 @@
     ...         with strategy.accumulate(model, last):
     ...             loss = compute_loss(model, batch) / len(step_batches)
     ...             loss.backward()                       # or accelerator.backward(loss)
-    ...     strategy.step(optimizer)                      # clip, step, zero_grad, BMUF when due
+    ...     strategy.clip_grad_norm(model, 1.0)           # optional
+    ...     strategy.step(optimizer)                      # step, zero_grad, BMUF when due
     >>> state = strategy.full_state_dict(model)           # every rank calls it
     >>> strategy.unwrap(model).save(...)                  # after load_state_dict(state) if needed
 
@@ -29,7 +30,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from .config import StrategyConfig
+from ..settings import ConfigError
+from .config import STRATEGIES, StrategyConfig
 from .faults import translate_errors
 from .gtc import GTCState
 from .gtc_bmuf import GroupTraining, build_group_training
@@ -161,6 +163,11 @@ def build_strategy(config: StrategyConfig, accelerator=None) -> Strategy:
         accelerator: an ``accelerate.Accelerator`` (its device is used); ``None`` uses the
             already-initialised ``torch.distributed`` state (or a one-rank group).
     """
+    if config.local:
+        raise ConfigError(
+            f"distributed.name {config.name!r} means one process and no strategy; name one of "
+            + ", ".join(STRATEGIES)
+        )
     if config.name == "mics":
         return MiCSStrategy(config, accelerator)
     if config.name == "zero3":

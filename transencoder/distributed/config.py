@@ -1,104 +1,129 @@
-"""The typed configuration shared by every strategy (``StrategyConfig``)."""
+"""The typed configuration shared by every strategy (``StrategyConfig``): the ``distributed``
+section of a run's settings, validated like the others (:mod:`transencoder.settings`)."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 
+from ..settings import ConfigError, boolean, choice, positive_int, setting
+
 STRATEGIES = ("ddp", "zero3", "mics", "gtc", "bmuf", "gtc-bmuf")
+
+
+#: The trainer's setting for one process and no strategy (``transencoder train``'s default).
+LOCAL = "none"
+#: Settings of the strategy that no trained model depends on: a resumed run may change them.
+RUNTIME_ONLY = (
+    "ranks_per_node",
+    "hierarchical_all_gather",
+    "reshard_after_forward",
+    "bucket_cap_mb",
+    "find_unused_parameters",
+    "heartbeat",
+    "timeout_s",
+)
+#: The knobs of the strategies that compress or filter updates; a local run has none of them.
+ALGORITHM_KNOBS = ("threshold", "block_steps", "block_momentum", "block_lr", "nesterov",
+                   "warmup_steps")  # fmt: skip
 
 
 @dataclass
 class StrategyConfig:
-    """Typed knobs of every strategy (unused ones are ignored by the others).
+    """How training is spread over processes: the strategy and its settings (the ``distributed``
+    section of a run's settings; settings a strategy does not use are ignored by it)."""
 
-    Attributes:
-        name: ``"ddp"``, ``"zero3"``, ``"mics"``, ``"gtc"``, ``"bmuf"`` or ``"gtc-bmuf"``.
-        group_size: ranks per partition group ``G``. ``None`` picks the strategy's default:
-            ``mics`` and ``gtc-bmuf``: the ranks of one node (``LOCAL_WORLD_SIZE``, else the
-            world); ``bmuf``: 1 (every rank a BMUF learner). ``ddp``, ``gtc`` and ``zero3``
-            always use the whole world (they synchronise, or shard over, every rank) and ignore
-            it.
-        threshold: GTC's ``tau`` in gradient units (``gtc``, ``gtc-bmuf``).
-        block_steps: BMUF's ``K``, optimizer steps per block (``bmuf``, ``gtc-bmuf``).
-        block_momentum: BMUF's ``eta`` in ``[0, 1)``; ``None`` = ``1 - 1 / number_of_groups``.
-        block_lr: BMUF's ``zeta`` (> 0).
-        nesterov: Nesterov block momentum (else classical).
-        warmup_steps: optimizer steps before the first block (then one plain average).
-        ranks_per_node: ranks per machine, or per *virtual* node for testing; ``None`` reads
-            ``LOCAL_WORLD_SIZE`` (set by ``accelerate launch``/``torchrun``). Only MiCS's
-            hierarchical all-gather uses it (``zero3`` ignores it: its gather is flat).
-        hierarchical_all_gather: MiCS's two-stage gather; ``None`` = when a partition group
-            spans nodes.
-        reshard_after_forward: MiCS frees gathered parameters after forward.
-        max_grad_norm: clip the (synchronised) gradient norm in :meth:`Strategy.step`.
-        bucket_cap_mb: DDP bucket size (``ddp``, ``gtc``, ``bmuf``, ``gtc-bmuf``).
-        find_unused_parameters: DDP's option, for models with trainable parameters that get no
-            gradient (e.g. a BERT pooler a mean-pooling bi-encoder never uses). Cheaper:
-            ``requires_grad_(False)`` on such parameters before :meth:`Strategy.prepare`.
-        heartbeat: run a background liveness check across all ranks (see
-            :class:`~transencoder.distributed.faults.Heartbeat`); ``None`` = for ``bmuf`` and
-            ``gtc-bmuf``, whose groups go ``block_steps`` steps without talking to each other.
-        timeout_s: every process group's timeout: a collective waiting longer on a peer fails
-            (with :class:`~transencoder.distributed.faults.PeerFailure`) instead of hanging.
-            A run should bound its other waits by it too (``set_wait_timeout(timeout_s)``,
-            see :mod:`~transencoder.distributed.waits`).
-    """
-
-    name: str = "ddp"
-    group_size: int | None = None
-    threshold: float = 1e-3
-    block_steps: int = 50
-    block_momentum: float | None = None
-    block_lr: float = 1.0
-    nesterov: bool = True
-    warmup_steps: int = 0
-    ranks_per_node: int | None = None
-    hierarchical_all_gather: bool | None = None
-    reshard_after_forward: bool = True
-    max_grad_norm: float | None = None
-    bucket_cap_mb: float = 25.0
-    find_unused_parameters: bool = False
-    heartbeat: bool | None = None
-    timeout_s: float = 60.0
+    name: str = setting(
+        "ddp",
+        f"the strategy: {', '.join(STRATEGIES)}; a run's default {LOCAL!r} is one process (launch the others with accelerate launch)",
+    )
+    group_size: int | None = setting(
+        None,
+        "ranks per partition group G (null: mics and gtc-bmuf the ranks of one node, LOCAL_WORLD_SIZE, else the world; bmuf 1); ddp, gtc and zero3 use the whole world",
+    )
+    threshold: float = setting(1e-3, "GTC's tau in gradient units (gtc, gtc-bmuf)")
+    block_steps: int = setting(50, "BMUF's K, optimizer steps per block (bmuf, gtc-bmuf)")
+    block_momentum: float | None = setting(
+        None, "BMUF's eta in [0, 1) (null: 1 - 1 / number of groups; 0: plain averaging)"
+    )
+    block_lr: float = setting(1.0, "BMUF's zeta (> 0)")
+    nesterov: bool = setting(True, "Nesterov block momentum (else classical)")
+    warmup_steps: int = setting(
+        0, "optimizer steps before the first block (then one plain average)"
+    )
+    ranks_per_node: int | None = setting(
+        None,
+        "ranks per machine, or per virtual node for testing (null: LOCAL_WORLD_SIZE); only MiCS's hierarchical all-gather uses it",
+    )
+    hierarchical_all_gather: bool | None = setting(
+        None, "MiCS's two-stage gather (null: when a partition group spans nodes)"
+    )
+    reshard_after_forward: bool = setting(True, "MiCS frees gathered parameters after forward")
+    bucket_cap_mb: float = setting(25.0, "DDP bucket size (ddp, gtc, bmuf, gtc-bmuf)")
+    find_unused_parameters: bool = setting(
+        False,
+        "DDP's option, for models with trainable parameters that get no gradient (cheaper: requires_grad_(False) on them before Strategy.prepare)",
+    )
+    heartbeat: bool | None = setting(
+        None,
+        "a background liveness check across all ranks (null: for bmuf and gtc-bmuf, whose groups go block_steps steps without talking)",
+    )
+    timeout_s: float = setting(
+        60.0,
+        "every process group's timeout: a collective waiting longer on a peer fails (PeerFailure) instead of hanging",
+    )
 
     def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> StrategyConfig:
+        where = "distributed."
+        choice(self.name, (LOCAL, *STRATEGIES), f"{where}name")
+        if self.group_size is not None:
+            positive_int(self.group_size, f"{where}group_size")
         checks = [
-            (self.name in STRATEGIES, f"name must be one of {STRATEGIES}, got {self.name!r}"),
-            (
-                self.group_size is None
-                or (isinstance(self.group_size, int) and self.group_size >= 1),
-                f"group_size must be a positive integer or None, got {self.group_size!r}",
-            ),
-            (self.threshold > 0, f"threshold (GTC's tau) must be > 0, got {self.threshold!r}"),
-            (
-                isinstance(self.block_steps, int) and self.block_steps >= 1,
-                f"block_steps (BMUF's K) must be an integer >= 1, got {self.block_steps!r}",
-            ),
-            (
-                self.block_momentum is None or 0.0 <= self.block_momentum < 1.0,
-                f"block_momentum (BMUF's eta) must be in [0, 1), got {self.block_momentum!r}",
-            ),
-            (self.block_lr > 0, f"block_lr (BMUF's zeta) must be > 0, got {self.block_lr!r}"),
-            (
-                isinstance(self.warmup_steps, int) and self.warmup_steps >= 0,
-                f"warmup_steps must be an integer >= 0, got {self.warmup_steps!r}",
-            ),
-            (
-                self.ranks_per_node is None
-                or (isinstance(self.ranks_per_node, int) and self.ranks_per_node >= 1),
-                f"ranks_per_node must be a positive integer or None, got {self.ranks_per_node!r}",
-            ),
-            (
-                self.max_grad_norm is None or self.max_grad_norm > 0,
-                f"max_grad_norm must be > 0 or None, got {self.max_grad_norm!r}",
-            ),
-            (self.bucket_cap_mb > 0, f"bucket_cap_mb must be > 0, got {self.bucket_cap_mb!r}"),
-            (self.timeout_s > 0, f"timeout_s must be > 0, got {self.timeout_s!r}"),
-        ]
+            (_number(self.threshold) and self.threshold > 0,
+             f"threshold (GTC's tau) must be > 0, got {self.threshold!r}"),
+            (_integer(self.block_steps) and self.block_steps >= 1,
+             f"block_steps (BMUF's K) must be an integer >= 1, got {self.block_steps!r}"),
+            (self.block_momentum is None
+             or (_number(self.block_momentum) and 0.0 <= self.block_momentum < 1.0),
+             f"block_momentum (BMUF's eta) must be in [0, 1), got {self.block_momentum!r}"),
+            (_number(self.block_lr) and self.block_lr > 0,
+             f"block_lr (BMUF's zeta) must be > 0, got {self.block_lr!r}"),
+            (_integer(self.warmup_steps) and self.warmup_steps >= 0,
+             f"warmup_steps must be an integer >= 0, got {self.warmup_steps!r}"),
+            (_number(self.bucket_cap_mb) and self.bucket_cap_mb > 0,
+             f"bucket_cap_mb must be > 0, got {self.bucket_cap_mb!r}"),
+            (_number(self.timeout_s) and self.timeout_s > 0,
+             f"timeout_s must be > 0, got {self.timeout_s!r}"),
+        ]  # fmt: skip
         for ok, message in checks:
             if not ok:
-                raise ValueError(f"StrategyConfig: {message}")
+                raise ConfigError(where + message)
+        if self.ranks_per_node is not None:
+            positive_int(self.ranks_per_node, f"{where}ranks_per_node")
+        for flag in ("nesterov", "reshard_after_forward", "find_unused_parameters"):
+            boolean(getattr(self, flag), where + flag)
+        for flag in ("hierarchical_all_gather", "heartbeat"):
+            if getattr(self, flag) is not None:
+                boolean(getattr(self, flag), where + flag)
+        if self.name == LOCAL:
+            defaults = StrategyConfig()
+            given = [k for k in ALGORITHM_KNOBS if getattr(self, k) != getattr(defaults, k)]
+            if given or self.group_size is not None:
+                names = ", ".join(
+                    where + k for k in [*given, *(["group_size"] * (self.group_size is not None))]
+                )
+                raise ConfigError(
+                    f"{names} apply only to a distributed run: set distributed.name "
+                    "(--strategy) to one of " + ", ".join(STRATEGIES)
+                )
+        return self
+
+    @property
+    def local(self) -> bool:
+        return self.name == LOCAL
 
     def resolve_group_size(self, world_size: int) -> int:
         """The partition group size this strategy runs with in a world of ``world_size``."""
@@ -120,3 +145,11 @@ class StrategyConfig:
 def _local_world_size() -> int | None:
     value = os.environ.get("LOCAL_WORLD_SIZE")
     return int(value) if value and value.isdigit() and int(value) > 0 else None
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _integer(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

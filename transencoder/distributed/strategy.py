@@ -179,13 +179,20 @@ class Strategy:
         """Context for one micro-batch's forward and backward (see subclasses)."""
         raise NotImplementedError
 
+    def clip_grad_norm(self, model: nn.Module, max_norm: float) -> torch.Tensor:
+        """Clip the gradient norm of ``model``'s parameters to ``max_norm`` before :meth:`step`.
+        The gradients are already combined (DDP, GTC's hook, MiCS's reduce-scatter) when the
+        backward of the last micro-batch returns; a sharded parameter's norm covers the whole
+        parameter (DTensor). Returns the norm before clipping."""
+        params = [p for p in model.parameters() if p.grad is not None]
+        with translate_errors("gradient clipping", rank=self.rank):
+            return torch.nn.utils.clip_grad_norm_(params, max_norm)
+
     def step(self, optimizer: torch.optim.Optimizer) -> None:
-        """Clip (if configured), ``optimizer.step()``, ``zero_grad``; subclasses add syncs."""
+        """``optimizer.step()``, ``zero_grad``; subclasses add syncs (clip first, if wanted:
+        :meth:`clip_grad_norm`)."""
         self.check_peers()
         with translate_errors("optimizer step", rank=self.rank):
-            if self.config.max_grad_norm is not None:
-                params = [p for group in optimizer.param_groups for p in group["params"]]
-                torch.nn.utils.clip_grad_norm_(params, self.config.max_grad_norm)
             optimizer.step()
             self._count_held(optimizer)
             optimizer.zero_grad(set_to_none=True)

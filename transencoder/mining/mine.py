@@ -134,6 +134,7 @@ def mine_pairs(
     seed: int = 0,
     cache_dir: str | os.PathLike[str] | None = None,
     show_progress_bar: bool | None = None,
+    ranks: tuple[int, int] | None = None,
 ) -> MiningResult:
     """Mine candidate pairs from ``sentences`` with a bi-encoder.
 
@@ -146,6 +147,8 @@ def mine_pairs(
         cache_dir: keep embeddings (and neighbours) here; a rerun reads them instead of
             recomputing, so a killed run resumes and ends with the same bytes.
         show_progress_bar: ``None``: when stderr is a terminal.
+        ranks: ``(world size, this rank)`` to share the work among (a run passes its
+            runtime's); ``None``: the initialised ``torch.distributed`` group, else one process.
 
     Raises:
         InputError: fewer than two distinct sentences.
@@ -159,7 +162,7 @@ def mine_pairs(
     )
     check_corpus(len(corpus), config.k, corpus.source or "corpus")
     texts = corpus.sentences
-    size, rank = world()
+    size, rank = ranks = ranks or world()
     started = time.perf_counter()
     cache = None
     if rank == 0:  # under torch.distributed, rank 0 alone reads and writes the cache
@@ -171,8 +174,8 @@ def mine_pairs(
             batch_tokens=config.batch_tokens,
             chunk=config.encode_chunk,
         )
-    encode = encode_sharded if size > 1 else encode_corpus
-    embeddings, encoded = encode(
+    sharded = {"ranks": ranks} if size > 1 else {}
+    embeddings, encoded = (encode_sharded if size > 1 else encode_corpus)(
         model,
         texts,
         batch_size=config.batch_size,
@@ -180,6 +183,7 @@ def mine_pairs(
         chunk=config.encode_chunk,
         cache=cache,
         show_progress_bar=show_progress_bar,
+        **sharded,
     )
     unit = normalized(embeddings).numpy()
     del embeddings
@@ -187,7 +191,7 @@ def mine_pairs(
 
     started = time.perf_counter()
     found, info = cached_search(
-        unit, config, seed=seed, cache=cache, show_progress_bar=show_progress_bar
+        unit, config, seed=seed, cache=cache, show_progress_bar=show_progress_bar, ranks=ranks
     )
     search_s = time.perf_counter() - started
 

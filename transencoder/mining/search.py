@@ -28,14 +28,21 @@ def _show(show: bool | None) -> bool:
 
 
 def search_neighbours(
-    unit: np.ndarray, config: MiningConfig, *, seed: int, show_progress_bar: bool | None = None
+    unit: np.ndarray,
+    config: MiningConfig,
+    *,
+    seed: int,
+    show_progress_bar: bool | None = None,
+    ranks: tuple[int, int] | None = None,
 ) -> tuple[Neighbours, dict[str, Any]]:
-    """Every row's ``config.k`` neighbours with the index ``config`` chooses for this corpus."""
+    """Every row's ``config.k`` neighbours with the index ``config`` chooses for this corpus,
+    shared among ``ranks`` (world size, this rank; default: the process group's)."""
+    ranks = ranks or world()
     n = unit.shape[0]
     kind = config.index_for(n)
     info: dict[str, Any] = {"index": kind}
     bar = tqdm(
-        total=1, desc=f"search ({kind})", disable=not _show(show_progress_bar) or world()[1] != 0
+        total=1, desc=f"search ({kind})", disable=not _show(show_progress_bar) or ranks[1] != 0
     )
 
     def progress(done: int, total: int) -> None:
@@ -45,8 +52,8 @@ def search_neighbours(
 
     if kind == "exact":
         info["chunk_size"] = config.chunk_size
-        if world()[0] > 1:
-            found = exact_sharded(unit, config.k, chunk_size=config.chunk_size)
+        if ranks[0] > 1:
+            found = exact_sharded(unit, config.k, chunk_size=config.chunk_size, ranks=ranks)
         else:
             found = exact_neighbours(
                 unit, config.k, chunk_size=config.chunk_size, progress=progress
@@ -72,8 +79,8 @@ def search_neighbours(
             info.update(
                 M=config.hnsw_m, ef_construction=config.ef_construction, ef_search=config.ef_search
             )
-        if world()[0] > 1:
-            found = index_sharded(index, unit, config.k)
+        if ranks[0] > 1:
+            found = index_sharded(index, unit, config.k, ranks=ranks)
         else:
             found = search_index(index, unit, config.k, query_ids=np.arange(n), progress=progress)
     bar.close()
@@ -103,9 +110,11 @@ def cached_search(
     seed: int,
     cache: EmbeddingCache | None,
     show_progress_bar: bool | None = None,
+    ranks: tuple[int, int] | None = None,
 ) -> tuple[Neighbours, dict[str, Any]]:
     """:func:`search_neighbours`, read from / written to ``cache`` (rank 0's, if distributed)."""
-    size, rank = world()
+    ranks = ranks or world()
+    size = ranks[0]
     kind = config.index_for(unit.shape[0])
     stored = cache.path(f"neighbours-{_search_key(config, seed, kind)}") if cache else None
     found, info = None, None
@@ -121,7 +130,9 @@ def cached_search(
         return found, info or {"index": kind, "from_cache": True}
     if found is not None:
         return found, info
-    found, info = search_neighbours(unit, config, seed=seed, show_progress_bar=show_progress_bar)
+    found, info = search_neighbours(
+        unit, config, seed=seed, show_progress_bar=show_progress_bar, ranks=ranks
+    )
     if stored is not None:  # indices.npy last: its presence marks a complete entry
         save_npy(stored / "scores.npy", found.scores)
         write_json(stored / "info.json", info)

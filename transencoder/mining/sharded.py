@@ -29,15 +29,15 @@ from .topk import Neighbours, RunningTopk, normalized, sweep_blocks, upper_block
 
 
 def world() -> tuple[int, int]:
-    """``(world size, rank)``; ``(1, 0)`` outside an initialised process group."""
+    """``(world size, rank)`` of the initialised process group, ``(1, 0)`` outside one: what
+    mining uses when the caller names no ``ranks`` (a run passes its runtime's)."""
     if not (dist.is_available() and dist.is_initialized()):
         return 1, 0
     return dist.get_world_size(), dist.get_rank()
 
 
-def _gather_rows(local: torch.Tensor) -> list[torch.Tensor]:
+def _gather_rows(local: torch.Tensor, size: int) -> list[torch.Tensor]:
     """Every rank's ``local`` (row counts may differ), in rank order."""
-    size, _ = world()
     count = torch.tensor([local.shape[0]], dtype=torch.int64)
     counts = [torch.zeros_like(count) for _ in range(size)]
     dist.all_gather(counts, count)
@@ -64,9 +64,11 @@ def encode_sharded(
     chunk: int,
     cache: EmbeddingCache | None,
     show_progress_bar: bool | None = None,
+    ranks: tuple[int, int],
 ) -> tuple[np.ndarray, int]:
-    """:func:`~transencoder.mining.embeddings.encode_corpus`, shared among the ranks."""
-    size, rank = world()
+    """:func:`~transencoder.mining.embeddings.encode_corpus`, shared among the ``ranks``
+    (world size, this rank)."""
+    size, rank = ranks
     dim = int(model.encoder.config.hidden_size)
     out = np.empty((len(sentences), dim), dtype=np.float32)
     encoded = 0
@@ -84,7 +86,7 @@ def encode_sharded(
         local = torch.from_numpy(embed_batches(model, token_ids, mine))
         positions = [i for batch in mine for i in batch]
         positions = torch.tensor(positions, dtype=torch.float32).unsqueeze(1)  # exact below 2^24
-        rows = torch.cat(_gather_rows(torch.cat([positions, local], dim=1)))
+        rows = torch.cat(_gather_rows(torch.cat([positions, local], dim=1), size))
         array = np.empty((len(span), dim), dtype=np.float32)
         array[rows[:, 0].long().numpy()] = rows[:, 1:].numpy()
         encoded += len(span)
@@ -94,9 +96,11 @@ def encode_sharded(
     return out, encoded
 
 
-def exact_sharded(unit: np.ndarray, k: int, *, chunk_size: int) -> Neighbours:
+def exact_sharded(
+    unit: np.ndarray, k: int, *, chunk_size: int, ranks: tuple[int, int]
+) -> Neighbours:
     """:func:`~transencoder.mining.topk.exact_neighbours`, blocks dealt round-robin to ranks."""
-    size, rank = world()
+    size, rank = ranks
     vectors = normalized(unit)
     n = vectors.shape[0]
     state = RunningTopk(n, k)
@@ -112,12 +116,12 @@ def exact_sharded(unit: np.ndarray, k: int, *, chunk_size: int) -> Neighbours:
     return merged.result()
 
 
-def index_sharded(index, unit: np.ndarray, k: int) -> Neighbours:
+def index_sharded(index, unit: np.ndarray, k: int, *, ranks: tuple[int, int]) -> Neighbours:
     """A faiss index searched by query shards; every rank gets all rows in order."""
     from ..distributed.functional import gather_in_order, shard_indices
     from .ann import search_index
 
-    size, rank = world()
+    size, rank = ranks
     n = unit.shape[0]
     rows = shard_indices(n, rank, size)
     found = search_index(

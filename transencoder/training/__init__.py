@@ -1,5 +1,6 @@
 """Trans-Encoder training: the run (:mod:`.runner`), its steps, and each part usable on its own."""
 
+from ..settings import ConfigError
 from .config import DataConfig, RunConfig, TeacherConfig, TrainConfig
 from .pairs import (
     PairPool,
@@ -21,7 +22,6 @@ from .steps import (
     train_cross_encoder,
 )
 from .teachers import combine_teachers
-from .validation import ConfigError
 
 __all__ = [
     "RECIPES",

@@ -3,7 +3,9 @@ recommended recipe (``TrainConfig()``); the official and pairs recipes are ``rec
 
 Sections: ``data`` (where pairs and evaluation data come from), ``teachers`` (what each student
 learns from), ``cross`` and ``bi`` (the two distillation steps), ``priming`` (SimCSE /
-Mirror-BERT for a raw language model) and ``run`` (output, seed, device, display). Every field
+Mirror-BERT for a raw language model), ``run`` (output, seed, device, display) and
+``distributed`` (the strategy and its settings,
+:class:`~transencoder.distributed.StrategyConfig`; one process by default). Every field
 has a one-line ``doc``; ``docs/config.md`` is generated from them
 (``python scripts/config_reference.py``).
 """
@@ -14,18 +16,15 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from ..distributed.config import LOCAL, StrategyConfig
 from ..errors import UsageError
 from ..precision import PRECISIONS
+from ..settings import ConfigError, boolean, choice, positive_int, setting
 from .step_config import BiStepConfig, CrossStepConfig, PrimingConfig
-from .validation import (
-    LABEL_MODES,
-    LABEL_VIEWS,
-    ConfigError,
-    boolean,
-    choice,
-    positive_int,
-    setting,
-)
+
+LABEL_MODES = ("raw", "rank")
+#: How a bi-encoder scores a pair (:mod:`transencoder.training.views`).
+LABEL_VIEWS = ("pooled", "first_last", "token_f1")
 
 
 @dataclass
@@ -242,6 +241,7 @@ class TrainConfig:
     priming: PrimingConfig = setting(PrimingConfig, "", factory=True)
     selection: SelectionConfig = setting(SelectionConfig, "", factory=True)
     run: RunConfig = setting(RunConfig, "", factory=True)
+    distributed: StrategyConfig = setting(lambda: StrategyConfig(name=LOCAL), "", factory=True)
 
     def validate(self) -> TrainConfig:
         if (
@@ -261,6 +261,7 @@ class TrainConfig:
         self.priming.validate()
         self.selection.validate()
         self.run.validate()
+        self.distributed.validate()
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -271,11 +272,14 @@ class TrainConfig:
         return len(self.models) > 1
 
 
-SECTIONS = {
-    f.name: f.default_factory
+#: Each section's name and its default (as ``TrainConfig()`` holds it).
+SECTION_DEFAULTS = {
+    f.name: f.default_factory()
     for f in dataclasses.fields(TrainConfig)
-    if dataclasses.is_dataclass(f.default_factory)
+    if f.default_factory is not dataclasses.MISSING
+    and dataclasses.is_dataclass(f.default_factory())
 }
+SECTIONS = {name: type(default) for name, default in SECTION_DEFAULTS.items()}
 
 
 def reference_markdown() -> str:
@@ -298,12 +302,12 @@ def reference_markdown() -> str:
         lines += [
             f"## {name}",
             "",
-            (cls.__doc__ or "").strip(),
+            " ".join((cls.__doc__ or "").split()),
             "",
             "| field | default | meaning |",
             "|---|---|---|",
         ]
-        instance = cls()
+        instance = SECTION_DEFAULTS.get(name) or cls()
         for f in dataclasses.fields(cls):
             if f.name in SECTIONS and cls is TrainConfig:
                 continue

@@ -9,10 +9,10 @@ import numpy as np
 
 from ..eval import EvaluationSuite, find_all_tasks, locate_tasks, model_scores, read_stsb
 from ..eval.data import DataFormatError
+from ..settings import ConfigError
 from .config import TrainConfig
 from .plan import member_tag
 from .runtime import Runtime
-from .validation import ConfigError
 
 NO_EVALUATION_DATA = (
     "no evaluation data: cycles are not evaluated (give --eval-data-dir DIR or --data-dir DIR; "

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ..distributed.config import RUNTIME_ONLY
 from .checkpoint import atomic_write_json
 from .plan import Phase, PhaseKind
 from .rundir import RunDir, RunDirError
@@ -44,9 +45,14 @@ FREE = {
     # may mean either. run.mixed_precision is the setting's name before 0.2 (CPU runs were fp32).
     "run.precision",
     "run.mixed_precision",
+    *(f"distributed.{name}" for name in RUNTIME_ONLY),
 }
-# Settings compared by content (the fingerprint), not by their value.
-BY_CONTENT = {"models", "data.data_dir", "data.pairs", "data.pool_tasks", "data.max_pairs"}
+# Settings compared by content (the fingerprint), not by their value: the strategy and its group
+# size as the run resolved them (the fingerprint's "layout").
+BY_CONTENT = {"models", "data.data_dir", "data.pairs", "data.pool_tasks", "data.max_pairs",
+              "distributed.name", "distributed.group_size"}  # fmt: skip
+#: The layout of a run recorded before layouts were: one process.
+LOCAL_LAYOUT = {"strategy": "none", "processes": 1, "group_size": 1}
 
 
 def sha256_file(path: Path) -> str:
@@ -81,6 +87,24 @@ def settings_of(config: dict[str, Any]) -> dict[str, Any]:
         else:
             flat[key] = value
     return {k: v for k, v in flat.items() if k not in FREE and k not in BY_CONTENT}
+
+
+def _layout(layout: dict[str, Any]) -> str:
+    if layout["strategy"] == "none":
+        return "in one process"
+    return (
+        f"under {layout['strategy']} on {layout['processes']} processes in groups of "
+        f"{layout['group_size']}"
+    )
+
+
+def _resume_flags(layout: dict[str, Any]) -> str:
+    if layout["strategy"] == "none":
+        return "without --strategy, in one process"
+    return (
+        f"with --strategy {layout['strategy']} --group-size {layout['group_size']} on "
+        f"{layout['processes']} processes"
+    )
 
 
 def _evaluated_on(config: dict[str, Any]) -> tuple:
@@ -180,6 +204,12 @@ class Ledger:
             details.append(
                 f"precision: the run trains in {was}, this start would train in {now_precision} "
                 f"(--precision {was} resumes it, where the device runs {was})"
+            )
+        was, now_layout = old.get("layout", LOCAL_LAYOUT), fingerprint.get("layout", LOCAL_LAYOUT)
+        if was != now_layout:
+            details.append(
+                f"distributed: the run trains {_layout(was)}, this start would train "
+                f"{_layout(now_layout)} (resume it {_resume_flags(was)})"
             )
         if len(old["models"]) != len(fingerprint["models"]):
             details.append(

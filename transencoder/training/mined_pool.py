@@ -58,7 +58,7 @@ def mine_run_pool(
         log(f"mining pairs from {corpus.source}: {len(corpus.sentences)} distinct sentences")
         result = mine_pairs(
             corpus, model, MiningConfig(), seed=seed, cache_dir=folder / "cache",
-            show_progress_bar=progress,
+            show_progress_bar=progress, ranks=(runtime.world_size, runtime.rank),
         )  # fmt: skip
         with runtime.main_only() as main:
             if main:

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from .config import SECTIONS, ConfigError, TrainConfig
+from .config import SECTION_DEFAULTS, SECTIONS, ConfigError, TrainConfig
 
 RECIPES = ("recommended", "official", "pairs")
 _LIST_FIELDS = {"models", "pool_tasks", "eval_tasks", "label_views", "start_views", "report_to"}
@@ -121,7 +121,9 @@ def _to_config(merged: dict[str, Any]) -> TrainConfig:
             bad = sorted(set(value) - _names(cls))
             if bad:
                 raise ConfigError(f"unknown {key} setting(s) {bad}; valid: {sorted(_names(cls))}")
-            kwargs[key] = cls(**_coerce(cls, value, f"{key}."))
+            kwargs[key] = dataclasses.replace(
+                SECTION_DEFAULTS[key], **_coerce(cls, value, f"{key}.")
+            )
         else:
             kwargs[key] = value
     return TrainConfig(**_coerce(TrainConfig, kwargs, ""))

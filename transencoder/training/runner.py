@@ -10,18 +10,20 @@ phase under way from its snapshot, and ends with the same models and metrics as 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import torch
 
 from ..mining.augment import augment_pairs
 from ..models.quiet import transformers_output
+from ..settings import ConfigError
 from . import selection, signals, teachers
 from .averaging import average_weights
 from .config import TrainConfig
 from .heap import release_freed_memory
 from .plan import Phase, PhaseKind
 from .rundir import LabelArray
-from .runtime import LocalRuntime, Runtime
+from .runtime import DistributedRuntime, Runtime, make_runtime
 from .steps import prime_bi_encoder, train_bi_encoder, train_cross_encoder
 from .workspace import Workspace
 
@@ -37,9 +39,18 @@ class TransEncoderRun:
         log=print,
         overwrite: bool = False,
     ) -> None:
-        self.config = config.validate()
+        config = config.validate()
         device = torch.device(config.run.device) if config.run.device else None
-        self.runtime = runtime or LocalRuntime(device)
+        if runtime is None:
+            runtime = make_runtime(config.distributed, device)
+        elif isinstance(runtime, DistributedRuntime) and config.distributed != runtime.config:
+            if not config.distributed.local:
+                raise ConfigError(
+                    f"the runtime trains under {runtime.config.name}, the settings' distributed "
+                    f"section names {config.distributed.name}: give one of them"
+                )
+            config = replace(config, distributed=runtime.config)  # recorded as it runs
+        self.config, self.runtime = config, runtime
         self.w = Workspace(config, self.runtime, device or self.runtime.device, log, overwrite)
         self.dir = self.w.dir
 

@@ -63,6 +63,7 @@ class Runtime(Protocol):
     def barrier(self) -> None: ...
     def close(self) -> None: ...
     def main_only(self) -> contextlib.AbstractContextManager[bool]: ...
+    def layout(self) -> dict: ...
 
 
 class LocalRuntime:
@@ -86,6 +87,9 @@ class LocalRuntime:
 
     def accumulate(self, model, is_last_microbatch):
         return contextlib.nullcontext()
+
+    def layout(self) -> dict:
+        return {"strategy": "none", "processes": 1, "group_size": 1}
 
     def clip(self, model, max_norm):
         torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
@@ -171,11 +175,16 @@ class DistributedRuntime:
     def accumulate(self, model, is_last_microbatch):
         return self.strategy.accumulate(model, is_last_microbatch)
 
+    def layout(self) -> dict:
+        """What the trained models depend on: the strategy, the processes and the group size."""
+        return {
+            "strategy": self.config.name,
+            "processes": self.world_size,
+            "group_size": self.config.resolve_group_size(self.world_size),
+        }
+
     def clip(self, model, max_norm):
-        # Gradients are already combined (DDP / GTC hook / reduce-scatter) when this runs.
-        torch.nn.utils.clip_grad_norm_(
-            [p for p in model.parameters() if p.grad is not None], max_norm
-        )
+        self.strategy.clip_grad_norm(model, max_norm)
 
     def step(self, optimizer):
         self.strategy.step(optimizer)
@@ -260,12 +269,10 @@ def _summary(stats: dict) -> dict:
     return {key: stats[key] for key in keep if key in stats}
 
 
-def make_runtime(
-    strategy: str = "none", group_size: int | None = None, device=None, **options
-) -> Runtime:
-    """The CLI's entry: a local runtime, or a distributed one training with ``strategy``."""
-    if strategy == "none":
+def make_runtime(config=None, device=None) -> Runtime:
+    """The runtime of a run's ``distributed`` settings (a
+    :class:`~transencoder.distributed.StrategyConfig`): one process (``name: none``, or no
+    settings), or the ranks of a launch training with the named strategy."""
+    if config is None or config.local:
         return LocalRuntime(torch.device(device) if device else None)
-    from ..distributed import StrategyConfig
-
-    return DistributedRuntime(StrategyConfig(name=strategy, group_size=group_size, **options))
+    return DistributedRuntime(config)

@@ -5,15 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .validation import (
-    BI_INITS,
-    CROSS_INITS,
-    PRIMING_METHODS,
-    ConfigError,
-    choice,
-    positive_int,
-    setting,
-)
+from ..settings import ConfigError, choice, positive_int, setting
+
+PRIMING_METHODS = ("auto", "simcse", "mirror", "none")
+BI_INITS = ("start", "continue", "cross")
+CROSS_INITS = ("start", "continue", "bi")
 
 
 @dataclass

@@ -30,14 +30,13 @@ from ..models import BiEncoder
 from ..models.batching import length_sorted_batches, pad_batch, unique_in_order
 from ..models.bi_encoder import mean_pool, progress_default
 from ..precision import InferencePass
-
-VIEWS = ("pooled", "first_last", "token_f1")
+from .config import LABEL_VIEWS
 
 
 def view_scores(
     bi: BiEncoder,
     pairs: Sequence[tuple[str, str]],
-    views: Sequence[str] = VIEWS,
+    views: Sequence[str] = LABEL_VIEWS,
     *,
     batch_size: int = 128,
     show_progress_bar: bool | None = None,
@@ -47,9 +46,9 @@ def view_scores(
     ``token_f1`` keeps every sentence's token vectors (float16, on the CPU) until the pairs
     are scored: about ``tokens x hidden x 2`` bytes, 0.5 GB for 23,000 STS sentences.
     """
-    unknown = sorted(set(views) - set(VIEWS))
+    unknown = sorted(set(views) - set(LABEL_VIEWS))
     if unknown or not views:
-        raise ValueError(f"views must be a non-empty subset of {VIEWS}, got {list(views)}")
+        raise ValueError(f"views must be a non-empty subset of {LABEL_VIEWS}, got {list(views)}")
     firsts = [a for a, _ in pairs]
     unique, index = unique_in_order(firsts + [b for _, b in pairs])
     left = torch.as_tensor(index[: len(firsts)], dtype=torch.long)

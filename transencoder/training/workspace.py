@@ -78,6 +78,7 @@ class Workspace:
             "pool": pool_fingerprint(self.pairs),
             "models": [model_fingerprint(resolve_model_path(m)) for m in config.models],
             "precision": self.precision,
+            "layout": self.runtime.layout(),
         }
         if mining is None:
             self._claim()

@@ -1,17 +1,12 @@
-"""Building blocks of the settings: the error, documented fields, and value checks."""
+"""Building blocks of every settings dataclass (a run's ``TrainConfig`` and its sections, the
+distributed ``StrategyConfig``): the error, documented fields, and value checks."""
 
 from __future__ import annotations
 
 from dataclasses import field
 from typing import Any
 
-from ..errors import UsageError
-
-PRIMING_METHODS = ("auto", "simcse", "mirror", "none")
-BI_INITS = ("start", "continue", "cross")
-CROSS_INITS = ("start", "continue", "bi")
-LABEL_MODES = ("raw", "rank")
-LABEL_VIEWS = ("pooled", "first_last", "token_f1")  # see transencoder.training.views
+from .errors import UsageError
 
 
 class ConfigError(UsageError):
