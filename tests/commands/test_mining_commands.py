@@ -71,7 +71,7 @@ def test_encode_equals_the_api(bi, tiny_model, tmp_path, suffix, normalize):
         expected = expected / np.linalg.norm(expected, axis=1, keepdims=True)
     assert got.shape == expected.shape == (80, 32) and got.dtype == np.float32
     np.testing.assert_allclose(got, expected, atol=1e-6)
-    assert not list(tmp_path.glob(".tmp-*"))
+    assert not list(tmp_path.glob(".*.tmp-*"))
 
 
 def _pairs_file(path):

@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from ..errors import InputError, UsageError
-    from ..mining.files import atomic_path
+    from ..files import atomic_path
     from ..models import BiEncoder
     from ..models.bi_encoder import progress_default
 

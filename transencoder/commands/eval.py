@@ -84,34 +84,6 @@ def check_batch_size(value: int) -> int:
     return value
 
 
-def check_device(text: str | None) -> str | None:
-    """``--device`` names a device that exists here (``None``: the default device)."""
-    if text is None:
-        return None
-    import torch
-
-    try:
-        device = torch.device(text)
-    except (RuntimeError, ValueError):
-        raise UsageError(f"--device {text!r} is not a device; use cpu, cuda or cuda:N") from None
-    if device.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count == 0:
-            raise UsageError(f"--device {text}: no CUDA device is available here; use --device cpu")
-        if device.index is not None and device.index >= count:
-            raise UsageError(
-                f"--device {text}: this machine has {count} CUDA device(s) (cuda:0..cuda:{count - 1})"
-            )
-    elif device.type == "mps":
-        if not torch.backends.mps.is_available():
-            raise UsageError(f"--device {text}: MPS is not available here; use --device cpu")
-    elif device.type != "cpu":
-        raise UsageError(
-            f"--device {text}: device type {device.type!r} is not supported; use cpu or cuda"
-        )
-    return text
-
-
 def check_output(text: str | None) -> Path | None:
     """``--output`` is a file that can be written: its folder is created, and a file is tried in it."""
     if text is None:
@@ -169,6 +141,8 @@ def run(args: argparse.Namespace) -> int:
     from ..eval import DegenerateEvaluationWarning, EvaluationSuite, find_all_tasks
 
     check_batch_size(args.batch_size)
+    from ..devices import check_device
+
     check_device(args.device)
     output = check_output(args.output)
     check_models(args.model)

@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..errors import UsageError
     from ..eval.data import DataFormatError
-    from ..mining.files import atomic_file
+    from ..files import atomic_file
     from ..models.bi_encoder import progress_default
     from ..models.quiet import transformers_output
 

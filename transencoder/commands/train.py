@@ -255,7 +255,7 @@ def pool_is_pair_tasks(data) -> bool:
     if not data.data_dir or data.remine:
         return False
     try:
-        return pool_family(data.data_dir, data.pool_tasks) == "pairs"
+        return pool_family(data.data_dir, data.pool_tasks) == "pair"
     except DataFormatError:  # the run itself reports a folder it cannot read
         return False
 

@@ -34,12 +34,6 @@ CONVENTION = {
 }
 
 
-def local_nbytes(tensor: torch.Tensor) -> int:
-    """Bytes of ``tensor`` held by this rank (a ``DTensor``'s local shard)."""
-    local = tensor.to_local() if hasattr(tensor, "to_local") else tensor
-    return local.numel() * local.element_size()
-
-
 def _unique_bytes(tensors: Iterable[torch.Tensor], seen: set) -> int:
     total = 0
     for tensor in tensors:

@@ -32,14 +32,7 @@ from .data import (
     StsSubset,
     StsTask,
 )
-from .discover import (
-    FORMATS,
-    Location,
-    canonical_task_name,
-    find_tasks,
-    locate_tasks,
-    read_location,
-)
+from .discover import FORMATS, Location, find_tasks, locate_tasks, read_location
 from .discover_all import ALL_FORMATS, find_all_tasks
 from .evaluator import DegenerateEvaluationWarning, StsEvaluator, StsResult, model_scores
 from .metrics import AGGREGATIONS, Correlation, TaskScore, aggregate, correlate
@@ -50,6 +43,7 @@ from .pair_readers import PAIR_FORMATS, read_pair_file
 from .readers import read_sick, read_sts_year, read_stsb
 from .suite import EvaluationSuite, SuiteResult, primary_average, primary_metric
 from .table_readers import read_hf_dataset, read_tsv
+from .task_names import canonical_task_name
 
 __all__ = [
     "AGGREGATIONS",

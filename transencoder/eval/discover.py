@@ -8,20 +8,13 @@ from pathlib import Path
 
 from ..errors import UsageError
 from .data import STS_TASKS, DataFormatError, StsTask
+from .pair_datasets import is_saved_pair_dataset
 from .readers import is_year_dir, read_sick, read_sts_year, read_stsb, year_task_name
 from .table_readers import read_hf_dataset, read_tsv
+from .task_names import canonical_task_name, select_tasks
+from .walk import folders, is_hf_saved
 
 FORMATS = ("auto", "semeval", "senteval", "stsb", "sick", "tsv")
-_ALIASES = {
-    "STSBENCHMARK": "STSB",
-    "STS-B": "STSB",
-    "STSB": "STSB",
-    "SICK": "SICKR",
-    "SICK-R": "SICKR",
-    "SICKRELATEDNESS": "SICKR",
-    "SICKR": "SICKR",
-}
-_MAX_DEPTH = 3
 
 
 @dataclass(frozen=True)
@@ -48,17 +41,6 @@ class Location:
         return path if path.is_file() else None
 
 
-def canonical_task_name(name: str) -> str:
-    upper = name.strip().upper()
-    return _ALIASES.get(upper, upper)
-
-
-def _is_hf_saved(directory: Path) -> bool:
-    return (directory / "dataset_dict.json").is_file() or (
-        (directory / "state.json").is_file() and (directory / "dataset_info.json").is_file()
-    )
-
-
 def locate_tasks(root: str | Path) -> list[Location]:
     """Every task found under ``root`` (three folder levels deep), in the usual task order.
 
@@ -80,13 +62,11 @@ def locate_tasks(root: str | Path) -> list[Location]:
             )
         found[location.task] = location
 
-    frontier = [(root, 0)]
-    while frontier:
-        directory, depth = frontier.pop(0)
+    for directory in folders(root, lambda d: is_year_dir(d) or is_hf_saved(d)):
         if is_year_dir(directory):
             add(Location(year_task_name(directory) or directory.name, "year", directory))
             continue
-        if _is_hf_saved(directory):
+        if is_hf_saved(directory):
             add(Location(directory.name, "hf", directory))
             continue
         if (directory / "sts-test.csv").is_file():
@@ -95,11 +75,6 @@ def locate_tasks(root: str | Path) -> list[Location]:
             add(Location("SICKR", "sick", directory))
         elif (directory / "SICK.txt").is_file():
             add(Location("SICKR", "sick-full", directory))
-        if depth < _MAX_DEPTH:
-            children = sorted(
-                p for p in directory.iterdir() if p.is_dir() and not p.name.startswith(".")
-            )
-            frontier.extend((child, depth + 1) for child in children)
     order = {name: i for i, name in enumerate(STS_TASKS)}
     return sorted(found.values(), key=lambda loc: (order.get(loc.task, len(order)), loc.task))
 
@@ -209,8 +184,6 @@ def _holds_pairs(location: Location) -> bool:
     """A saved ``datasets`` folder of labelled pairs: a pair task, not an STS one."""
     if location.kind != "hf":
         return False
-    from .pair_discover import is_saved_pair_dataset
-
     return is_saved_pair_dataset(location.path)
 
 
@@ -254,17 +227,4 @@ def find_tasks(
                 "STS12-16 folders (STS.input.*/STS.gs.*), an STS-B folder (sts-test.csv), "
                 "SICK files (SICK_test_annotated.txt) or a saved datasets folder",
             )
-    if tasks:
-        wanted = [canonical_task_name(name) for name in tasks]
-        by_name = {task.name.upper(): task for task in found}
-        missing = [name for name in wanted if name not in by_name]
-        if missing:
-            raise DataFormatError(
-                str(data),
-                None,
-                f"task(s) {', '.join(missing)} not found "
-                f"(found: {', '.join(task.name for task in found)})",
-                "the requested tasks",
-            )
-        found = [by_name[name] for name in dict.fromkeys(wanted)]
-    return found
+    return select_tasks(found, tasks, str(data), canonical_task_name)

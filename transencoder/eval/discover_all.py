@@ -16,25 +16,14 @@ from pathlib import Path
 
 from ..errors import UsageError
 from .data import DataFormatError, PairTask, StsTask
-from .discover import (
-    FORMATS,
-    canonical_task_name,
-    find_tasks,
-    locate_tasks,
-    read_file,
-    read_location,
-)
-from .pair_datasets import read_pair_dataset
+from .discover import FORMATS, find_tasks, locate_tasks, read_file, read_location
+from .pair_datasets import is_pair_dataset, is_saved_pair_dataset, read_pair_dataset
 from .pair_discover import (
     NO_PAIRS_EXPECTED,
-    check_unique,
     find_pair_tasks,
-    is_pair_dataset,
-    is_saved_pair_dataset,
     locate_pair_tasks,
     order_pair_tasks,
     read_pair_location,
-    select_tasks,
 )
 from .pair_readers import (
     PAIR_FORMATS,
@@ -45,6 +34,7 @@ from .pair_readers import (
     unlabelled_family,
 )
 from .table_readers import read_hf_dataset
+from .task_names import canonical_task_name, check_unique, select_tasks
 
 #: Every ``format`` value: ``auto``, the STS layouts, then the pair layouts.
 ALL_FORMATS = FORMATS + PAIR_FORMATS

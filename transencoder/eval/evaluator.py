@@ -12,15 +12,16 @@ left out of the average.
 
 from __future__ import annotations
 
-import json
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ..files import write_json
+from ..tables import figure, format_table
 from .data import StsTask
 from .metrics import AGGREGATIONS, TaskScore, aggregate
 
@@ -103,7 +104,7 @@ class StsResult:
         }
 
     def write_json(self, path: str | Path, **extra) -> None:
-        write_json(path, {**self.to_dict(), **extra})
+        write_json(path, {**self.to_dict(), **extra}, allow_nan=False)
 
     def table(self) -> str:
         """Task, pairs, Spearman, Pearson, and the average row (Spearman is the headline).
@@ -113,49 +114,25 @@ class StsResult:
         rows = [("task", "pairs", "spearman", "pearson")]
         notes = {}
         for name, score in self.tasks.items():
-            rows.append((name, str(score.n), _fmt(score.spearman), _fmt(score.pearson)))
+            rows.append((name, str(score.n), figure(score.spearman), figure(score.pearson)))
             if score.reason is not None:
                 notes[len(rows) - 1] = f"left out of the average: {score.reason}"
             elif score.left_out:
                 notes[len(rows) - 1] = "subsets left out: " + "; ".join(score.left_out)
         average = self.average
         total = sum(score.n for score in self.tasks.values())
-        rows.append(("average", str(total), _fmt(average["spearman"]), _fmt(average["pearson"])))
+        rows.append(
+            ("average", str(total), figure(average["spearman"]), figure(average["pearson"]))
+        )
         return format_table(rows, notes)
-
-
-def write_json(path: str | Path, payload: dict) -> None:
-    """Strict JSON (``null`` for a missing metric, never ``NaN``), parent folders created."""
-    text = json.dumps(payload, indent=2, allow_nan=False) + "\n"
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(text, encoding="utf-8")
-
-
-def format_table(rows: list[tuple[str, ...]], notes: dict[int, str] | None = None) -> str:
-    """Header, rule, body rows, rule, last row; first column left-aligned, others right.
-
-    ``notes`` maps a row number to a text printed after that row.
-    """
-    notes = notes or {}
-    columns = len(rows[0])
-    widths = [max(len(row[i]) for row in rows) for i in range(columns)]
-    lines = []
-    for number, row in enumerate(rows):
-        cells = [row[0].ljust(widths[0])] + [cell.rjust(w) for cell, w in zip(row[1:], widths[1:])]
-        line = "  ".join(cells).rstrip()
-        lines.append(f"{line}  ({notes[number]})" if number in notes else line)
-        if number in (0, len(rows) - 2):
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def _fmt(value: float) -> str:
-    return "-" if math.isnan(value) else f"{value:.2f}"
 
 
 class ScoresPairs:
     """What the evaluators share: score :attr:`pairs` with one model or an ensemble, then
-    :meth:`from_scores` (each evaluator's own) turns the scores into its result."""
+    :meth:`from_scores` (each evaluator's own) turns the scores into its result, whose
+    ``average[PRIMARY]`` is its headline figure."""
+
+    PRIMARY: str
 
     pairs: list[tuple[str, str]]
     batch_size: int
@@ -195,6 +172,8 @@ class StsEvaluator(ScoresPairs):
         show_progress_bar: ``None`` shows bars when stderr is a terminal.
         both_orders: cross-encoders score a pair as the mean of both orders.
     """
+
+    PRIMARY = "spearman"
 
     def __init__(
         self,
@@ -269,6 +248,3 @@ def ensemble_scores(
 def _names(models) -> list[str]:
     members = list(models) if isinstance(models, (list, tuple)) else [models]
     return [str(getattr(member, "name_or_path", type(member).__name__)) for member in members]
-
-
-Scorer = Callable[[Sequence[tuple[str, str]]], np.ndarray]

@@ -116,3 +116,17 @@ def _dataset_label(value, names: list[str] | None, where: str, row: int) -> int:
     if isinstance(value, (int, float, np.integer, np.floating)) and value in (0, 1):
         return int(value)
     raise DataFormatError(where, row, f"label {value!r} is not 0 or 1", expected)
+
+
+def is_pair_dataset(dataset) -> bool:
+    """A ``datasets`` object (or ``DatasetDict``) with pair columns and a label, no STS score."""
+    part = next(iter(dataset.values())) if isinstance(dataset, dict) else dataset
+    columns = set(part.column_names)
+    return "score" not in columns and any(set(triple) <= columns for triple in DATASET_COLUMNS)
+
+
+def is_saved_pair_dataset(directory) -> bool:
+    """A saved ``datasets`` folder of labelled pairs: a pair task, not an STS one."""
+    from datasets import load_from_disk
+
+    return is_pair_dataset(load_from_disk(str(directory)))

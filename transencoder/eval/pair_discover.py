@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .data import PAIR_TASKS, DataFormatError, PairTask, Skipped
-from .discover import _MAX_DEPTH, _is_hf_saved
-from .pair_datasets import DATASET_COLUMNS, read_pair_dataset
+from .pair_datasets import is_saved_pair_dataset, read_pair_dataset
 from .pair_readers import (
     PAIR_FORMATS,
     PAIR_LAYOUTS,
@@ -25,8 +24,9 @@ from .pair_readers import (
     split_of,
     unlabelled_family,
 )
+from .task_names import canonical_pair_name, check_unique, select_tasks
+from .walk import folders, is_hf_saved
 
-_PAIR_ALIASES = {"MSRP": "MRPC", "QUORA": "QQP", "PAWS-WIKI": "PAWS", "PAWSWIKI": "PAWS"}
 _SPLIT_ORDER = ("test", "dev", "validation", "train")
 _SUFFIXES = (".tsv", ".txt", ".csv")
 NO_PAIRS_EXPECTED = (
@@ -43,18 +43,6 @@ class PairLocation:
     path: Path
     layout: str
     skipped: list[Skipped] = field(default_factory=list)
-
-
-def canonical_pair_name(name: str) -> str:
-    upper = name.strip().upper()
-    return _PAIR_ALIASES.get(upper, upper)
-
-
-def is_pair_dataset(dataset) -> bool:
-    """A ``datasets`` object (or ``DatasetDict``) with pair columns and a label, no STS score."""
-    part = next(iter(dataset.values())) if isinstance(dataset, dict) else dataset
-    columns = set(part.column_names)
-    return "score" not in columns and any(set(triple) <= columns for triple in DATASET_COLUMNS)
 
 
 def _split_rank(path: Path) -> tuple[int, str]:
@@ -78,10 +66,8 @@ def locate_pair_tasks(
     root = Path(root)
     locations: list[PairLocation] = []
     notes: list[str] = []
-    frontier = [(root, 0)]
-    while frontier:
-        directory, depth = frontier.pop(0)
-        if _is_hf_saved(directory):
+    for directory in folders(root, is_hf_saved):
+        if is_hf_saved(directory):
             if format == "auto" and is_saved_pair_dataset(directory):
                 locations.append(PairLocation(directory, "hf"))
             continue
@@ -113,18 +99,7 @@ def locate_pair_tasks(
             locations.append(location)
         for family, paths in unlabelled.items():
             notes.extend(f"{path}: GLUE's {family} test split has no labels" for path in paths)
-        if depth < _MAX_DEPTH:
-            children = sorted(
-                p for p in directory.iterdir() if p.is_dir() and not p.name.startswith(".")
-            )
-            frontier.extend((child, depth + 1) for child in children)
     return locations, notes
-
-
-def is_saved_pair_dataset(directory: Path) -> bool:
-    from datasets import load_from_disk
-
-    return is_pair_dataset(load_from_disk(str(directory)))
 
 
 def read_pair_location(location: PairLocation) -> PairTask:
@@ -141,52 +116,6 @@ def order_pair_tasks(tasks: list[PairTask]) -> list[PairTask]:
     """Benchmarks in :data:`PAIR_TASKS` order, then users' tasks by name."""
     order = {name: i for i, name in enumerate(PAIR_TASKS)}
     return sorted(tasks, key=lambda t: (order.get(t.family or "", len(order)), t.name))
-
-
-def check_unique(tasks: Sequence[PairTask | object], where: str) -> None:
-    """Two tasks of one name (e.g. two PAWS dev files) cannot both be reported."""
-    seen: dict[str, object] = {}
-    for task in tasks:
-        key = task.name.upper()
-        if key in seen:
-            raise DataFormatError(
-                where,
-                None,
-                f"{task.name} found twice: {seen[key].source} and {task.source}",
-                "each task once; point --data-dir at one of them",
-            )
-        seen[key] = task
-
-
-def task_matches(task, wanted: str) -> bool:
-    """``wanted`` names this task: its full name, or (pair tasks) its benchmark (``MRPC``)."""
-    family = getattr(task, "family", None)
-    return task.name.upper() == wanted.upper() or (
-        family is not None and family == canonical_pair_name(wanted)
-    )
-
-
-def select_tasks(found: list, tasks: Sequence[str] | None, where: str, canonical=None) -> list:
-    """The requested tasks, in the order asked; a name that matches nothing is an error."""
-    if not tasks:
-        return found
-    chosen: list = []
-    missing = []
-    for name in tasks:
-        wanted = canonical(name) if canonical else name
-        matches = [t for t in found if task_matches(t, wanted) or task_matches(t, name)]
-        if not matches:
-            missing.append(name)
-        chosen.extend(t for t in matches if all(t is not c for c in chosen))
-    if missing:
-        raise DataFormatError(
-            where,
-            None,
-            f"task(s) {', '.join(missing)} not found "
-            f"(found: {', '.join(t.name for t in found) or 'none'})",
-            "the requested tasks",
-        )
-    return chosen
 
 
 def find_pair_tasks(

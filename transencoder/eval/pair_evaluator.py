@@ -19,9 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..files import write_json
+from ..tables import figure, format_table
 from .classification import BinaryScore, binary_metrics
 from .data import PairTask
-from .evaluator import ScoresPairs, format_table, warn_degenerate, write_json
+from .evaluator import ScoresPairs, warn_degenerate
 
 #: The averaged metrics of a pair-classification result.
 PAIR_AVERAGED = ("auc", "ap")
@@ -71,7 +73,7 @@ class PairClassificationResult:
         }
 
     def write_json(self, path: str | Path, **extra) -> None:
-        write_json(path, {**self.to_dict(), **extra})
+        write_json(path, {**self.to_dict(), **extra}, allow_nan=False)
 
     def table(self) -> str:
         """Task, pairs, positives, AUC, AP, accuracy, F1 (x100) and the accuracy threshold."""
@@ -83,11 +85,11 @@ class PairClassificationResult:
                     name,
                     str(s.n),
                     str(s.positives),
-                    _fmt(s.auc),
-                    _fmt(s.ap),
-                    _fmt(s.accuracy),
-                    _fmt(s.f1),
-                    _fmt(s.accuracy_threshold, 4),
+                    figure(s.auc),
+                    figure(s.ap),
+                    figure(s.accuracy),
+                    figure(s.f1),
+                    figure(s.accuracy_threshold, 4),
                 )
             )
             if s.reason is not None:
@@ -98,18 +100,14 @@ class PairClassificationResult:
                 "average",
                 str(sum(s.n for s in self.tasks.values())),
                 str(sum(s.positives for s in self.tasks.values())),
-                _fmt(average["auc"]),
-                _fmt(average["ap"]),
+                figure(average["auc"]),
+                figure(average["ap"]),
                 "",
                 "",
                 "",
             )
         )
         return format_table(rows, notes)
-
-
-def _fmt(value: float, digits: int = 2) -> str:
-    return "-" if not math.isfinite(value) else f"{value:.{digits}f}"
 
 
 class PairClassificationEvaluator(ScoresPairs):
@@ -121,6 +119,8 @@ class PairClassificationEvaluator(ScoresPairs):
         show_progress_bar: ``None`` shows bars when stderr is a terminal.
         both_orders: cross-encoders score a pair as the mean of ``(a, b)`` and ``(b, a)``.
     """
+
+    PRIMARY = "auc"
 
     def __init__(
         self,

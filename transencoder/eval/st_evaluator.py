@@ -37,27 +37,21 @@ except ImportError:  # 3.x - 5.x
 from ..models.batching import unique_in_order
 from ..models.bi_encoder import _split_pairs, progress_default
 from ..models.similarity import cosines_of_pairs
-from .evaluator import ScoresPairs, StsEvaluator
-from .pair_evaluator import PairClassificationEvaluator
-from .suite import EvaluationSuite
 
 #: Per-task metrics reported, by task kind (attributes of TaskScore / BinaryScore).
 STS_METRICS = ("spearman", "pearson")
 PAIR_METRICS = ("auc", "ap", "accuracy", "f1", "precision", "recall")
 
 
-def primary_key(evaluator: ScoresPairs) -> str:
+def primary_key(evaluator) -> str:
     """The key of the evaluator's own ``result.primary`` among the averages."""
-    if isinstance(evaluator, StsEvaluator):
-        return "spearman"
-    if isinstance(evaluator, PairClassificationEvaluator):
-        return "auc"
-    if isinstance(evaluator, EvaluationSuite):
-        return "primary"
-    raise TypeError(
-        f"expected a StsEvaluator, PairClassificationEvaluator or EvaluationSuite, "
-        f"got {type(evaluator).__name__}"
-    )
+    key = getattr(evaluator, "PRIMARY", None)
+    if key is None:
+        raise TypeError(
+            f"expected a StsEvaluator, PairClassificationEvaluator or EvaluationSuite, "
+            f"got {type(evaluator).__name__}"
+        )
+    return key
 
 
 class EmbeddingPairScorer:
@@ -112,7 +106,7 @@ class STEvaluator(SentenceEvaluator):
         name: prefix of every metric (sentence-transformers' convention), e.g. ``"sts-dev"``.
     """
 
-    def __init__(self, evaluator: ScoresPairs, *, name: str = "") -> None:
+    def __init__(self, evaluator, *, name: str = "") -> None:
         super().__init__()
         self.evaluator = evaluator
         self.name = name

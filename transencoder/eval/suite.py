@@ -18,8 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..files import write_json
 from .data import PairTask, StsTask
-from .evaluator import ScoresPairs, StsEvaluator, StsResult, write_json
+from .evaluator import ScoresPairs, StsEvaluator, StsResult
 from .pair_evaluator import (
     PairClassificationEvaluator,
     PairClassificationResult,
@@ -86,7 +87,7 @@ class SuiteResult:
         }
 
     def write_json(self, path: str | Path, **extra) -> None:
-        write_json(path, {**self.to_dict(), **extra})
+        write_json(path, {**self.to_dict(), **extra}, allow_nan=False)
 
     def table(self) -> str:
         """The STS table, then the pair-classification table."""
@@ -108,6 +109,8 @@ class EvaluationSuite(ScoresPairs):
         show_progress_bar: ``None`` shows bars when stderr is a terminal.
         both_orders: cross-encoders score a pair as the mean of both orders.
     """
+
+    PRIMARY = "primary"
 
     def __init__(
         self,

@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..files import atomic_file
 from .candidates import identity_groups, neighbour_pairs, random_pairs
-from .files import atomic_file
 from .topk import Neighbours, exact_neighbours, normalized
 
 HEADER = "sentence1\tsentence2\tgiven\tcosine"

@@ -23,9 +23,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..files import save_npy, write_json
 from ..models.batching import length_sorted_batches
 from ..precision import resolve
-from .files import save_npy, write_json
 
 CACHE_VERSION = 1
 
@@ -66,7 +66,7 @@ class EmbeddingCache:
         self.folder.mkdir(parents=True, exist_ok=True)
         manifest = self.folder / "manifest.json"
         if not manifest.is_file():
-            write_json(manifest, {**info, "key": key, "version": CACHE_VERSION})
+            write_json(manifest, {**info, "key": key, "version": CACHE_VERSION}, ascii_only=False)
 
     def chunk_path(self, number: int) -> Path:
         return self.folder / f"embeddings-{number:06d}.npy"

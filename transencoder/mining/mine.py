@@ -24,11 +24,11 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError, UsageError
+from ..files import atomic_file, write_json
 from .candidates import build_candidates, histogram
 from .config import MiningConfig
 from .corpus import Corpus, build_corpus
 from .embeddings import encode_corpus, open_cache
-from .files import atomic_file, write_json
 from .search import cached_search
 from .sharded import encode_sharded, world
 from .topk import normalized
@@ -73,7 +73,7 @@ class MiningResult:
         return digest.hexdigest()
 
     def write_summary(self, path: str | os.PathLike[str]) -> None:
-        write_json(path, self.summary)
+        write_json(path, self.summary, ascii_only=False)
 
     def describe(self) -> str:
         """The summary as a few printed lines with a text histogram."""

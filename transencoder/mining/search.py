@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..files import save_npy, write_json
 from .config import MiningConfig
 from .embeddings import EmbeddingCache
-from .files import save_npy, write_json
 from .sharded import broadcast_flag, broadcast_neighbours, exact_sharded, index_sharded, world
 from .topk import Neighbours, exact_neighbours
 
@@ -135,6 +135,6 @@ def cached_search(
     )
     if stored is not None:  # indices.npy last: its presence marks a complete entry
         save_npy(stored / "scores.npy", found.scores)
-        write_json(stored / "info.json", info)
+        write_json(stored / "info.json", info, ascii_only=False)
         save_npy(stored / "indices.npy", found.indices)
     return found, info

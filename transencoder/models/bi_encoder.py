@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..files import atomic_directory
 from ..precision import InferencePass, check_precision
 from .batching import length_sorted_batches, pad_batch, tokenize_texts, unique_in_order
 from .card import ModelCardInfo, write_model_card
@@ -29,7 +30,7 @@ from .loading import (
     resolve_model_path,
 )
 from .similarity import PAIR_FORM, cosine_matrix, cosines_of_pairs
-from .st_format import atomic_directory, read_layout, write_bi_encoder_metadata
+from .st_format import read_layout, write_bi_encoder_metadata
 
 POOLING_MODES = ("mean", "cls", "cls_mlp")
 

@@ -31,18 +31,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-CARD_FILE = "README.md"
+from ..files import CARD_FILE, atomic_write_text
+from ..results import COUNTS, PAIR_METRICS, STS_METRICS, task_family
+from .card_body import hub_base_model, render_body
+
 KINDS = ("bi", "cross")
 PIPELINE_TAGS = {"bi": "sentence-similarity", "cross": "text-ranking"}
 TAGS = {
     "bi": ["sentence-transformers", "sentence-similarity", "feature-extraction", "trans-encoder"],
     "cross": ["sentence-transformers", "cross-encoder", "text-ranking", "trans-encoder"],
 }
-STS_METRICS = ("spearman", "pearson")
-PAIR_METRICS = ("auc", "ap", "accuracy", "f1")
-COUNTS = ("n", "positives")
-# The hub id of the weights that the name "default" loads (packaged all-MiniLM-L6-v2).
-DEFAULT_BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 _METRIC_NAMES = {
     "spearman": "Spearman",
     "pearson": "Pearson",
@@ -51,14 +49,6 @@ _METRIC_NAMES = {
     "accuracy": "Accuracy",
     "f1": "F1",
 }
-CITATION = """\
-@inproceedings{liu2022transencoder,
-  title     = {Trans-Encoder: Unsupervised sentence-pair modelling through self- and mutual-distillations},
-  author    = {Liu, Fangyu and Jiao, Yunlong and Massiah, Jordan and Yilmaz, Emine and Havrylov, Serhii},
-  booktitle = {International Conference on Learning Representations (ICLR)},
-  year      = {2022},
-  url       = {https://arxiv.org/abs/2109.13059}
-}"""
 
 
 def library_versions() -> dict[str, str]:
@@ -76,15 +66,6 @@ def library_versions() -> dict[str, str]:
         "torch": torch.__version__,
     }
     return {name: str(version) for name, version in versions.items()}  # torch's is not a str
-
-
-def task_family(scores: dict[str, Any]) -> str:
-    """``"sts"`` for a task scored by correlation, ``"pair"`` for pair classification (AUC/AP)."""
-    if "spearman" in scores:
-        return "sts"
-    if "auc" in scores or "ap" in scores:
-        return "pair"
-    raise ValueError(f"a task result needs 'spearman' or 'auc'/'ap', got keys {sorted(scores)}")
 
 
 def compact_results(results: dict[str, Any]) -> dict[str, Any]:
@@ -172,19 +153,6 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def hub_base_model(name: str | None) -> str | None:
-    """The hub id for ``base_model`` metadata: ``"default"`` maps to all-MiniLM-L6-v2; a local
-    path (or anything that is not ``org/name``) gives None."""
-    if not name:
-        return None
-    if name == "default":
-        return DEFAULT_BASE_MODEL
-    parts = name.split("/")
-    if len(parts) != 2 or not all(parts) or name.startswith((".", "~")) or Path(name).exists():
-        return None
-    return name
-
-
 def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -245,27 +213,13 @@ def render_metadata(info: ModelCardInfo) -> str:
 
 def render_model_card(info: ModelCardInfo) -> str:
     """The whole ``README.md``: YAML metadata, then the body."""
-    from .card_body import render_body
-
     return f"---\n{render_metadata(info)}\n---\n\n{render_body(info)}"
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(temporary, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)  # only there when the write failed
 
 
 def write_model_card(model_dir: str | os.PathLike[str], info: ModelCardInfo) -> Path:
     """Write ``<model_dir>/README.md`` atomically (a temporary file, then ``os.replace``)."""
     path = Path(model_dir) / CARD_FILE
-    _atomic_write_text(path, render_model_card(info))
+    atomic_write_text(path, render_model_card(info))
     return path
 
 

@@ -21,13 +21,14 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..files import atomic_directory
 from ..precision import InferencePass, check_precision
 from .batching import length_sorted_batches, pad_batch, tokenize_pairs, unique_in_order
 from .bi_encoder import _position_limit, _split_pairs, default_device, progress_default
 from .card import ModelCardInfo, write_model_card
 from .loading import ModelLoadError, check_weights, hub_error, read_json, resolve_model_path
 from .quiet import transformers_output
-from .st_format import atomic_directory, read_layout, write_cross_encoder_metadata
+from .st_format import read_layout, write_cross_encoder_metadata
 
 logger = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ def load_mlp(directory: Path, config: dict, hidden: int) -> nn.Linear:
 def save_mlp(directory: Path, mlp: nn.Linear) -> None:
     from safetensors.torch import save_file
 
-    from .st_format import write_json
+    from ..files import write_json
 
     directory.mkdir(exist_ok=True)
     write_json(

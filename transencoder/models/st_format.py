@@ -11,15 +11,11 @@ activation, which ``sentence_transformers.CrossEncoder`` reads.
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..files import write_json
 from .loading import ModelLoadError, read_json
 
 _POOLING_FLAGS = {
@@ -145,12 +141,6 @@ def installed_version(distribution: str) -> str | None:
         return None
 
 
-def write_json(path: Path, payload: Any) -> None:
-    with open(path, "w", encoding="utf-8") as handle:
-        json.dump(payload, handle, indent=2)
-        handle.write("\n")
-
-
 def write_bi_encoder_metadata(
     path: Path,
     *,
@@ -221,47 +211,3 @@ def write_cross_encoder_metadata(path: Path, *, max_length: int) -> None:
         },
     )
     write_json(path / "sentence_bert_config.json", {"max_seq_length": max_length})
-
-
-@contextmanager
-def atomic_directory(target: str | os.PathLike[str]) -> Iterator[Path]:
-    """Write a directory under a temporary name, then swap it in.
-
-    A reader (or a resumed run) sees either the complete old directory or the complete new one:
-    the new content is renamed into place only after everything was written and flushed. If the
-    process dies between the two renames, ``<target>.old`` holds the complete previous version;
-    :func:`recover_directory` puts it back.
-    """
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.with_name(f"{target.name}.partial")
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir()
-    yield staging
-    for file in staging.rglob("*"):
-        if file.is_file():
-            with open(file, "rb") as handle:
-                os.fsync(handle.fileno())
-    backup = target.with_name(f"{target.name}.old")
-    if backup.exists():
-        shutil.rmtree(backup)
-    if target.exists():
-        os.replace(target, backup)
-    os.replace(staging, target)
-    if backup.exists():
-        shutil.rmtree(backup)
-
-
-def recover_directory(target: str | os.PathLike[str]) -> None:
-    """Undo what an interrupted :func:`atomic_directory` left: drop partials, restore backups."""
-    target = Path(target)
-    staging = target.with_name(f"{target.name}.partial")
-    backup = target.with_name(f"{target.name}.old")
-    if staging.exists():
-        shutil.rmtree(staging)
-    if backup.exists():
-        if target.exists():
-            shutil.rmtree(backup)
-        else:
-            os.replace(backup, target)

@@ -8,47 +8,12 @@ function of seed and epoch, so only the position is stored).
 
 from __future__ import annotations
 
-import json
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-
-@contextmanager
-def atomic_file(path: Path) -> Iterator:
-    """An open binary handle on a temporary file that replaces ``path`` once written and synced:
-    readers see the old content or the new, never a torn write."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "wb") as handle:
-        yield handle
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    with atomic_file(path) as handle:
-        handle.write(data)
-
-
-def atomic_write_json(path: Path, payload: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(payload, indent=2) + "\n").encode("utf-8"))
-
-
-def atomic_torch_save(path: Path, payload: Any) -> None:
-    with atomic_file(path) as handle:
-        torch.save(payload, handle)
-
-
-def atomic_save_array(path: Path, array: np.ndarray) -> None:
-    with atomic_file(path) as handle:
-        np.save(handle, array)
+from ..files import atomic_file
 
 
 def rng_state() -> dict[str, Any]:
@@ -74,16 +39,15 @@ class PhaseCheckpoint:
         return self.path.is_file()
 
     def save(self, *, model_state: dict, optimizer, scheduler, position: dict[str, Any]) -> None:
-        atomic_torch_save(
-            self.path,
-            {
-                "model": model_state,
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "rng": rng_state(),
-                "position": position,
-            },
-        )
+        state = {
+            "model": model_state,
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "rng": rng_state(),
+            "position": position,
+        }
+        with atomic_file(self.path) as handle:
+            torch.save(state, handle)
 
     def load(self) -> dict[str, Any] | None:
         """The snapshot, or None when there is none.

@@ -23,8 +23,9 @@ from typing import Any
 import numpy as np
 
 from ..distributed.config import RUNTIME_ONLY
-from .checkpoint import atomic_write_json
-from .plan import Phase, PhaseKind
+from ..files import CARD_FILE, sha256_file, write_json
+from .phases import CYCLES, EVALUATION, SELECTION, outputs, stale
+from .plan import Phase
 from .rundir import RunDir, RunDirError
 
 VERSION = 2
@@ -55,27 +56,11 @@ BY_CONTENT = {"models", "data.data_dir", "data.pairs", "data.pool_tasks", "data.
 LOCAL_LAYOUT = {"strategy": "none", "processes": 1, "group_size": 1}
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def pool_fingerprint(pairs: Sequence[tuple[str, str]]) -> dict[str, Any]:
     digest = hashlib.sha256()
     for first, second in pairs:
         digest.update(f"{first}\t{second}\n".encode())
     return {"pairs": len(pairs), "sha256": digest.hexdigest()}
-
-
-def model_fingerprint(path: str | Path) -> str:
-    """SHA-256 over a model folder's files (names and contents; a model card is left out)."""
-    root, digest = Path(path), hashlib.sha256()
-    for file in sorted(p for p in root.rglob("*") if p.is_file() and p.name != "README.md"):
-        digest.update(str(file.relative_to(root)).encode() + b"\0" + sha256_file(file).encode())
-    return digest.hexdigest()
 
 
 def settings_of(config: dict[str, Any]) -> dict[str, Any]:
@@ -231,19 +216,12 @@ class Ledger:
                 f"{self.dir.root} holds a run of {before} cycles; it can be extended "
                 f"(--cycles {before} or more), not shortened to {cycles}"
             )
-        stale: set[PhaseKind] = set()
-        if cycles > before:
-            stale |= {PhaseKind.AVERAGE_BI, PhaseKind.AVERAGE_EVAL, PhaseKind.SELECT}
-        if _evaluated_on(old) != _evaluated_on(config):
-            stale |= {
-                PhaseKind.START_EVAL,
-                PhaseKind.EVAL,
-                PhaseKind.AVERAGE_EVAL,
-                PhaseKind.SELECT,
-            }
-        if old.get("selection") != config.get("selection"):
-            stale.add(PhaseKind.SELECT)
-        names = {p.name for p in phases if p.kind in stale}
+        changes = {
+            CYCLES: cycles > before,
+            EVALUATION: _evaluated_on(old) != _evaluated_on(config),
+            SELECTION: old.get("selection") != config.get("selection"),
+        }
+        names = {p.name for p in stale(phases, {c for c, changed in changes.items() if changed})}
         self._forget([name for name in self.state["done"] if name in names])
 
     def _check_outputs(self, phases: list[Phase]) -> None:
@@ -252,11 +230,11 @@ class Ledger:
         by_name = {p.name: p for p in phases}
         for index, name in enumerate(self.state["done"]):
             phase = by_name.get(name)
-            outputs = self.dir.outputs(phase) if phase else []
-            if any(not path.exists() for path in outputs):
+            written = outputs(self.dir, phase) if phase else []
+            if any(not path.exists() for path in written):
                 self._forget(self.state["done"][index:])
                 return
-            for path in outputs:
+            for path in written:
                 for file, record in self._records(path).items():
                     full = self.dir.root / file
                     size = full.stat().st_size if full.is_file() else None
@@ -286,7 +264,7 @@ class Ledger:
 
     def record(self, phase: Phase, result: dict | None, seconds: float) -> None:
         """Mark ``phase`` done with its result and the files it wrote, and save the ledger."""
-        self.record_files(self.dir.outputs(phase), phase.name)
+        self.record_files(outputs(self.dir, phase), phase.name)
         if result is not None:
             self.state["results"][phase.name] = result
         self.state["done"].append(phase.name)
@@ -300,7 +278,7 @@ class Ledger:
             files = (
                 [path]
                 if path.is_file()
-                else sorted(p for p in path.rglob("*") if p.is_file() and p.name != "README.md")
+                else sorted(p for p in path.rglob("*") if p.is_file() and p.name != CARD_FILE)
             )
             for file in files:
                 self.state["files"][str(file.relative_to(self.dir.root))] = {
@@ -310,7 +288,7 @@ class Ledger:
                 }
 
     def save(self) -> None:
-        atomic_write_json(self.dir.progress, self.state)
+        write_json(self.dir.progress, self.state)
 
     def verify(self, path: Path) -> Path:
         """``path`` (a file or model folder a phase wrote) after checking its recorded hashes."""

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..eval.data import DataFormatError, require_file
-from ..eval.discover import canonical_task_name, locate_tasks, read_location
-from ..eval.pair_discover import locate_pair_tasks, read_pair_location, task_matches
+from ..eval.discover import locate_tasks, read_location
+from ..eval.pair_discover import locate_pair_tasks, read_pair_location
 from ..eval.readers import (
     normalize_sentence,
     parse_sentence,
@@ -26,6 +26,7 @@ from ..eval.readers import (
     read_stsb,
     split_columns,
 )
+from ..eval.task_names import canonical_task_name, task_matches
 
 SPLITS = ("train", "dev", "test")
 
@@ -151,12 +152,13 @@ def pool_from_data_dir(
 
 
 def pool_family(root: str | Path, tasks: Sequence[str] | None = None) -> str:
-    """``"pairs"`` when the pool of a data folder (of its ``tasks``, when given) holds
-    pair-classification tasks and no STS task, else ``"sts"``: the family that decides which
-    recipe ``transencoder train`` defaults to."""
+    """``"pair"`` (the family name :func:`transencoder.results.task_family` gives) when the
+    pool of a data folder (of its ``tasks``, when given) holds pair-classification tasks and no
+    STS task, else ``"sts"``: the family that decides which recipe ``transencoder train``
+    defaults to."""
     wanted = {canonical_task_name(name) for name in tasks} if tasks else None
     sts = [loc for loc in locate_tasks(root) if wanted is None or loc.task.upper() in wanted]
-    return "pairs" if not sts and locate_pair_tasks(root)[0] else "sts"
+    return "pair" if not sts and locate_pair_tasks(root)[0] else "sts"
 
 
 _HEADER = ("sentence1", "sentence2")
@@ -188,8 +190,7 @@ def pool_from_pairs_file(path: str | Path) -> PairPool:
 
 # In the per-domain benchmark (eval/results/domains.json) 9 of 17 runs on pools of 1,186-2,016
 # pairs ended below their start model (7 of the 12 on STS tasks' own pairs); the pooled STS pool
-# (13,825 pairs) gained +1.04. Between the two nothing was measured here; a 4,900-pair pool
-# reported in issue 21 gained nothing.
+# (13,825 pairs) gained +1.04. Between the two nothing was measured here.
 SMALL_POOL = 5000
 
 

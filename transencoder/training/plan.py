@@ -34,9 +34,6 @@ class PhaseKind(Enum):
     SELECT = "select"  # choose the run's result on a labelled dev sample (the start included)
 
 
-TRAINING = (PhaseKind.PRIME, PhaseKind.CROSS, PhaseKind.BI)
-
-
 def member_tag(kind: str, member: int, members: int) -> str:
     """``bi`` for one start model, ``bi-1``, ``bi-2`` ... for several."""
     return kind if members == 1 else f"{kind}-{member + 1}"
@@ -102,6 +99,26 @@ def plan(
     if select:
         phases.append(Phase(PhaseKind.SELECT, cycles, members=members))
     return phases
+
+
+def primes(phases: list[Phase]) -> bool:
+    """Whether the run primes its start models (they are raw language models)."""
+    return any(phase.kind is PhaseKind.PRIME for phase in phases)
+
+
+def averages(phases: list[Phase]) -> bool:
+    """Whether the run averages the cycles' bi-encoders."""
+    return any(phase.kind is PhaseKind.AVERAGE_BI for phase in phases)
+
+
+def selects(phases: list[Phase]) -> bool:
+    """Whether the run selects its result on a labelled dev sample."""
+    return any(phase.kind is PhaseKind.SELECT for phase in phases)
+
+
+def augmenting(phases: list[Phase]) -> Phase | None:
+    """The run's augment phase, if it grows its pool."""
+    return next((phase for phase in phases if phase.kind is PhaseKind.AUGMENT), None)
 
 
 def needs_priming(config) -> bool:

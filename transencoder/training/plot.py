@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..models.card import task_family
+from ..results import task_family
 
 AVERAGE = "average"
 _PRIMARY = {"sts": "spearman", "pair": "auc"}
@@ -209,12 +209,8 @@ def plot_run(rows: Rows, path: str | os.PathLike[str], *, title: str | None = No
         frameon=False,
     )
     figure.suptitle(title or "Trans-Encoder run: evaluation per cycle", fontsize=13)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    try:
+    from ..files import atomic_path
+
+    with atomic_path(path) as temporary:
         figure.savefig(temporary, dpi=110, format="png")
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return path
+    return Path(path)

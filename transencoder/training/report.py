@@ -4,48 +4,40 @@ per cycle, bi and cross; see :mod:`.plot`)."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 from ..eval import primary_metric
-from .checkpoint import atomic_write_bytes, atomic_write_json
-from .plan import PhaseKind
+from ..files import atomic_write_text, write_json
+from ..tables import figure
+from .phases import spec
+from .plan import averages, selects
 from .plot import plot_run
 from .rundir import RunDir
 from .verdict import result_models, verdict
-
-ROWS = {PhaseKind.EVAL: None, PhaseKind.AVERAGE_EVAL: "average", PhaseKind.SELECT: "selected"}
 
 
 def _rows(progress: dict, phases) -> list[tuple[str, dict]]:
     """(row label, {model tag: eval result}): the start, the primed model, each evaluated cycle,
     the average and the selected models."""
-    results = progress["results"]
-    rows = [("start", results["start-eval"])] if results.get("start-eval") else []
-    primed = {}
-    for phase in phases:
-        if phase.kind is PhaseKind.PRIME and "eval" in (results.get(phase.name) or {}):
-            primed.update(results[phase.name]["eval"])
-    if primed:
-        rows.append(("primed", primed))
-    for phase in phases:
-        result = results.get(phase.name)
-        if phase.kind in ROWS and result:
-            result = result.get("eval") if phase.kind is PhaseKind.SELECT else result
-            result = {tag: r for tag, r in (result or {}).items() if not tag.startswith("_")}
-            if result:
-                rows.append((ROWS[phase.kind] or f"cycle {phase.cycle}", result))
-    return rows
+    results, rows = progress["results"], {}
+    for phase in phases:  # the members' priming phases share one row
+        about, result = spec(phase), results.get(phase.name)
+        if about.row is None or not result:
+            continue
+        scores = {tag: r for tag, r in about.scores(result).items() if not tag.startswith("_")}
+        if scores:
+            rows.setdefault(about.row(phase), {}).update(scores)
+    return list(rows.items())
 
 
 def _selection(config, out: Path, phases) -> str:
-    if any(phase.kind is PhaseKind.SELECT for phase in phases):
+    if selects(phases):
         source = config.selection.dev_data or "STS-B dev"
         return (
             f"the best candidate on the dev sample {source} (gold labels), the start model "
             f"included: {out / 'selected'}"
         )
-    if any(phase.kind is PhaseKind.AVERAGE_BI for phase in phases):
+    if averages(phases):
         return (
             f"none: the weight average of the {config.cycles} cycles' bi-encoders "
             f"({out / 'average'}) and the last cycle's cross-encoder are the result"
@@ -64,14 +56,10 @@ def selection_lines(result: dict) -> list[str]:
             else f"{c['kind']}-{c['member'] + 1}"
         )
         mark = "**" if (tag, c["name"]) in chosen else ""
-        lines.append(f"| {tag} | {mark}{c['name']}{mark} | {mark}{_fmt(c['dev'])}{mark} |")
+        lines.append(
+            f"| {tag} | {mark}{c['name']}{mark} | {mark}{figure(c['dev'], missing='')}{mark} |"
+        )
     return [*lines, ""]
-
-
-def _fmt(value) -> str:
-    return (
-        "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.2f}"
-    )
 
 
 def primary(scores: dict) -> float | None:
@@ -98,11 +86,11 @@ def markdown_tables(rows: list[tuple[str, dict]]) -> str:
         for label, result in rows:
             if tag not in result:
                 continue
-            cells = [_fmt(primary(result[tag]["tasks"][t])) for t in tasks]
+            cells = [figure(primary(result[tag]["tasks"][t]), missing="") for t in tasks]
             out.append(
                 f"| {label} | "
                 + " | ".join(cells)
-                + f" | {_fmt(primary(result[tag]['average']))} |"
+                + f" | {figure(primary(result[tag]['average']), missing='')} |"
             )
         out.append("")
     return "\n".join(out)
@@ -146,7 +134,7 @@ def write_report(run_dir: RunDir, config, progress: dict, phases) -> dict:
     selected = progress["results"].get("selected")
     if selected:
         report["selection"] = {k: selected[k] for k in ("candidates", "chosen")}
-    atomic_write_json(out / "report.json", report)
+    write_json(out / "report.json", report)
     lines = [
         report["verdict"],
         "",
@@ -185,7 +173,7 @@ def write_report(run_dir: RunDir, config, progress: dict, phases) -> dict:
                 f"{stats.get('bytes_per_step_mean', 0):,.0f} | {kinds} |"
             )
         lines.append("")
-    atomic_write_bytes(out / "report.md", "\n".join(lines).encode("utf-8"))
+    atomic_write_text(out / "report.md", "\n".join(lines))
     if any(result for _, result in rows):
         plot_run(rows, out / "evaluation.png")
     return report

@@ -11,7 +11,7 @@ Layout of ``<out>``::
     selected/bi, selected/cross       the candidates chosen on a labelled dev sample
     labels/*.npy                what each step learned from (see :class:`LabelArray`)
     state/*.pt                  the snapshot of a training phase under way
-    report.json, report.md, spearman.png
+    report.json, report.md, evaluation.png
 
 The lock is ``filelock``'s OS lock on ``.lock`` (``flock`` on POSIX, ``LockFileEx`` on
 Windows): the kernel releases it when the process ends, however it ends (SIGKILL included), so
@@ -32,12 +32,11 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from ..errors import InputError
-from .plan import Phase, PhaseKind, member_tag
+from .plan import Phase, member_tag
 
 PROGRESS = "progress.json"
 LOCK = ".lock"
 HOLDER = ".lock.holder"
-REPORT_FILES = ("report.json", "report.md", "spearman.png")
 
 
 class RunDirError(InputError):
@@ -87,25 +86,6 @@ class RunDir:
 
     def state(self, phase: Phase) -> Path:
         return self.root / "state" / f"{phase.name.replace('/', '-')}.pt"
-
-    def outputs(self, phase: Phase) -> list[Path]:
-        """What ``phase`` writes (model folders and label arrays); evaluations write none."""
-        k, m, kind = phase.cycle, phase.member, phase.kind
-        if kind is PhaseKind.PRIME:
-            return [self.model("bi", 0, m)]
-        if kind is PhaseKind.AUGMENT:
-            return [self.augmented]
-        if kind in (PhaseKind.CROSS, PhaseKind.BI):
-            return [self.model(kind.value, k, m)]
-        if kind is PhaseKind.AVERAGE_BI:
-            return [self.average(m)]
-        if kind is PhaseKind.SELECT:
-            return [self.selected(k, m) for m in range(self.members) for k in ("bi", "cross")]
-        if kind is PhaseKind.LABEL_BI:
-            return [self.labels(LabelArray.BI_SCORES, k), self.labels(LabelArray.CROSS_TARGETS, k)]
-        if kind is PhaseKind.LABEL_CROSS:
-            return [self.labels(LabelArray.CROSS_SCORES, k), self.labels(LabelArray.BI_TARGETS, k)]
-        return []
 
     # ------------------------------------------------------------------ ownership
     def claim(self, *, overwrite: bool = False) -> None:

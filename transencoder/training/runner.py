@@ -21,7 +21,8 @@ from . import selection, signals, teachers
 from .averaging import average_weights
 from .config import TrainConfig
 from .heap import release_freed_memory
-from .plan import Phase, PhaseKind
+from .phases import spec
+from .plan import Phase
 from .rundir import LabelArray
 from .runtime import DistributedRuntime, Runtime, make_runtime
 from .steps import prime_bi_encoder, train_bi_encoder, train_cross_encoder
@@ -65,7 +66,8 @@ class TransEncoderRun:
                     if not self.w.ledger.is_done(phase):
                         self.w.log(f"== {phase.name}")
                         started = time.perf_counter()
-                        self.w.finish(phase, self.PHASES[phase.kind](self, phase), started)
+                        result = getattr(self, spec(phase).run)(phase)
+                        self.w.finish(phase, result, started)
                         release_freed_memory()  # a phase's freed activations back to the OS
                 return self.w.report()
             finally:
@@ -188,14 +190,6 @@ class TransEncoderRun:
     def select(self, phase: Phase) -> dict:
         """The best candidate on the dev sample, the start model included (never worse on dev)."""
         return selection.select(self.w, phase)
-
-    PHASES = {
-        PhaseKind.START_EVAL: start_eval, PhaseKind.PRIME: prime, PhaseKind.AUGMENT: augment,
-        PhaseKind.LABEL_BI: label_bi,
-        PhaseKind.CROSS: cross, PhaseKind.LABEL_CROSS: label_cross, PhaseKind.BI: bi,
-        PhaseKind.EVAL: evaluate, PhaseKind.AVERAGE_BI: average_bi, PhaseKind.AVERAGE_EVAL: average_eval,
-        PhaseKind.SELECT: select,
-    }  # fmt: skip
 
     def _fit(self, phase: Phase, model, trainer, rebuild) -> dict:
         """Train ``model`` (a cross or bi phase) on its cycle's targets and save it."""

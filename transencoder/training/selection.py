@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from .averaging import mix_weights
+from .plan import averages
 
 
 @dataclass
@@ -95,7 +96,7 @@ def select(w, phase) -> dict:
     config = w.config
     found = candidates(
         cycles=config.cycles, members=len(config.models), mixes=config.selection.mixes,
-        averaged=any(p.kind.value == "average-bi" for p in w.phases), start=w.start_bi,
+        averaged=averages(w.phases), start=w.start_bi,
         model=w.trained, average=lambda m: w.done(w.dir.average(m)), load_bi=w.bi, load_cross=w.cross,
     )  # fmt: skip
     dev = {}
@@ -112,7 +113,7 @@ def select(w, phase) -> dict:
         chosen.items(), key=lambda item: (item[0][0] != "bi", item[0][1])
     ):
         model = candidate.load()
-        w.save_selected(model, kind, member, candidate.name)
+        w.save_selected(model, phase, kind, member, candidate.name)
         groups[kind].append(model)
     result = {
         "candidates": [

@@ -22,7 +22,6 @@ where the unbroken run put them, and TensorBoard drops the points a restarted ph
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -107,7 +106,7 @@ def eval_values(row: str, results: Mapping[str, Mapping[str, Any]]) -> dict[str,
     task across the run); any other row (``"average"``: the averaged bi-encoder) is logged
     under its own tag, ``eval/<row>-<tag>/...``, so its points stay apart from the cycles'.
     """
-    from ..models.card import task_family
+    from ..results import task_family
 
     curve = row in ("start", "primed") or row.startswith("cycle ")
     values: dict[str, float] = {}
@@ -233,8 +232,7 @@ class Tracker:
         losing the last steps' record only moves a later phase's curve, never a model."""
         if not self.is_main_process:
             return
-        path = self.logging_dir / STEPS_FILE
-        temporary = path.with_name(f".{path.name}.tmp")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary.write_text(json.dumps({"phases": self._bases, "last": self._last}), "utf-8")
-        os.replace(temporary, path)
+        from ..files import atomic_write_text
+
+        text = json.dumps({"phases": self._bases, "last": self._last})
+        atomic_write_text(self.logging_dir / STEPS_FILE, text, sync=False)

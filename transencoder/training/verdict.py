@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .plan import PhaseKind
+from ..tables import figure
+from .plan import averages, selects
 from .rundir import RunDir
 
 NO_EVALUATION = (
@@ -27,14 +28,13 @@ NO_EVALUATION = (
 def result_models(run_dir: RunDir, config, phases) -> dict[str, tuple[str, Path]]:
     """Per model tag (``bi``, ``cross-2`` ...), the report row that evaluates the model the run
     recommends and its folder relative to the run directory."""
-    kinds = {phase.kind for phase in phases}
     out: dict[str, tuple[str, Path]] = {}
     for member in range(len(config.models)):
         for kind in ("bi", "cross"):
             tag = run_dir.tag(kind, member)
-            if PhaseKind.SELECT in kinds:
+            if selects(phases):
                 row, path = "selected", run_dir.selected(kind, member)
-            elif kind == "bi" and PhaseKind.AVERAGE_BI in kinds:
+            elif kind == "bi" and averages(phases):
                 row, path = "average", run_dir.average(member)
             else:
                 row, path = f"cycle {config.cycles}", run_dir.model(kind, config.cycles, member)
@@ -82,13 +82,13 @@ def verdict(
             continue
         metric = metric or metric_name(end)
         before = start.get(tag) or start.get(tag.replace("cross", "bi"))
-        figure, after = primary(end["average"]), _fmt(primary(end["average"]))
-        if before is None or primary(before["average"]) is None or figure is None:
+        last, after = primary(end["average"]), figure(primary(end["average"]), missing="n/a")
+        if before is None or primary(before["average"]) is None or last is None:
             comparisons.append(f"{tag} {after} ({end_label})")
             continue
         first = primary(before["average"])
-        signs.append((figure > first) - (figure < first))
-        comparisons.append(f"{tag} {_fmt(first)} -> {after} ({end_label})")
+        signs.append((last > first) - (last < first))
+        comparisons.append(f"{tag} {figure(first, missing='n/a')} -> {after} ({end_label})")
     if not signs:
         outcome = "the run has no start figure to compare with"
     elif all(sign > 0 for sign in signs):
@@ -125,7 +125,3 @@ def _kind(tag: str) -> str:
         if tag.startswith("bi")
         else tag.replace("cross", "cross-encoder", 1)
     )
-
-
-def _fmt(value) -> str:
-    return "n/a" if value is None else f"{value:.2f}"

@@ -12,7 +12,8 @@ forward pass:
 
 The views err on different pairs, so their rank average is a better teacher than the cosine
 alone when the start model is already strong: on this project's STS-B dev set (gold labels)
-the packaged MiniLM's cosine scores 86.72 and the three views together 87.34 (see the README).
+the packaged MiniLM's cosine scores 86.72 and the three views together 87.34
+(``eval/results/label_quality.json``).
 :func:`transencoder.training.teachers.views_teacher` combines them, on the ``pooled`` scores'
 distribution, so the labels stay on the student's own cosine scale.
 """

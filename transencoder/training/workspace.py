@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..files import folder_digest, save_npy
 from ..mining.augment import read_augmented
 from ..models import BiEncoder, CrossEncoder
 from ..models.bi_encoder import default_device
@@ -26,14 +27,15 @@ from ..models.loading import resolve_model_path
 from ..precision import describe as describe_precision
 from ..precision import resolve as resolve_precision
 from .cards import card_info, publish
-from .checkpoint import PhaseCheckpoint, atomic_save_array
+from .checkpoint import PhaseCheckpoint
 from .config import TrainConfig
 from .evaluation import RunEvaluation
-from .ledger import Ledger, model_fingerprint, pool_fingerprint
+from .ledger import Ledger, pool_fingerprint
 from .mined_pool import describe as describe_mining
 from .mined_pool import mine_run_pool, read_run_corpus
 from .pairs import load_pool
-from .plan import Phase, PhaseKind, plan_for
+from .phases import spec
+from .plan import Phase, augmenting, plan_for, primes
 from .report import write_report
 from .rundir import LabelArray, RunDir, RunDirError
 from .runtime import Runtime
@@ -50,7 +52,7 @@ class Workspace:
         self.log = log if runtime.is_main else (lambda *a, **k: None)
         self.dir = RunDir(config.run.output_dir, len(config.models))
         self.phases = plan_for(config)
-        self.primed = any(p.kind is PhaseKind.PRIME for p in self.phases)
+        self.primed = primes(self.phases)
         self.ledger: Ledger | None = None  # set by open()
         self.tracker = Tracker(None, self.dir.root)  # --report-to's, set by open()
         self.pairs: list[tuple[str, str]] = []
@@ -76,7 +78,7 @@ class Workspace:
         self.pairs = self.pool.pairs
         fingerprint = {
             "pool": pool_fingerprint(self.pairs),
-            "models": [model_fingerprint(resolve_model_path(m)) for m in config.models],
+            "models": [folder_digest(resolve_model_path(m)) for m in config.models],
             "precision": self.precision,
             "layout": self.runtime.layout(),
         }
@@ -89,7 +91,7 @@ class Workspace:
             pool = {**pool, "description": describe_mining(mining), "mining": kept}
         about = {"pool": pool, "primed": self.primed}
         self.ledger = Ledger.open(self.dir, config.to_dict(), fingerprint, self.phases, about)
-        augment = next((p for p in self.phases if p.kind is PhaseKind.AUGMENT), None)
+        augment = augmenting(self.phases)
         if augment is not None and self.ledger.is_done(augment):
             self.use_augmented(self.done(self.dir.augmented))
         self.log(f"precision: {self.precision} ({describe_precision(self.device)})")
@@ -133,7 +135,7 @@ class Workspace:
                     result,
                     self.ledger.state["results"].get("start-eval"),
                 )
-                if phase.kind is PhaseKind.EVAL:
+                if spec(phase).report_after:
                     write_report(self.dir, self.config, self.ledger.state, self.phases)
 
     def report(self) -> dict:
@@ -195,7 +197,7 @@ class Workspace:
     def save(self, array: LabelArray, cycle: int, values: np.ndarray) -> np.ndarray:
         with self.runtime.main_only() as main:
             if main:
-                atomic_save_array(self.dir.labels(array, cycle), values)
+                save_npy(self.dir.labels(array, cycle), values)
         return values
 
     def load(self, array: LabelArray, cycle: int = 0) -> np.ndarray:
@@ -276,12 +278,7 @@ class Workspace:
 
     def save_model(self, model, phase: Phase, kind: str) -> Path:
         """Save the model ``phase`` makes, with its model card (rank 0 writes)."""
-        k, m = phase.cycle, phase.member
-        path = (
-            self.dir.average(m)
-            if phase.kind is PhaseKind.AVERAGE_BI
-            else self.dir.model(kind, k, m)
-        )
+        path = spec(phase).model_dir(self.dir, phase, kind)
         with self.runtime.main_only() as main:
             if main:
                 model.save(
@@ -289,12 +286,12 @@ class Workspace:
                 )
         return path
 
-    def save_selected(self, model, kind: str, member: int, name: str) -> Path:
-        """Save the candidate selection chose (a copy) under ``selected/`` with its card."""
-        path = self.dir.selected(kind, member)
-        phase = Phase(PhaseKind.SELECT, self.config.cycles, member, len(self.config.models))
-        card = card_info(self.config, self.pool, phase, kind, self.precision)
-        card.description = f"the {kind}-encoder chosen on the dev sample: {name}"
+    def save_selected(self, model, phase: Phase, kind: str, member: int, name: str) -> Path:
+        """Save the candidate the selection ``phase`` chose for ``member`` (a copy of model
+        ``name``) under ``selected/`` with its card."""
+        phase = replace(phase, member=member)
+        path = spec(phase).model_dir(self.dir, phase, kind)
+        card = card_info(self.config, self.pool, phase, kind, self.precision, chosen=name)
         with self.runtime.main_only() as main:
             if main:
                 model.save(path, card=card)
