@@ -10,7 +10,8 @@ optimizer step (``bi.max_steps=1``: the screening looks at the cross-encoder onl
 * ``augment``: the pool grown to ``data.augment_to`` pairs of its own sentences first;
 * ``both``: the two together.
 
-``summarise`` scores the start model and each run's cycle-1 cross-encoder on the domain's
+``summarise`` keeps the runs the record holds whose folders are gone (each row names its CPU),
+scores the start model and each run's cycle-1 cross-encoder on the domain's
 200-pair dev sample (what a choice may use) and its test pairs (what is reported), with the
 cross-encoder's fit on its own targets (Spearman x100 over the training pairs: a low fit is
 under-fitting, a high fit with a low test figure is learning the wrong thing), prints the table
@@ -77,6 +78,25 @@ def _scores(suite_dev, suite_test, model) -> dict:
     return {"dev": _primary(suite_dev, model), "test": _primary(suite_test, model)}
 
 
+def _cpu() -> str:
+    from records import meta
+
+    return meta()["machine"].get("cpu", "")
+
+
+def _recorded_runs(output: Path, domains: set[str]) -> dict:
+    """The runs the record already holds (each with the CPU it ran on), for the domains asked."""
+    from records import read_record
+
+    section = read_record(output).get("premise") or {}
+    cpu = (section.get("meta") or {}).get("machine", {}).get("cpu", "")
+    return {
+        name: {"cpu": cpu, **row}
+        for name, row in (section.get("runs") or {}).items()
+        if row.get("domain") in domains
+    }
+
+
 def summarise(root: Path, domains, output: Path) -> dict:
     from bench_domains import _save
     from domains_analysis import _suite, run_signals
@@ -127,11 +147,12 @@ def summarise(root: Path, domains, output: Path) -> dict:
                 }
                 cache.write_text(json.dumps(row, indent=2))
             variant, seed = folder.name.rsplit("-s", 1)
-            row = {**row, "domain": domain, "variant": variant, "seed": int(seed)}
+            row = {**row, "domain": domain, "variant": variant, "seed": int(seed), "cpu": _cpu()}
             row["cross_minus_start"] = {
                 split: round(row["cross"][split] - start[split], 2) for split in ("dev", "test")
             }
             runs[f"{domain}/{folder.name}"] = row
+    runs = {**_recorded_runs(output, set(domains)), **runs}  # runs whose folders are gone stay
     if not runs:
         raise SystemExit(f"no finished premise runs under {root}")
     header = (

@@ -24,3 +24,15 @@ def test_average_bi_phases_only_with_several_cycles():
     ]
     with pytest.raises(ConfigError, match="average_bi must be true or false, got 'yes'"):
         build_config({"data": {"data_dir": "x"}, "average_bi": "yes"})
+
+
+def test_every_kind_of_phase_has_a_spec_and_a_method():
+    from transencoder.training.phases import SPECS
+    from transencoder.training.plan import PhaseKind
+    from transencoder.training.runner import TransEncoderRun
+
+    assert set(SPECS) == set(PhaseKind)
+    for kind, spec in SPECS.items():
+        assert callable(getattr(TransEncoderRun, spec.run)), kind
+        # a phase that saves a model has its folder and card; one with a report row is scored
+        assert (spec.model_dir is None) == (spec.card is None), kind

@@ -163,3 +163,34 @@ def test_a_harmful_run_leaves_the_start_model(tiny_model, tmp_path):
         100.0, abs=1e-6
     )
     assert np.isfinite(devs[("cycle 1", "cross")])
+
+
+def test_select_takes_what_it_needs_as_arguments():
+    from transencoder.training.selection import Candidate, select
+
+    class Model(torch.nn.Module):
+        def __init__(self, score):
+            super().__init__()
+            self.score = score
+
+    figures = {"start": 50.0, "cycle 1": 60.0, "cycle 2": 60.0, "mix 0.50": 55.0}
+    found = [Candidate(name, "bi", 0, lambda f=f: Model(f)) for name, f in figures.items()]
+    found.append(Candidate("cycle 1", "cross", 0, lambda: Model(float("nan"))))
+    saved, logged = [], []
+    result = select(
+        found,
+        dev_score=lambda model: model.score,
+        save=lambda model, kind, member, name: saved.append((kind, member, name)),
+        evaluate=lambda groups: {
+            "bi": [m.score for m in groups["bi"]],
+            "cross": len(groups["cross"]),
+        },
+        tag=lambda kind, member: kind,
+        log=logged.append,
+    )
+    # the tie of cycles 1 and 2 goes to the earlier one; an undefined figure still gives a cross
+    assert saved == [("bi", 0, "cycle 1"), ("cross", 0, "cycle 1")]
+    assert result["chosen"] == {"bi": "cycle 1", "cross": "cycle 1"}
+    assert result["eval"] == {"bi": [60.0], "cross": 1}
+    assert [c["dev"] for c in result["candidates"]][:4] == [50.0, 60.0, 60.0, 55.0]
+    assert len(logged) == 5 and logged[0] == "dev bi start: 50.00"

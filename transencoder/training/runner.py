@@ -22,7 +22,7 @@ from .averaging import average_weights
 from .config import TrainConfig
 from .heap import release_freed_memory
 from .phases import spec
-from .plan import Phase
+from .plan import Phase, averages
 from .rundir import LabelArray
 from .runtime import DistributedRuntime, Runtime, make_runtime
 from .steps import prime_bi_encoder, train_bi_encoder, train_cross_encoder
@@ -189,7 +189,17 @@ class TransEncoderRun:
 
     def select(self, phase: Phase) -> dict:
         """The best candidate on the dev sample, the start model included (never worse on dev)."""
-        return selection.select(self.w, phase)
+        w, config = self.w, self.config
+        found = selection.candidates(
+            cycles=config.cycles, members=len(config.models), mixes=config.selection.mixes,
+            averaged=averages(w.phases), start=w.start_bi, model=w.trained,
+            average=lambda m: w.done(self.dir.average(m)), load_bi=w.bi, load_cross=w.cross,
+        )  # fmt: skip
+        return selection.select(
+            found, dev_score=w.evaluation.dev_score, evaluate=w.evaluate, tag=self.dir.tag,
+            save=lambda model, kind, m, name: w.save_selected(model, phase, kind, m, name),
+            log=w.log,
+        )  # fmt: skip
 
     def _fit(self, phase: Phase, model, trainer, rebuild) -> dict:
         """Train ``model`` (a cross or bi phase) on its cycle's targets and save it."""

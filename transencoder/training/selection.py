@@ -17,7 +17,6 @@ from dataclasses import dataclass
 import torch
 
 from .averaging import mix_weights
-from .plan import averages
 
 
 @dataclass
@@ -90,30 +89,29 @@ def choose(
     return best
 
 
-def select(w, phase) -> dict:
-    """The selection phase of a run (``w``: its :class:`~.workspace.Workspace`): score every
-    candidate on the dev sample, save the chosen ones under ``selected/`` and evaluate them."""
-    config = w.config
-    found = candidates(
-        cycles=config.cycles, members=len(config.models), mixes=config.selection.mixes,
-        averaged=averages(w.phases), start=w.start_bi,
-        model=w.trained, average=lambda m: w.done(w.dir.average(m)), load_bi=w.bi, load_cross=w.cross,
-    )  # fmt: skip
+def select(
+    found: list[Candidate],
+    *,
+    dev_score: Callable[[torch.nn.Module], float],
+    save: Callable[[torch.nn.Module, str, int, str], object],
+    evaluate: Callable[[dict[str, list]], dict | None],
+    tag: Callable[[str, int], str],
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Score every candidate with ``dev_score``, ``save(model, kind, member, name)`` the chosen
+    ones and ``evaluate`` them (``{"bi": [...], "cross": [...]}``); ``tag(kind, member)`` names a
+    model in the result. Returns the candidates' dev figures, the choice and its evaluation."""
     dev = {}
-    for candidate in found:
-        dev[(candidate.name, candidate.kind, candidate.member)] = w.evaluation.dev_score(
-            candidate.load()
-        )
-        w.log(
-            f"dev {w.dir.tag(candidate.kind, candidate.member)} {candidate.name}: {dev[(candidate.name, candidate.kind, candidate.member)]:.2f}"
-        )
+    for c in found:
+        dev[(c.name, c.kind, c.member)] = dev_score(c.load())
+        log(f"dev {tag(c.kind, c.member)} {c.name}: {dev[(c.name, c.kind, c.member)]:.2f}")
     chosen = choose(found, dev)
     groups: dict[str, list] = {"bi": [], "cross": []}
     for (kind, member), candidate in sorted(
         chosen.items(), key=lambda item: (item[0][0] != "bi", item[0][1])
     ):
         model = candidate.load()
-        w.save_selected(model, phase, kind, member, candidate.name)
+        save(model, kind, member, candidate.name)
         groups[kind].append(model)
     result = {
         "candidates": [
@@ -125,7 +123,7 @@ def select(w, phase) -> dict:
             }
             for c in found
         ],
-        "chosen": {w.dir.tag(kind, m): c.name for (kind, m), c in chosen.items()},
+        "chosen": {tag(kind, m): c.name for (kind, m), c in chosen.items()},
     }
-    scores = w.evaluate(groups)
+    scores = evaluate(groups)
     return {**result, "eval": scores} if scores else result

@@ -64,18 +64,35 @@ def label_with_bi(
     With more ``views`` than ``"pooled"`` (see :mod:`.views`), each view is averaged over the
     bi-encoders and the views' rank average is returned on the cosine's scale.
     """
+    columns = bi_view_columns(
+        models, pairs, views, batch_size=batch_size, show_progress_bar=show_progress_bar
+    )
+    return combine_views(columns, views)
+
+
+def bi_view_columns(
+    models: BiEncoder | Sequence[BiEncoder],
+    pairs: Sequence[tuple[str, str]],
+    views: Sequence[str] = ("pooled",),
+    **options,
+) -> np.ndarray:
+    """Each pair's score under each view, averaged over the bi-encoders: an array (pairs,
+    views). A run gathers its ranks' columns before :func:`combine_views` ranks them over the
+    whole pool (a shard's own ranks would be wrong)."""
     members = [models] if isinstance(models, nn.Module) else list(models)
     if tuple(views) == ("pooled",):
-        scores = [
-            m.pair_similarity(pairs, batch_size=batch_size, show_progress_bar=show_progress_bar)
-            for m in members
-        ]
-        return np.mean(np.stack(scores), axis=0)
-    return views_teacher(
-        member_view_scores(
-            members, pairs, views, batch_size=batch_size, show_progress_bar=show_progress_bar
-        )
-    )
+        scores = [m.pair_similarity(pairs, **options) for m in members]
+        return np.mean(np.stack(scores), axis=0)[:, None]
+    scores = member_view_scores(members, pairs, views, **options)
+    return np.column_stack([scores[v] for v in views])
+
+
+def combine_views(columns: np.ndarray, views: Sequence[str]) -> np.ndarray:
+    """One label per pair from :func:`bi_view_columns`: the cosine itself for ``pooled`` alone,
+    else the views' rank average on the cosine's scale."""
+    if tuple(views) == ("pooled",):
+        return columns[:, 0]
+    return views_teacher(dict(zip(views, columns.T)))
 
 
 def member_view_scores(

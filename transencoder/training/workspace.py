@@ -39,8 +39,7 @@ from .plan import Phase, augmenting, plan_for, primes
 from .report import write_report
 from .rundir import LabelArray, RunDir, RunDirError
 from .runtime import Runtime
-from .steps import label_with_bi, label_with_cross, member_view_scores
-from .teachers import views_teacher
+from .steps import bi_view_columns, combine_views, label_with_cross
 from .tracking import Tracker
 
 
@@ -211,15 +210,10 @@ class Workspace:
             "batch_size": self.config.run.eval_batch_size,
             "show_progress_bar": self.config.run.show_progress_bar,
         }
-        if views == ["pooled"]:
-            return self.runtime.score(lambda part: label_with_bi(bis, part, **options), self.pairs)
-
-        def columns(part):
-            scores = member_view_scores(bis, part, views, **options)
-            return np.column_stack([scores[v] for v in views])
-
-        gathered = self.runtime.score(columns, self.pairs, columns=len(views))
-        return views_teacher(dict(zip(views, gathered.T)))
+        columns = self.runtime.score(
+            lambda part: bi_view_columns(bis, part, views, **options), self.pairs, len(views)
+        )
+        return combine_views(columns, views)
 
     def cross_labels(self, crosses: list[CrossEncoder]) -> np.ndarray:
         run, both = self.config.run, self.config.teachers.both_orders
