@@ -92,10 +92,10 @@ def _env() -> dict[str, str]:
 
 def _holds_lock(out: Path, pid: int) -> bool:
     """Whether process ``pid`` has taken the run directory (its lock file names it)."""
-    from transencoder.training.rundir import LOCK
+    from transencoder.training.rundir import HOLDER
 
     try:
-        return json.loads((out / LOCK).read_text(encoding="utf-8")).get("pid") == pid
+        return json.loads((out / HOLDER).read_text(encoding="utf-8")).get("pid") == pid
     except (OSError, ValueError):
         return False
 
