@@ -75,20 +75,19 @@ def _sts_labelled(data: Path, domain: str) -> tuple[list, list]:
 
 
 def _pair_rows(pairs_root: Path, domain: str) -> list[tuple[str, str, int]]:
-    """(s1, s2, label) of a binary pair task as shipped in ../shared/data/pairs."""
-    if domain == "MRPC":
-        path, columns, positive = pairs_root / "mrpc" / "msr_paraphrase_train.txt", (3, 4, 0), "1"
-    elif domain == "PAWS":
-        path, columns, positive = pairs_root / "paws-wiki" / "dev.tsv", (1, 2, 3), "1"
-    else:
-        path, columns, positive = pairs_root / "qnli" / "dev.tsv", (1, 2, 3), "entailment"
-    lines = path.read_text(encoding="utf-8-sig").splitlines()[1:]
-    rows = []
-    for line in lines:
-        fields = line.split("\t")
-        a, b, label = (fields[i].strip() for i in columns)
-        rows.append((a, b, int(label == positive)))
-    return rows
+    """(s1, s2, label) of a binary pair task as shipped in ../shared/data/pairs, read by the
+    product's reader (its layout checks); surrounding spaces stripped, as the record's pools were
+    made (one QNLI sentence starts with a space)."""
+    from transencoder.eval import read_pair_file
+
+    file = {"MRPC": "mrpc/msr_paraphrase_train.txt", "PAWS": "paws-wiki/dev.tsv"}.get(
+        domain, "qnli/dev.tsv"
+    )
+    task = read_pair_file(pairs_root / file)
+    return [
+        (a.strip(), b.strip(), int(label))
+        for a, b, label in zip(task.sentences1, task.sentences2, task.labels)
+    ]
 
 
 def prepare(root: Path, sts_data: Path, pairs_data: Path, domains) -> None:

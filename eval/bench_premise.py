@@ -84,17 +84,13 @@ def _cpu() -> str:
     return meta()["machine"].get("cpu", "")
 
 
-def _recorded_runs(output: Path, domains: set[str]) -> dict:
-    """The runs the record already holds (each with the CPU it ran on), for the domains asked."""
+def _recorded_runs(output: Path) -> dict:
+    """The runs the record already holds, each with the CPU it ran on."""
     from records import read_record
 
     section = read_record(output).get("premise") or {}
     cpu = (section.get("meta") or {}).get("machine", {}).get("cpu", "")
-    return {
-        name: {"cpu": cpu, **row}
-        for name, row in (section.get("runs") or {}).items()
-        if row.get("domain") in domains
-    }
+    return {name: {"cpu": cpu, **row} for name, row in (section.get("runs") or {}).items()}
 
 
 def summarise(root: Path, domains, output: Path) -> dict:
@@ -152,7 +148,7 @@ def summarise(root: Path, domains, output: Path) -> dict:
                 split: round(row["cross"][split] - start[split], 2) for split in ("dev", "test")
             }
             runs[f"{domain}/{folder.name}"] = row
-    runs = {**_recorded_runs(output, set(domains)), **runs}  # runs whose folders are gone stay
+    runs = {**_recorded_runs(output), **runs}  # runs whose folders are gone stay
     if not runs:
         raise SystemExit(f"no finished premise runs under {root}")
     header = (
