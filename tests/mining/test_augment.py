@@ -16,7 +16,6 @@ from transencoder.mining.augment import augment_pairs, read_augmented
 from transencoder.mining.corpus import near_identity
 from transencoder.testing import tiny_sentences
 from transencoder.training import build_config, run_trans_encoder
-from transencoder.training.plan import PhaseKind
 
 
 def _embed(dim: int = 16, seed: int = 3):
@@ -183,8 +182,8 @@ def test_a_run_trains_on_the_augmented_pool_and_a_killed_phase_resumes_to_the_sa
     def killed(self, phase):
         raise KeyboardInterrupt
 
-    with monkeypatch.context() as patch:  # PHASES holds the phase functions
-        patch.setitem(runner.TransEncoderRun.PHASES, PhaseKind.LABEL_BI, killed)
+    with monkeypatch.context() as patch:  # the method label-bi's spec names
+        patch.setattr(runner.TransEncoderRun, "label_bi", killed)
         with pytest.raises(KeyboardInterrupt):
             run_trans_encoder(
                 _config(tiny_model, pairs, broken, augment_to=75), log=lambda *a: None
@@ -210,7 +209,7 @@ def test_a_changed_augmented_file_stops_the_run(tiny_model, tmp_path, monkeypatc
     from transencoder.training import runner
 
     with monkeypatch.context() as patch:
-        patch.setitem(runner.TransEncoderRun.PHASES, PhaseKind.LABEL_BI, _stop)
+        patch.setattr(runner.TransEncoderRun, "label_bi", _stop)
         with pytest.raises(SystemExit):
             run_trans_encoder(_config(tiny_model, pairs, out, augment_to=60), log=lambda *a: None)
     path = out / "pool" / "augmented.tsv"
