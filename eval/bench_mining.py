@@ -2,7 +2,7 @@
 neighbour search alone at one million vectors.
 
 (a) ``corpus``: every distinct sentence of the shared data (STS12-16 + STS-B all splits through
-    the project's readers; MRPC, PAWS-Wiki and QNLI through the corpus reader's column mode):
+    the project's readers; MRPC, PAWS-Wiki and QNLI through its pair reader):
     encode + exact top-k with the default model, ours (``encode_corpus`` + ``exact_neighbours``)
     against ``sentence_transformers.util.paraphrase_mining`` (its default batch size, and ours),
     same model, sentences and k. Each run is its own subprocess, the sides alternate, and the
@@ -43,10 +43,11 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 METHODS = ("exact", "ivf", "hnsw")  # (b)'s methods, in the order the tables list them
-PAIR_FILES = (  # (path under the data root, the two sentence columns)
-    ("pairs/mrpc/msr_paraphrase_train.txt", ("#1 String", "#2 String")),
-    ("pairs/paws-wiki/dev.tsv", ("sentence1", "sentence2")),
-    ("pairs/qnli/dev.tsv", ("question", "sentence")),
+#: The pair files under the data root (each read through the project's pair reader).
+PAIR_FILES = (
+    "pairs/mrpc/msr_paraphrase_train.txt",
+    "pairs/paws-wiki/dev.tsv",
+    "pairs/qnli/dev.tsv",
 )
 
 
@@ -56,16 +57,16 @@ def peak_rss_mb() -> float:
 
 def corpus_sentences(root: Path) -> tuple[list[str], dict[str, int]]:
     """Distinct sentences of the STS folders and the three pair files, first-seen order."""
+    from transencoder.eval import read_pair_file
     from transencoder.mining import build_corpus
-    from transencoder.mining.corpus import iter_sentences
     from transencoder.training import pool_from_data_dir
 
     pool = pool_from_data_dir(root / "sts" / "senteval")
     rows = [sentence for pair in pool.pairs for sentence in pair]
     sources = {"sts (STS12-16, STS-B all splits)": len(build_corpus(rows))}
-    for relative, columns in PAIR_FILES:
-        path = root / relative  # tab separated with a header row (MRPC's is a .txt)
-        part = [s for column in columns for _, s in iter_sentences(path, column, format="tsv")]
+    for relative in PAIR_FILES:
+        task = read_pair_file(root / relative)  # the layout told by the header row
+        part = [*task.sentences1, *task.sentences2]
         sources[relative] = len(build_corpus(part))
         rows += part
     corpus = build_corpus(rows)

@@ -1,10 +1,10 @@
-"""The byte convention and the ledger's per-step bookkeeping (single process)."""
+"""The byte convention and the comm's per-step bookkeeping (single process)."""
 
 from __future__ import annotations
 
 from transencoder.distributed.accounting import (
     CONVENTION,
-    CommLedger,
+    CommCounter,
     all_gather_bytes,
     all_reduce_bytes,
     broadcast_bytes,
@@ -21,17 +21,17 @@ def test_ring_formulas():
         assert fn(123.0, 1) == 0.0  # a collective of one rank sends nothing
 
 
-def test_ledger_counts_only_train_phase_per_step():
-    ledger = CommLedger()
-    with ledger.phase("setup"):
-        ledger.record("broadcast(init)", 4, 1000.0)
-    ledger.record("all_reduce", 4, 150.0)
-    ledger.record("all_reduce", 4, 150.0)
-    ledger.end_step()
-    ledger.record("all_gather(gtc codes)", 2, 40.0)
-    ledger.count("gtc_words_sent", 10)
-    ledger.end_step()
-    summary = ledger.summary()
+def test_counter_counts_only_the_train_stage_per_step():
+    comm = CommCounter()
+    with comm.stage("setup"):
+        comm.record("broadcast(init)", 4, 1000.0)
+    comm.record("all_reduce", 4, 150.0)
+    comm.record("all_reduce", 4, 150.0)
+    comm.end_step()
+    comm.record("all_gather(gtc codes)", 2, 40.0)
+    comm.count("gtc_words_sent", 10)
+    comm.end_step()
+    summary = comm.summary()
     assert summary["steps"] == 2
     assert summary["bytes_total"] == 340.0
     assert summary["bytes_per_step_mean"] == 170.0
@@ -43,6 +43,6 @@ def test_ledger_counts_only_train_phase_per_step():
         "calls_per_step": 1.0,
         "bytes_per_step": 150.0,
     }
-    assert summary["other_phases"]["setup"]["broadcast(init)"]["bytes"] == 1000.0
+    assert summary["other_stages"]["setup"]["broadcast(init)"]["bytes"] == 1000.0
     assert summary["counters"] == {"gtc_words_sent": 10}
     assert summary["convention"] is CONVENTION

@@ -306,12 +306,12 @@ def hook_sync_worker(rank: int, world: int) -> dict:
     overlapping backward). The future's value and the residuals must still be exact."""
     import torch.distributed as dist
 
-    from transencoder.distributed.accounting import CommLedger
+    from transencoder.distributed.accounting import CommCounter
     from transencoder.distributed.gtc import GTCState, ThresholdCompressor, gtc_hook
 
     tau = 2.0**-4
     params = [nn.Parameter(torch.zeros(6, dtype=torch.float64)) for _ in range(2)]
-    state = GTCState(dist.group.WORLD, ThresholdCompressor(tau), CommLedger())
+    state = GTCState(dist.group.WORLD, ThresholdCompressor(tau), CommCounter())
     gen = torch.Generator().manual_seed(rank)
     syncs, exact, total_grad, total_sent = [], [], torch.zeros(12, dtype=torch.float64), None
     total_sent = torch.zeros(12, dtype=torch.float64)

@@ -133,7 +133,7 @@ def mics_worker(rank: int, world: int, path: str) -> dict:
         model_b.set_requires_gradient_sync(m == MICRO - 1)
         _loss(model_b, _micro_batch(rank, m)).backward()
     out["two_hop_vs_accumulate_then_all_reduce"] = _max_rel_diff(two_hop, _full_grads(model_b))
-    out["ledger"] = strategy.stats()
+    out["comm"] = strategy.stats()
     out["units"] = len(fsdp_modules(model))
 
     # -- an optimizer step, then the gathered state dict and local inference
@@ -187,8 +187,8 @@ def mics_worker(rank: int, world: int, path: str) -> dict:
     out["hier_model_bitwise"] = fg.keys() == hg.keys() and all(
         torch.equal(fg[k], hg[k]) for k in fg
     )
-    out["hier_ledger"] = hier_s.stats()["collectives"]
-    out["flat_ledger"] = flat_s.stats()["collectives"]
+    out["hier_comm"] = hier_s.stats()["collectives"]
+    out["flat_comm"] = flat_s.stats()["collectives"]
     return out
 
 
@@ -231,16 +231,16 @@ def test_gloo_average_parity_with_single_process(mics_results):
 
 @pytest.mark.multiprocess
 def test_two_hop_traffic_counts(mics_results):
-    ledger = mics_results[0]["ledger"]["collectives"]
+    comm = mics_results[0]["comm"]["collectives"]
     units = mics_results[0]["units"]
     assert units == 3  # two BERT layers + the root (embeddings)
     # two optimizer steps' worth of backward: 1 micro-batch, then MICRO micro-batches.
     # Reduce-scatter on every micro-batch, all-reduce only on the last of each step.
-    assert ledger["reduce_scatter(grads)"]["calls"] == (1 + MICRO) * units
-    assert ledger["all_reduce(grads)"]["calls"] == 2 * units
-    assert ledger["reduce_scatter(grads)"]["participants"] == [2]
-    assert ledger["all_reduce(grads)"]["participants"] == [2]
-    assert ledger["all_gather(params)"]["participants"] == [2]
+    assert comm["reduce_scatter(grads)"]["calls"] == (1 + MICRO) * units
+    assert comm["all_reduce(grads)"]["calls"] == 2 * units
+    assert comm["reduce_scatter(grads)"]["participants"] == [2]
+    assert comm["all_reduce(grads)"]["participants"] == [2]
+    assert comm["all_gather(params)"]["participants"] == [2]
 
 
 @pytest.mark.multiprocess
@@ -259,7 +259,7 @@ def test_hierarchical_all_gather_is_bitwise_flat(mics_results):
     for r in mics_results:
         assert r["hier_unit_bitwise"] == [True, True, True]
         assert r["hier_model_bitwise"]
-    hier, flat = mics_results[0]["hier_ledger"], mics_results[0]["flat_ledger"]
+    hier, flat = mics_results[0]["hier_comm"], mics_results[0]["flat_comm"]
     assert hier["all_gather(params, inter-node)"]["participants"] == [2]
     assert hier["all_gather(params, intra-node)"]["participants"] == [2]
     assert flat["all_gather(params)"]["participants"] == [4]

@@ -19,6 +19,7 @@ from transencoder.eval import (
     best_accuracy,
     best_f1,
     binary_metrics,
+    headline_metric,
     primary_average,
     primary_metric,
     roc_auc,
@@ -238,16 +239,24 @@ def test_ensemble_and_both_orders():
     )
 
 
-def test_suite_with_sts_only_is_exactly_the_sts_result():
+def test_suite_with_sts_only_has_the_sts_result_in_the_one_shape():
     tasks = [_sts_task("A", [0, 1, 2, 3, 4]), _sts_task("B", [4, 0, 1, 3, 2])]
     scores = np.array([0.1, 0.3, 0.2, 0.8, 0.9, 0.5, 0.1, 0.2, 0.9, 0.3])
     suite = EvaluationSuite(tasks, aggregation="wmean")
     assert suite.pairs == StsEvaluator(tasks).pairs
     result = suite.from_scores(scores, models=["m"])
     reference = StsEvaluator(tasks, aggregation="wmean").from_scores(scores, models=["m"])
-    assert result.to_dict() == reference.to_dict()
+    data, expected = result.to_dict(), reference.to_dict()
+    assert set(data) == {"tasks", "average", "metric", "n", "aggregation", "models"}
+    assert {k: data[k] for k in expected} == {
+        **expected, "average": {**expected["average"], "primary": expected["average"]["spearman"]}
+    }  # fmt: skip
+    assert data["metric"] == "spearman" == headline_metric(data) and data["aggregation"] == "wmean"
     assert result.primary == reference.primary
-    assert primary_average(result.to_dict()) == reference.to_dict()["average"]["spearman"]
+    assert primary_average(data) == expected["average"]["spearman"]
+    # a result written before every result had ``primary`` and ``metric``
+    assert primary_average(expected) == data["average"]["primary"]
+    assert headline_metric(expected) == "spearman"
 
 
 def test_suite_with_both_families():
@@ -262,11 +271,17 @@ def test_suite_with_both_families():
     with pytest.warns(UserWarning, match="Q: AUC is undefined"):
         result = suite.from_scores(scores, models=["m"])
     data = json.loads(json.dumps(result.to_dict(), allow_nan=False))
-    assert set(data) == {"tasks", "average", "n", "models"} and list(data["tasks"]) == [
-        "S",
-        "P",
-        "Q",
-    ]
+    assert set(data) == {"tasks", "average", "metric", "n", "aggregation", "models"}
+    assert (
+        data["metric"] == "mixed"
+        and data["aggregation"] == "all"
+        and list(data["tasks"])
+        == [
+            "S",
+            "P",
+            "Q",
+        ]
+    )
     assert data["n"] == 11 and data["models"] == ["m"]
     assert data["tasks"]["S"] == StsEvaluator([sts]).from_scores(scores[:5]).to_dict()["tasks"]["S"]
     assert primary_metric(data["tasks"]["S"]) == ("spearman", 90.0)

@@ -6,15 +6,15 @@ import pytest
 import torch
 from torch import nn
 
-from transencoder.training.checkpoint import PhaseCheckpoint
-from transencoder.training.loop import train_phase
+from transencoder.training.loop import train_model
+from transencoder.training.snapshot import PhaseSnapshot
 from transencoder.training.step_config import StepConfig
 
 INPUTS = torch.randn(64, 6, generator=torch.Generator().manual_seed(0))
 TARGETS = INPUTS @ torch.arange(6.0) + 0.5
 
 
-def _plan(epoch: int) -> list[list[int]]:
+def _batch_order(epoch: int) -> list[list[int]]:
     order = torch.randperm(len(INPUTS), generator=torch.Generator().manual_seed(epoch)).tolist()
     return [order[i : i + 4] for i in range(0, len(order), 4)]  # 16 batches
 
@@ -27,18 +27,18 @@ def _loss(model, batch):
     return nn.functional.mse_loss(model(batch["x"]).squeeze(-1), batch["y"])
 
 
-def _phase(steps: int, *, on_step=None, checkpoint=None):
+def _phase(steps: int, *, on_step=None, snapshot_file=None):
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(6, 8), nn.Dropout(0.1), nn.Linear(8, 1))
-    stats = train_phase(
+    stats = train_model(
         model,
         name="test",
-        plan=_plan,
+        batch_order=_batch_order,
         collate=_collate,
         loss_fn=_loss,
         step_config=StepConfig(epochs=10, lr=1e-2, max_steps=steps),
         seed=3,
-        checkpoint=checkpoint,
+        snapshot_file=snapshot_file,
         checkpoint_every=10,
         show_progress_bar=False,
         on_step=on_step,
@@ -72,11 +72,11 @@ def test_a_resumed_phase_logs_the_same_losses(tmp_path):
         if step == 25:  # the snapshot of step 20 is on disk; steps 21-25 are lost
             raise _Killed
 
-    checkpoint = PhaseCheckpoint(tmp_path / "phase.pt")
+    snapshot_file = PhaseSnapshot(tmp_path / "phase.pt")
     with pytest.raises(_Killed):
-        _phase(45, on_step=die_after_snapshot, checkpoint=checkpoint)
-    assert checkpoint.load()["position"]["step"] == 20
-    resumed, resumed_model = _phase(45, checkpoint=checkpoint)
+        _phase(45, on_step=die_after_snapshot, snapshot_file=snapshot_file)
+    assert snapshot_file.load()["position"]["step"] == 20
+    resumed, resumed_model = _phase(45, snapshot_file=snapshot_file)
     assert resumed.resumed_from_step == 20
     assert resumed.losses == unbroken.losses  # bit for bit
     for a, b in zip(resumed_model.parameters(), unbroken_model.parameters()):
@@ -98,8 +98,8 @@ def test_the_step_budget_gives_the_asked_number_of_optimizer_steps(
     config = StepConfig(
         epochs=epochs, lr=1e-2, warmup_ratio=0.1, min_steps=min_steps, max_steps=max_steps
     )
-    stats = train_phase(
-        model, name="test", plan=_plan, collate=_collate, loss_fn=_loss, step_config=config,
+    stats = train_model(
+        model, name="test", batch_order=_batch_order, collate=_collate, loss_fn=_loss, step_config=config,
         seed=3, show_progress_bar=False, on_step=lambda step, loss, lr: rates.append(lr),
     )  # fmt: skip
     assert stats.steps == len(rates) == expected
@@ -138,7 +138,7 @@ def test_adamw_is_fused_on_plain_fp32_parameters_and_matches_torchs_reference():
     for step in range(5):
         for net, optimizer in ((model, ours), (reference, theirs)):
             optimizer.zero_grad()
-            _loss(net, _collate(_plan(step)[0])).backward()
+            _loss(net, _collate(_batch_order(step)[0])).backward()
             optimizer.step()
     for a, b in zip(model.parameters(), reference.parameters()):
         assert torch.allclose(a, b, atol=1e-6)

@@ -21,19 +21,22 @@ def _cos(a, b):
     )
 
 
-def _infonce_by_hand(view_a, view_b, tau):
+def _infonce_by_hand(encoded_a, encoded_b, tau):
     total = 0.0
-    for i, anchor in enumerate(view_a):
-        logits = [_cos(anchor, candidate) / tau for candidate in view_b]
+    for i, anchor in enumerate(encoded_a):
+        logits = [_cos(anchor, candidate) / tau for candidate in encoded_b]
         total += -(logits[i] - math.log(sum(math.exp(z) for z in logits)))
-    return total / len(view_a)
+    return total / len(encoded_a)
 
 
 def test_simcse_infonce_by_hand():
     torch.manual_seed(0)
-    view_a, view_b = torch.randn(3, 4, dtype=torch.float64), torch.randn(3, 4, dtype=torch.float64)
-    expected = _infonce_by_hand(view_a.tolist(), view_b.tolist(), 0.05)
-    assert simcse_infonce(view_a, view_b, 0.05).item() == pytest.approx(expected, rel=1e-5)
+    encoded_a, encoded_b = (
+        torch.randn(3, 4, dtype=torch.float64),
+        torch.randn(3, 4, dtype=torch.float64),
+    )
+    expected = _infonce_by_hand(encoded_a.tolist(), encoded_b.tolist(), 0.05)
+    assert simcse_infonce(encoded_a, encoded_b, 0.05).item() == pytest.approx(expected, rel=1e-5)
     # Identical views with orthogonal sentences: the loss is near zero.
     eye = torch.eye(3)
     assert simcse_infonce(eye, eye, 0.05).item() < 1e-6

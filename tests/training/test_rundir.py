@@ -212,13 +212,13 @@ def test_damaged_and_deleted_outputs(tiny_model, tmp_path):
 
 
 def test_a_damaged_snapshot_is_named(tiny_model, tmp_path):
-    from transencoder.training.checkpoint import PhaseCheckpoint
+    from transencoder.training.snapshot import PhaseSnapshot
 
     path = tmp_path / "state" / "cycle-1-bi.pt"
     path.parent.mkdir()
     path.write_bytes(b"PK\x03\x04 truncated")
     with pytest.raises(RunDirError, match=rf"{path}: the training snapshot is damaged .*delete it"):
-        PhaseCheckpoint(path).load()
+        PhaseSnapshot(path).load()
 
 
 def test_a_run_of_an_earlier_version_is_refused(tiny_model, tmp_path):

@@ -124,7 +124,7 @@ def _corpus(args: argparse.Namespace, dedupe: str):
 
 def _distributed_device(device: str | None) -> str | None:
     """Under ``accelerate launch`` / torchrun (``WORLD_SIZE`` > 1): join the process group; the
-    ranks then share the encoding and the search (see :mod:`transencoder.mining.sharded`)."""
+    ranks then share the encoding and the search (see :mod:`transencoder.mining.ranks`)."""
     import os
 
     import torch
@@ -141,7 +141,7 @@ def _distributed_device(device: str | None) -> str | None:
 def run(args: argparse.Namespace) -> int:
     from ..mining import MiningConfig, default_summary_path, mine_pairs
     from ..mining.mine import check_corpus
-    from ..mining.sharded import world
+    from ..mining.ranks import world
     from ..models import BiEncoder
 
     config = MiningConfig(

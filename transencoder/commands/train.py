@@ -261,18 +261,20 @@ def pool_is_pair_tasks(data) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..eval import read_once
     from ..training import run_trans_encoder
     from ..training.runtime import make_runtime
 
-    config = config_from_args(args)
-    runtime = make_runtime(config.distributed, device=config.run.device)
-    if runtime.is_main and config.recipe == "pairs" and not args.recipe:
-        print(
-            "recipe: pairs (the pool holds only pair-classification tasks: the cross-encoder "
-            f"learns the bi-encoder's token_f1 view, {config.cycles} cycles; --recipe recommended "
-            "for the STS recipe)"
-        )
-    report = run_trans_encoder(config, runtime=runtime, overwrite=args.overwrite)
+    with read_once():  # the recipe's choice and the run read the data folder once
+        config = config_from_args(args)
+        runtime = make_runtime(config.distributed, device=config.run.device)
+        if runtime.is_main and config.recipe == "pairs" and not args.recipe:
+            print(
+                "recipe: pairs (the pool holds only pair-classification tasks: the cross-encoder "
+                f"learns the bi-encoder's token_f1 view, {config.cycles} cycles; --recipe "
+                "recommended for the STS recipe)"
+            )
+        report = run_trans_encoder(config, runtime=runtime, overwrite=args.overwrite)
     if runtime.is_main:
         print(f"\nreport: {os.path.join(config.run.output_dir, 'report.md')}")
         for line in result_lines(report["evaluation"]):
@@ -283,13 +285,13 @@ def run(args: argparse.Namespace) -> int:
 def result_lines(evaluation: dict) -> list[str]:
     """The run's results, one line per model: the last cycle's and, when made, the average and
     the selected models."""
-    from ..eval import primary_average
+    from ..eval import headline_metric, primary_average
 
     cycles = [label for label in evaluation if label.startswith("cycle ")]
     shown = cycles[-1:] + [label for label in evaluation if label in ("average", "selected")]
     lines = []
     for label in shown:
         for tag, scores in evaluation[label].items():
-            metric = "Spearman" if "primary" not in scores["average"] else "primary metric"
+            metric = "Spearman" if headline_metric(scores) == "spearman" else "primary metric"
             lines.append(f"{label} {tag}: average {metric} {primary_average(scores):.2f}")
     return lines

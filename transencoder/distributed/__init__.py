@@ -7,15 +7,15 @@
 Modules (one concept each): :mod:`.topology` (groups and mesh), :mod:`.mics` (FSDP2 HSDP with
 two-hop sync and hierarchical all-gather; ZeRO-3 as its one-group case), :mod:`.gtc` (threshold
 compression hook), :mod:`.bmuf` (block model-update filtering), :mod:`.gtc_bmuf` (the
-combination), :mod:`.config`, :mod:`.strategy`, :mod:`.sharded` and :mod:`.bridge` (strategy
-objects), :mod:`.functional` (gathers for the training loop), :mod:`.waits` (barriers and
+combination), :mod:`.config`, :mod:`.strategy`, :mod:`.replicated` and :mod:`.sharded` (strategy
+objects), :mod:`.bridge` (``build_strategy``), :mod:`.functional` (gathers for the training loop), :mod:`.waits` (barriers and
 object gathers bounded by our timeout), :mod:`.accounting` (bytes and participants),
 :mod:`.memory` (bytes held per rank), :mod:`.faults` (dead peers).
 """
 
 from __future__ import annotations
 
-from .accounting import CONVENTION, CommLedger
+from .accounting import CONVENTION, CommCounter
 from .bmuf import BlockwiseModelUpdateFilter
 from .bridge import (
     DataParallelStrategy,
@@ -38,7 +38,7 @@ __all__ = [
     "CONVENTION",
     "STRATEGIES",
     "BlockwiseModelUpdateFilter",
-    "CommLedger",
+    "CommCounter",
     "DataParallelStrategy",
     "HierarchicalAllGather",
     "MiCSStrategy",

@@ -18,7 +18,7 @@ broadcast          ``S`` (0 for the last rank)  pipelined chain from the root; m
 ``p`` is the number of participants of that collective (a collective of one rank sends nothing).
 Padding that is actually transmitted (GTC pads every message to the longest) is counted.
 
-Only what is recorded inside the ``"train"`` phase counts towards the per-step figures; set-up
+Only what is recorded inside the ``"train"`` stage counts towards the per-step figures; set-up
 (the initial broadcast of the model), checkpoint gathering and evaluation are reported apart.
 """
 
@@ -37,7 +37,7 @@ CONVENTION = {
     "broadcast": "pipelined chain from the root: S for every rank but the last (mean (p-1)/p*S)",
     "hierarchical_all_gather": "inter-node all-gather of s_own among the group's nodes, then "
     "intra-node all-gather of the collected (nodes*s_own); each charged as an all-gather",
-    "per_step": "bytes recorded in the 'train' phase divided by optimizer steps",
+    "per_step": "bytes recorded in the 'train' stage divided by optimizer steps",
 }
 
 
@@ -70,7 +70,7 @@ class _Collective:
     participants: set[int] = field(default_factory=set)
 
 
-class CommLedger:
+class CommCounter:
     """Per-rank record of collective traffic and algorithm counters.
 
     Strategies call :meth:`record` for every collective they run (with the bytes computed by the
@@ -79,7 +79,7 @@ class CommLedger:
     """
 
     def __init__(self) -> None:
-        self._phase = "train"
+        self._stage = "train"
         self._collectives: dict[str, dict[str, _Collective]] = defaultdict(
             lambda: defaultdict(_Collective)
         )
@@ -88,21 +88,21 @@ class CommLedger:
         self.step_bytes: list[float] = []
 
     @contextmanager
-    def phase(self, name: str) -> Iterator[None]:
-        """Record the traffic inside the block under phase ``name`` (not per-step traffic)."""
-        previous, self._phase = self._phase, name
+    def stage(self, name: str) -> Iterator[None]:
+        """Record the traffic inside the block under stage ``name`` (not per-step traffic)."""
+        previous, self._stage = self._stage, name
         try:
             yield
         finally:
-            self._phase = previous
+            self._stage = previous
 
     def record(self, kind: str, participants: int, nbytes: float) -> None:
         """One collective of ``kind`` among ``participants`` ranks; ``nbytes`` sent by this rank."""
-        entry = self._collectives[self._phase][kind]
+        entry = self._collectives[self._stage][kind]
         entry.calls += 1
         entry.nbytes += float(nbytes)
         entry.participants.add(int(participants))
-        if self._phase == "train":
+        if self._stage == "train":
             self._step_bytes += float(nbytes)
 
     def count(self, name: str, amount: float = 1) -> None:
@@ -110,7 +110,7 @@ class CommLedger:
         self._counters[name] += amount
 
     def end_step(self) -> None:
-        """Close one optimizer step: its train-phase bytes become one entry of the history."""
+        """Close one optimizer step: its train-stage bytes become one entry of the history."""
         self.step_bytes.append(self._step_bytes)
         self._step_bytes = 0.0
 
@@ -122,9 +122,9 @@ class CommLedger:
         """Everything recorded, as plain JSON-ready values (this rank only)."""
         steps = self.steps
         total = float(sum(self.step_bytes))
-        phases = {}
-        for phase, kinds in self._collectives.items():
-            phases[phase] = {
+        stages = {}
+        for stage, kinds in self._collectives.items():
+            stages[stage] = {
                 kind: {
                     "participants": sorted(entry.participants),
                     "calls": entry.calls,
@@ -134,7 +134,7 @@ class CommLedger:
                             "calls_per_step": entry.calls / steps,
                             "bytes_per_step": entry.nbytes / steps,
                         }
-                        if phase == "train" and steps
+                        if stage == "train" and steps
                         else {}
                     ),
                 }
@@ -145,8 +145,8 @@ class CommLedger:
             "bytes_per_step_mean": total / steps if steps else 0.0,
             "bytes_per_step_max": max(self.step_bytes) if steps else 0.0,
             "bytes_total": total,
-            "collectives": phases.get("train", {}),
-            "other_phases": {k: v for k, v in phases.items() if k != "train"},
+            "collectives": stages.get("train", {}),
+            "other_stages": {k: v for k, v in stages.items() if k != "train"},
             "counters": dict(self._counters),
             "convention": CONVENTION,
         }

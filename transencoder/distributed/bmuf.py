@@ -52,7 +52,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from .accounting import CommLedger, all_gather_bytes, all_reduce_bytes
+from .accounting import CommCounter, all_gather_bytes, all_reduce_bytes
 from .compat import all_gather_flat
 
 
@@ -69,7 +69,7 @@ class BlockwiseModelUpdateFilter:
         block_lr: ``zeta`` (> 0).
         nesterov: Nesterov block momentum (else classical).
         warmup_steps: steps before the first sync (then one plain average).
-        ledger: where the traffic is recorded.
+        comm: where the traffic is recorded.
     """
 
     def __init__(
@@ -83,7 +83,7 @@ class BlockwiseModelUpdateFilter:
         block_lr: float = 1.0,
         nesterov: bool = True,
         warmup_steps: int = 0,
-        ledger: CommLedger | None = None,
+        comm: CommCounter | None = None,
     ) -> None:
         if not params:
             raise ValueError("BMUF needs at least one parameter")
@@ -106,7 +106,7 @@ class BlockwiseModelUpdateFilter:
         self.block_lr = float(block_lr)
         self.nesterov = bool(nesterov)
         self.warmup_steps = int(warmup_steps)
-        self.ledger = ledger if ledger is not None else CommLedger()
+        self.comm = comm if comm is not None else CommCounter()
         self.steps = 0
         self.syncs = 0
         #: Optimizer steps of local progress since the last exchange.
@@ -161,7 +161,7 @@ class BlockwiseModelUpdateFilter:
             self.global_slice.copy_(new_model)  # W_g
         self._publish()
         self.syncs += 1
-        self.ledger.count("bmuf_syncs" if not average_only else "bmuf_warmup_averages")
+        self.comm.count("bmuf_syncs" if not average_only else "bmuf_warmup_averages")
 
     @torch.no_grad()
     def finish(self) -> bool:
@@ -175,7 +175,7 @@ class BlockwiseModelUpdateFilter:
             return False
         self.global_slice.copy_(self._mean_slice())  # W = W_g = mean_i W_i; Delta is kept
         self._publish()
-        self.ledger.count("bmuf_final_averages")
+        self.comm.count("bmuf_final_averages")
         return True
 
     def _mean_slice(self) -> torch.Tensor:
@@ -185,7 +185,7 @@ class BlockwiseModelUpdateFilter:
         nbytes = mean_slice.numel() * mean_slice.element_size()
         if peers > 1:
             dist.all_reduce(mean_slice, group=self.replication_group)
-            self.ledger.record("all_reduce(bmuf)", peers, all_reduce_bytes(nbytes, peers))
+            self.comm.record("all_reduce(bmuf)", peers, all_reduce_bytes(nbytes, peers))
             mean_slice.div_(peers)
         return mean_slice
 
@@ -195,7 +195,7 @@ class BlockwiseModelUpdateFilter:
         if self.group_size > 1:
             nbytes = self.global_slice.numel() * self.global_slice.element_size()
             all_gather_flat(full, self.global_slice, group=self.partition_group)
-            self.ledger.record(
+            self.comm.record(
                 "all_gather(bmuf)", self.group_size, all_gather_bytes(nbytes, self.group_size)
             )
         else:

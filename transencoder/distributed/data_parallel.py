@@ -7,7 +7,7 @@ gradient hook only talks inside the group, and with no buffer synchronisation in
 (``broadcast_buffers=False``; buffers are not trained, re-sending them every step would be pure
 overhead).
 
-The dense hook is DDP's default all-reduce (divide by ``p``, sum) plus a ledger entry, so that
+The dense hook is DDP's default all-reduce (divide by ``p``, sum) plus a comm entry, so that
 the bytes of every strategy are counted by the same rules.
 """
 
@@ -21,7 +21,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from .accounting import CommLedger, all_reduce_bytes
+from .accounting import CommCounter, all_reduce_bytes
 from .gtc import GTCState, ThresholdCompressor, gtc_hook
 
 
@@ -30,19 +30,17 @@ class AllReduceState:
     """State of :func:`allreduce_hook`."""
 
     process_group: dist.ProcessGroup
-    ledger: CommLedger = field(default_factory=CommLedger)
+    comm: CommCounter = field(default_factory=CommCounter)
 
 
 def allreduce_hook(
     state: AllReduceState, bucket: dist.GradBucket
 ) -> torch.futures.Future[torch.Tensor]:
-    """DDP's default behaviour (mean over the group), recorded in the ledger."""
+    """DDP's default behaviour (mean over the group), recorded in the comm."""
     group = state.process_group
     p = group.size()
     tensor = bucket.buffer().div_(p)
-    state.ledger.record(
-        "all_reduce", p, all_reduce_bytes(tensor.numel() * tensor.element_size(), p)
-    )
+    state.comm.record("all_reduce", p, all_reduce_bytes(tensor.numel() * tensor.element_size(), p))
     work = dist.all_reduce(tensor, group=group, async_op=True)
     return work.get_future().then(lambda fut: fut.value()[0])
 
@@ -58,7 +56,7 @@ def wrap_data_parallel(
     module: nn.Module,
     process_group: dist.ProcessGroup,
     *,
-    ledger: CommLedger,
+    comm: CommCounter,
     threshold: float | None = None,
     device: torch.device,
     bucket_cap_mb: float = 25.0,
@@ -69,7 +67,7 @@ def wrap_data_parallel(
     Args:
         module: the model, already on ``device``.
         process_group: the ranks whose gradients are combined every step.
-        ledger: where the hook records its traffic.
+        comm: where the hook records its traffic.
         threshold: GTC's ``tau``; ``None`` for the dense all-reduce.
         device: the device of this rank (``device_ids`` is set for CUDA).
         bucket_cap_mb: DDP bucket size.
@@ -94,9 +92,9 @@ def wrap_data_parallel(
         **buffers,
     )
     if threshold is None:
-        state: AllReduceState | GTCState = AllReduceState(process_group, ledger)
+        state: AllReduceState | GTCState = AllReduceState(process_group, comm)
         ddp.register_comm_hook(state, allreduce_hook)
     else:
-        state = GTCState(process_group, ThresholdCompressor(threshold), ledger)
+        state = GTCState(process_group, ThresholdCompressor(threshold), comm)
         ddp.register_comm_hook(state, gtc_hook)
     return ddp, state

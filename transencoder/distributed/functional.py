@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from .accounting import CommLedger, all_gather_bytes
+from .accounting import CommCounter, all_gather_bytes
 from .compat import all_gather_flat
 from .faults import translate_errors
 from .waits import wait_group
@@ -41,7 +41,7 @@ def _comm_device(group: dist.ProcessGroup | None, tensor: torch.Tensor) -> torch
 
 
 def _gather_rows(
-    tensor: torch.Tensor, group: dist.ProcessGroup | None, ledger: CommLedger | None
+    tensor: torch.Tensor, group: dist.ProcessGroup | None, comm: CommCounter | None
 ) -> tuple[torch.Tensor, list[int]]:
     """All ranks' ``tensor`` concatenated along dim 0 (rows may differ), and the row counts."""
     world, _ = _world(group)
@@ -54,9 +54,9 @@ def _gather_rows(
     padded[: tensor.shape[0]] = tensor
     gathered = tensor.new_empty((world * longest, *tensor.shape[1:]))
     all_gather_flat(gathered, padded.contiguous(), group=group)
-    if ledger is not None:
-        ledger.record("all_gather(rows)", world, all_gather_bytes(8, world))
-        ledger.record(
+    if comm is not None:
+        comm.record("all_gather(rows)", world, all_gather_bytes(8, world))
+        comm.record(
             "all_gather(embeddings)",
             world,
             all_gather_bytes(padded.numel() * padded.element_size(), world),
@@ -67,9 +67,9 @@ def _gather_rows(
 
 class _AllGatherWithGrad(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, tensor, group, scale, ledger):
+    def forward(ctx, tensor, group, scale, comm):
         world, rank = _world(group)
-        gathered, counts = _gather_rows(tensor.detach(), group, ledger)
+        gathered, counts = _gather_rows(tensor.detach(), group, comm)
         ctx.start = sum(counts[:rank])
         ctx.rows = counts[rank]
         ctx.factor = float(world) if scale else 1.0
@@ -88,7 +88,7 @@ def all_gather_with_grad(
     group: dist.ProcessGroup | None = None,
     *,
     scale: bool = True,
-    ledger: CommLedger | None = None,
+    comm: CommCounter | None = None,
 ) -> torch.Tensor:
     """Concatenate every rank's ``tensor`` along dim 0; the gradient flows to the local slice.
 
@@ -104,7 +104,7 @@ def all_gather_with_grad(
         tensor: ``(rows, ...)``; ``rows`` may differ between ranks (e.g. the last batch).
         group: the data-parallel ranks (``strategy.data_parallel_group``; default: the world).
         scale: multiply the local gradient by the group size (see above).
-        ledger: record the traffic (``strategy.ledger``), optional.
+        comm: record the traffic (``strategy.comm``), optional.
 
     Returns:
         ``(sum of rows, ...)``, ranks in order.
@@ -112,7 +112,7 @@ def all_gather_with_grad(
     world, _ = _world(group)
     if world == 1:
         return tensor
-    return _AllGatherWithGrad.apply(tensor, group, scale, ledger)
+    return _AllGatherWithGrad.apply(tensor, group, scale, comm)
 
 
 def shard_indices(n: int, rank: int, world: int) -> range:
@@ -137,7 +137,7 @@ def gather_in_order(
     n: int,
     group: dist.ProcessGroup | None = None,
     *,
-    ledger: CommLedger | None = None,
+    comm: CommCounter | None = None,
 ) -> torch.Tensor | np.ndarray:
     """All ``n`` scores on every rank, in the original order.
 
@@ -147,7 +147,7 @@ def gather_in_order(
         n: the total number of items.
         group: the ranks that shared the work (default: the whole world, over the wait group
             of :mod:`.waits`, so the gather waits at most ``wait_timeout()`` for a peer).
-        ledger: record the traffic, optional.
+        comm: record the traffic, optional.
 
     Returns:
         The same type as ``local_scores`` (a CPU array for numpy input), first dimension ``n``.
@@ -176,8 +176,8 @@ def gather_in_order(
     gathered = scores.new_empty((world * width, *scores.shape[1:]))
     with translate_errors("gathering scores"):
         all_gather_flat(gathered, padded.contiguous(), group=group)
-    if ledger is not None:
-        ledger.record(
+    if comm is not None:
+        comm.record(
             "all_gather(scores)",
             world,
             all_gather_bytes(padded.numel() * padded.element_size(), world),

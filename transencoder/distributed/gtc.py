@@ -47,7 +47,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from .accounting import CommLedger, all_gather_bytes
+from .accounting import CommCounter, all_gather_bytes
 from .compat import all_gather_flat
 
 #: Bit 31 of an int32 word: set when the entry is ``-tau``.
@@ -149,7 +149,7 @@ def decode_sum(codes: torch.Tensor, numel: int) -> torch.Tensor:
 
 
 def exchange_codes(
-    codes: torch.Tensor, group: dist.ProcessGroup, ledger: CommLedger | None = None
+    codes: torch.Tensor, group: dist.ProcessGroup, comm: CommCounter | None = None
 ) -> torch.Tensor:
     """Variable-length all-gather: every member's codes, concatenated in group-rank order.
 
@@ -160,8 +160,8 @@ def exchange_codes(
     count = torch.tensor([codes.numel()], dtype=torch.int32, device=codes.device)
     counts = torch.empty(p, dtype=torch.int32, device=codes.device)
     all_gather_flat(counts, count, group=group)
-    if ledger is not None:
-        ledger.record("all_gather(gtc counts)", p, all_gather_bytes(4, p))
+    if comm is not None:
+        comm.record("all_gather(gtc counts)", p, all_gather_bytes(4, p))
     longest = int(counts.max())
     if longest == 0:
         return codes.new_empty(0)
@@ -169,8 +169,8 @@ def exchange_codes(
     padded[: codes.numel()] = codes
     gathered = codes.new_empty(p * longest)
     all_gather_flat(gathered, padded, group=group)
-    if ledger is not None:
-        ledger.record("all_gather(gtc codes)", p, all_gather_bytes(4 * longest, p))
+    if comm is not None:
+        comm.record("all_gather(gtc codes)", p, all_gather_bytes(4 * longest, p))
     valid = torch.arange(longest, device=codes.device).unsqueeze(0) < counts.unsqueeze(1)
     return gathered.view(p, longest)[valid]
 
@@ -227,19 +227,19 @@ class ExchangeThread:
 
 @dataclass
 class GTCState:
-    """State of :func:`gtc_hook`: the group it talks over, the compressor, the ledger.
+    """State of :func:`gtc_hook`: the group it talks over, the compressor, the comm.
 
     Attributes:
         process_group: the GTC group (the ranks of one partition group).
         compressor: residuals and threshold.
-        ledger: where the traffic is recorded.
+        comm: where the traffic is recorded.
         keep_last_codes: keep, per bucket index, the bucket's parameters and this rank's codes
             of the last call in ``last_codes`` (for tests and debugging).
     """
 
     process_group: dist.ProcessGroup
     compressor: ThresholdCompressor
-    ledger: CommLedger = field(default_factory=CommLedger)
+    comm: CommCounter = field(default_factory=CommCounter)
     keep_last_codes: bool = False
     last_codes: dict[int, tuple[list[nn.Parameter], torch.Tensor]] = field(default_factory=dict)
     exchange: ExchangeThread | None = field(default=None, repr=False)
@@ -279,10 +279,10 @@ def gtc_hook(state: GTCState, bucket: dist.GradBucket) -> torch.futures.Future[t
             state.last_codes[index] = (params, codes.clone())
         group = state.process_group
         p = group.size()
-        all_codes = exchange_codes(codes, group, state.ledger) if p > 1 else codes
+        all_codes = exchange_codes(codes, group, state.comm) if p > 1 else codes
         counts = decode_sum(all_codes, numel)
-        state.ledger.count("gtc_words_sent", codes.numel())
-        state.ledger.count("gtc_elements", numel)
+        state.comm.count("gtc_words_sent", codes.numel())
+        state.comm.count("gtc_elements", numel)
         return counts.to(dtype).mul_(state.compressor.threshold).div_(p)
 
     return state.exchange.submit(exchange)

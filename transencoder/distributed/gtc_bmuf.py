@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .accounting import CommLedger
+from .accounting import CommCounter
 from .bmuf import BlockwiseModelUpdateFilter
 from .data_parallel import AllReduceState, wrap_data_parallel
 from .gtc import GTCState
@@ -62,7 +62,7 @@ def build_group_training(
     module: nn.Module,
     groups: ProcessGroups,
     *,
-    ledger: CommLedger,
+    comm: CommCounter,
     device: torch.device,
     threshold: float | None,
     block_steps: int | None,
@@ -78,7 +78,7 @@ def build_group_training(
     Args:
         module: on ``device``, with identical values on every rank.
         groups: from :func:`~transencoder.distributed.topology.build_process_groups`.
-        ledger: traffic record shared by the hook and BMUF.
+        comm: traffic record shared by the hook and BMUF.
         device: this rank's device.
         threshold: GTC's ``tau`` inside the group; ``None`` for a dense all-reduce.
         block_steps: BMUF's ``K``; ``None`` for no cross-group synchronisation (then the group
@@ -100,7 +100,7 @@ def build_group_training(
         model, state = wrap_data_parallel(
             module,
             groups.partition_group,
-            ledger=ledger,
+            comm=comm,
             threshold=threshold,
             device=device,
             bucket_cap_mb=bucket_cap_mb,
@@ -119,6 +119,6 @@ def build_group_training(
             block_lr=block_lr,
             nesterov=nesterov,
             warmup_steps=warmup_steps,
-            ledger=ledger,
+            comm=comm,
         )
     return GroupTraining(model=model, module=module, hook_state=state, bmuf=bmuf)

@@ -47,7 +47,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.distributed.fsdp import FSDPModule, fully_shard
 
-from .accounting import CommLedger, all_gather_bytes, all_reduce_bytes, reduce_scatter_bytes
+from .accounting import CommCounter, all_gather_bytes, all_reduce_bytes, reduce_scatter_bytes
 from .compat import AllGather, ReduceScatter, all_gather_flat, reduce_scatter_flat
 from .topology import ProcessGroups
 
@@ -60,14 +60,14 @@ class _EmptyAlloc:
 
 
 class AccountedAllGather(_EmptyAlloc, AllGather):
-    """FSDP2's flat all-gather over the partition group, recorded in the ledger."""
+    """FSDP2's flat all-gather over the partition group, recorded in the comm."""
 
-    def __init__(self, ledger: CommLedger) -> None:
-        self.ledger = ledger
+    def __init__(self, comm: CommCounter) -> None:
+        self.comm = comm
 
     def __call__(self, output_tensor, input_tensor, group, async_op: bool = False):
         p = group.size()
-        self.ledger.record(
+        self.comm.record(
             "all_gather(params)",
             p,
             all_gather_bytes(input_tensor.numel() * input_tensor.element_size(), p),
@@ -82,18 +82,18 @@ class HierarchicalAllGather(_EmptyAlloc, AllGather):
         inter_node_group: this rank and the ranks with its node-local index on the group's other
             nodes (``n`` ranks).
         intra_node_group: the ranks of this rank's node inside the group (``k`` ranks).
-        ledger: where both stages are recorded (optional).
+        comm: where both stages are recorded (optional).
     """
 
     def __init__(
         self,
         inter_node_group: dist.ProcessGroup,
         intra_node_group: dist.ProcessGroup,
-        ledger: CommLedger | None = None,
+        comm: CommCounter | None = None,
     ) -> None:
         self.inter_node_group = inter_node_group
         self.intra_node_group = intra_node_group
-        self.ledger = ledger
+        self.comm = comm
 
     def __call__(self, output_tensor, input_tensor, group, async_op: bool = False):
         """Fill ``output_tensor`` with every group member's ``input_tensor``, in group-rank order.
@@ -118,12 +118,12 @@ class HierarchicalAllGather(_EmptyAlloc, AllGather):
         all_gather_flat(out, mine, group=self.intra_node_group)
         # 3) reorder to group-rank order [node][local], in place.
         transpose_blocks_(out, rows=local, cols=nodes, block=block)
-        if self.ledger is not None:
+        if self.comm is not None:
             nbytes = block * input_tensor.element_size()
-            self.ledger.record(
+            self.comm.record(
                 "all_gather(params, inter-node)", nodes, all_gather_bytes(nbytes, nodes)
             )
-            self.ledger.record(
+            self.comm.record(
                 "all_gather(params, intra-node)", local, all_gather_bytes(nodes * nbytes, local)
             )
         return None
@@ -162,12 +162,12 @@ def transpose_blocks_(flat: torch.Tensor, *, rows: int, cols: int, block: int) -
 class AccountedReduceScatter(_EmptyAlloc, ReduceScatter):
     """Reduce-scatter inside the partition group, recorded; never sends AVG to gloo."""
 
-    def __init__(self, ledger: CommLedger) -> None:
-        self.ledger = ledger
+    def __init__(self, comm: CommCounter) -> None:
+        self.comm = comm
 
     def __call__(self, output_tensor, input_tensor, group, op, async_op: bool = False):
         p = group.size()
-        self.ledger.record(
+        self.comm.record(
             "reduce_scatter(grads)",
             p,
             reduce_scatter_bytes(input_tensor.numel() * input_tensor.element_size(), p),
@@ -203,7 +203,7 @@ def apply_mics(
     model: nn.Module,
     groups: ProcessGroups,
     *,
-    ledger: CommLedger,
+    comm: CommCounter,
     hierarchical: bool | None = None,
     reshard_after_forward: bool = True,
     shard_units: Callable[[nn.Module], list[nn.Module]] = default_shard_units,
@@ -214,7 +214,7 @@ def apply_mics(
         model: on the device of ``groups.mesh``; identical on all ranks (FSDP2 shards what is
             there and does not broadcast).
         groups: built with a ``device_type`` so that ``groups.mesh`` exists.
-        ledger: traffic record for the all-gathers, reduce-scatters and all-reduces.
+        comm: traffic record for the all-gathers, reduce-scatters and all-reduces.
         hierarchical: use :class:`HierarchicalAllGather`; default: when the partition group
             spans (virtual) nodes.
         reshard_after_forward: free gathered parameters after forward (ZeRO-3 behaviour).
@@ -238,16 +238,16 @@ def apply_mics(
 
     gather: AllGather
     if hierarchical:
-        gather = HierarchicalAllGather(groups.inter_node_group, groups.intra_node_group, ledger)
+        gather = HierarchicalAllGather(groups.inter_node_group, groups.intra_node_group, comm)
     else:
-        gather = AccountedAllGather(ledger)
-    scatter = AccountedReduceScatter(ledger)
+        gather = AccountedAllGather(comm)
+    scatter = AccountedReduceScatter(comm)
     peers = topology.num_groups
 
     def count_all_reduce(reduce_output: torch.Tensor) -> None:
         # Runs after FSDP's native HSDP all-reduce (only on the last micro-batch).
         nbytes = reduce_output.numel() * reduce_output.element_size()
-        ledger.record("all_reduce(grads)", peers, all_reduce_bytes(nbytes, peers))
+        comm.record("all_reduce(grads)", peers, all_reduce_bytes(nbytes, peers))
 
     for module in model.modules():
         if isinstance(module, FSDPModule):

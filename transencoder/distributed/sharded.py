@@ -37,7 +37,7 @@ class MiCSStrategy(Strategy):
         return mics.apply_mics(
             model,
             self.groups,
-            ledger=self.ledger,
+            comm=self.comm,
             hierarchical=hierarchical if self.hierarchical is None else self.hierarchical,
             reshard_after_forward=self.config.reshard_after_forward,
         )
@@ -54,7 +54,7 @@ class MiCSStrategy(Strategy):
     def full_state_dict(
         self, model: nn.Module, *, rank0_only: bool = False
     ) -> dict[str, torch.Tensor]:
-        with self.ledger.phase("checkpoint"), translate_errors("full_state_dict", rank=self.rank):
+        with self.comm.stage("checkpoint"), translate_errors("full_state_dict", rank=self.rank):
             return mics.full_state_dict(model, rank0_only=rank0_only)
 
     @contextmanager
@@ -64,7 +64,7 @@ class MiCSStrategy(Strategy):
         and exit; memory: one full copy of the parameters per rank."""
         units = mics.fsdp_modules(model)
         with (
-            self.ledger.phase("gather-for-inference"),
+            self.comm.stage("gather-for-inference"),
             translate_errors("gathered()", rank=self.rank),
         ):
             for unit in units:

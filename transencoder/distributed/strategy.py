@@ -1,6 +1,6 @@
-"""The base of every strategy: device, process groups, ledger, memory, and a clean close.
+"""The base of every strategy: device, process groups, comm, memory, and a clean close.
 
-Subclasses: :class:`~transencoder.distributed.bridge.DataParallelStrategy` (ddp, gtc, bmuf,
+Subclasses: :class:`~transencoder.distributed.replicated.DataParallelStrategy` (ddp, gtc, bmuf,
 gtc-bmuf) and :class:`~transencoder.distributed.sharded.MiCSStrategy` /
 :class:`~transencoder.distributed.sharded.ZeRO3Strategy`; build them with
 :func:`~transencoder.distributed.bridge.build_strategy`.
@@ -18,7 +18,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from .accounting import CommLedger, broadcast_bytes
+from .accounting import CommCounter, broadcast_bytes
 from .config import StrategyConfig
 from .faults import Heartbeat, translate_errors
 from .memory import CONVENTION as MEMORY_CONVENTION
@@ -63,7 +63,7 @@ def _ensure_initialized(device: torch.device) -> None:
 
 
 class Strategy:
-    """Base class: process groups, ledger, memory figures and the calls every strategy answers."""
+    """Base class: process groups, comm, memory figures and the calls every strategy answers."""
 
     #: Whether the strategy shards the model over a 2-D mesh (its groups need the mesh).
     needs_mesh = False
@@ -88,7 +88,7 @@ class Strategy:
             config.resolve_group_size(self.world_size),
             config.resolve_ranks_per_node(),
         )
-        self.ledger = CommLedger()
+        self.comm = CommCounter()
         with translate_errors("building process groups", rank=self.rank):
             self.groups: ProcessGroups = build_process_groups(
                 self.topology,
@@ -166,7 +166,7 @@ class Strategy:
         self._prepared = True
         model = model.to(self.device)
         with (
-            self.ledger.phase("setup"),
+            self.comm.stage("setup"),
             translate_errors("prepare (initial broadcast)", rank=self.rank),
         ):
             self._broadcast(model)
@@ -198,7 +198,7 @@ class Strategy:
             optimizer.zero_grad(set_to_none=True)
             self._after_step()
         self._peak.end()
-        self.ledger.end_step()
+        self.comm.end_step()
 
     def unwrap(self, model: nn.Module) -> nn.Module:
         """The original module (e.g. the BiEncoder)."""
@@ -221,7 +221,7 @@ class Strategy:
         """This rank's traffic (bytes per step: mean, max, total; collectives with their
         participants; algorithm counters; the convention), its memory (``"memory"``), the
         topology and the config."""
-        summary = self.ledger.summary()
+        summary = self.comm.summary()
         counters = summary["counters"]
         if counters.get("gtc_elements"):
             summary["gtc_sent_fraction"] = counters["gtc_words_sent"] / counters["gtc_elements"]
@@ -281,4 +281,4 @@ class Strategy:
         for tensor in list(model.parameters()) + list(model.buffers()):
             dist.broadcast(tensor.data, src=0, group=group)
             nbytes = tensor.numel() * tensor.element_size()
-            self.ledger.record("broadcast(init)", p, broadcast_bytes(nbytes, p, self.rank))
+            self.comm.record("broadcast(init)", p, broadcast_bytes(nbytes, p, self.rank))

@@ -32,23 +32,33 @@ from .data import (
     StsSubset,
     StsTask,
 )
-from .discover import FORMATS, Location, find_tasks, locate_tasks, read_location
-from .discover_all import ALL_FORMATS, find_all_tasks
 from .evaluator import DegenerateEvaluationWarning, StsEvaluator, StsResult, model_scores
+from .find import (
+    Location,
+    find_all_tasks,
+    find_data,
+    find_pair_tasks,
+    find_tasks,
+    locate_pair_tasks,
+    locate_tasks,
+    read_once,
+)
+from .formats import ALL_FORMATS, FILE_FORMATS, FOLDER_FORMATS, STS_FORMATS, Format
 from .metrics import AGGREGATIONS, Correlation, TaskScore, aggregate, correlate
 from .pair_datasets import read_pair_dataset
-from .pair_discover import find_pair_tasks, locate_pair_tasks
 from .pair_evaluator import PairClassificationEvaluator, PairClassificationResult
 from .pair_readers import PAIR_FORMATS, read_pair_file
 from .readers import read_sick, read_sts_year, read_stsb
-from .suite import EvaluationSuite, SuiteResult, primary_average, primary_metric
+from .suite import EvaluationSuite, SuiteResult, headline_metric, primary_average, primary_metric
 from .table_readers import read_hf_dataset, read_tsv
 from .task_names import canonical_task_name
 
 __all__ = [
     "AGGREGATIONS",
     "ALL_FORMATS",
-    "FORMATS",
+    "FILE_FORMATS",
+    "FOLDER_FORMATS",
+    "STS_FORMATS",
     "PAIR_FORMATS",
     "PAIR_TASKS",
     "STS_TASKS",
@@ -58,6 +68,7 @@ __all__ = [
     "DataFormatError",
     "DegenerateEvaluationWarning",
     "EvaluationSuite",
+    "Format",
     "Location",
     "PairClassificationEvaluator",
     "PairClassificationResult",
@@ -78,15 +89,17 @@ __all__ = [
     "canonical_task_name",
     "correlate",
     "find_all_tasks",
+    "find_data",
     "find_pair_tasks",
     "find_tasks",
+    "headline_metric",
     "locate_pair_tasks",
     "locate_tasks",
     "model_scores",
     "primary_average",
     "primary_metric",
     "read_hf_dataset",
-    "read_location",
+    "read_once",
     "read_pair_dataset",
     "read_pair_file",
     "read_sick",

@@ -5,9 +5,10 @@
     >>> result.to_dict()["average"]["primary"]
 
 Each task has its own primary metric (Spearman x100 for STS, ROC-AUC x100 for pairs, see
-:func:`primary_metric`); the suite's ``primary`` is their mean over the tasks that have one.
-With STS tasks only, :meth:`SuiteResult.to_dict` is exactly :meth:`StsResult.to_dict`, so
-reports and callers written for STS keep working.
+:func:`primary_metric`); the suite's ``primary`` is their mean over the tasks that have one
+(with STS tasks only, the STS average Spearman). :meth:`SuiteResult.to_dict` has one shape
+whatever the task mix: ``tasks``, ``average`` (always with ``primary``), ``metric`` (what
+``primary`` is: ``spearman``, ``auc`` or ``mixed``), ``n``, ``models``, ``aggregation``.
 """
 
 from __future__ import annotations
@@ -36,9 +37,22 @@ def primary_metric(task: dict) -> tuple[str, float | None]:
 
 
 def primary_average(result: dict) -> float | None:
-    """The headline of a result dict: ``average.primary``, or ``average.spearman`` (STS only)."""
+    """The headline of a result dict: ``average.primary`` (``average.spearman`` in an STS-only
+    result written before every result had ``primary``)."""
     average = result["average"]
     return average.get("primary", average.get("spearman"))
+
+
+def headline_metric(result: dict) -> str:
+    """What a result dict's ``average.primary`` is: ``spearman`` (STS tasks only), ``auc``
+    (pair tasks only) or ``mixed`` (the mean of both kinds); told from the keys of a result
+    written before results said so."""
+    if "metric" in result:
+        return result["metric"]
+    average = result["average"]
+    if "primary" not in average:
+        return "spearman"
+    return "mixed" if "spearman" in average else "auc"
 
 
 @dataclass
@@ -62,27 +76,36 @@ class SuiteResult:
             out.update(self.sts.average)
         if self.pair:
             out.update(self.pair.average)
-        primaries = [t.spearman for t in (self.sts.tasks.values() if self.sts else [])]
-        primaries += [t.auc for t in (self.pair.tasks.values() if self.pair else [])]
-        out["primary"] = mean_of_defined(primaries)
+        if self.pair is None:
+            out["primary"] = self.sts.primary
+        else:
+            primaries = [t.spearman for t in (self.sts.tasks.values() if self.sts else [])]
+            primaries += [t.auc for t in self.pair.tasks.values()]
+            out["primary"] = mean_of_defined(primaries)
         return out
 
     @property
     def primary(self) -> float:
         """Mean over tasks of each task's primary metric (the STS average alone for STS only)."""
-        return self.sts.primary if self.pair is None else self.average["primary"]
+        return self.average["primary"]
+
+    @property
+    def metric(self) -> str:
+        """What :attr:`primary` is: ``spearman``, ``auc`` or ``mixed``."""
+        return "spearman" if self.pair is None else "auc" if self.sts is None else "mixed"
 
     def to_dict(self) -> dict:
-        if self.pair is None:
-            return self.sts.to_dict()
         tasks = {}
         if self.sts:
             tasks.update({name: score.to_dict() for name, score in self.sts.tasks.items()})
-        tasks.update({name: self.pair.task_dict(name) for name in self.pair.tasks})
+        if self.pair:
+            tasks.update({name: self.pair.task_dict(name) for name in self.pair.tasks})
         return {
             "tasks": tasks,
             "average": {k: rounded(v) for k, v in self.average.items()},
+            "metric": self.metric,
             "n": sum(score.n for score in self.tasks.values()),
+            "aggregation": self.sts.aggregation if self.sts else None,
             "models": self.models,
         }
 

@@ -1,15 +1,15 @@
 """SimCSE's unsupervised contrastive loss, and Mirror-BERT's random span masking.
 
-SimCSE (Gao et al., EMNLP 2021): every sentence is encoded twice with dropout on; the two views
+SimCSE (Gao et al., EMNLP 2021): every sentence is encoded twice with dropout on; the two encodings
 are positives, the other sentences of the batch are negatives. With ``h`` and ``h'`` the two
-views of a batch of ``N`` sentences and ``tau`` the temperature::
+encodings of a batch of ``N`` sentences and ``tau`` the temperature::
 
     loss = -1/N * sum_i log( exp(cos(h_i, h'_i) / tau) / sum_j exp(cos(h_i, h'_j) / tau) )
 
 Mirror-BERT (Liu et al., EMNLP 2021) adds input augmentation: a random span of ``k`` tokens of
-one view is replaced by ``[MASK]``; its temperature is 0.04 and it pools with the mean.
+one encoding's input is replaced by ``[MASK]``; its temperature is 0.04 and it pools with the mean.
 
-Under data parallelism both views must be gathered from every rank before the loss (with the
+Under data parallelism both encodings must be gathered from every rank before the loss (with the
 gradient flowing to the local rows, ``transencoder.distributed.all_gather_with_grad``), or each
 rank sees only its own negatives.
 """
@@ -21,24 +21,26 @@ import torch.nn.functional as F
 
 
 def simcse_infonce(
-    view_a: torch.Tensor, view_b: torch.Tensor, temperature: float = 0.05
+    encoded_a: torch.Tensor, encoded_b: torch.Tensor, temperature: float = 0.05
 ) -> torch.Tensor:
     """InfoNCE over in-batch negatives.
 
     Args:
-        view_a: ``(N, d)`` first views.
-        view_b: ``(N, d)`` second views of the same sentences (row ``i`` is ``view_a[i]``'s positive).
+        encoded_a: ``(N, d)`` first encodings.
+        encoded_b: ``(N, d)`` second encodings of the same sentences (row ``i`` is ``encoded_a[i]``'s positive).
         temperature: the softmax temperature ``tau`` (SimCSE 0.05, Mirror-BERT 0.04).
 
     Returns:
         The mean loss over the anchors (a scalar).
     """
-    if view_a.shape != view_b.shape:
-        raise ValueError(f"views differ in shape: {tuple(view_a.shape)} vs {tuple(view_b.shape)}")
+    if encoded_a.shape != encoded_b.shape:
+        raise ValueError(
+            f"the encodings differ in shape: {tuple(encoded_a.shape)} vs {tuple(encoded_b.shape)}"
+        )
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
-    logits = F.normalize(view_a, dim=-1) @ F.normalize(view_b, dim=-1).T / temperature
-    targets = torch.arange(view_a.shape[0], device=view_a.device)
+    logits = F.normalize(encoded_a, dim=-1) @ F.normalize(encoded_b, dim=-1).T / temperature
+    targets = torch.arange(encoded_a.shape[0], device=encoded_a.device)
     return F.cross_entropy(logits.float(), targets)
 
 

@@ -29,8 +29,8 @@ from .candidates import build_candidates, histogram
 from .config import MiningConfig
 from .corpus import Corpus, build_corpus
 from .embeddings import encode_corpus, open_cache
+from .ranks import encode_sharded, world
 from .search import cached_search
-from .sharded import encode_sharded, world
 from .topk import normalized
 
 

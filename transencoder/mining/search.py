@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from ..files import save_npy, write_json
 from .config import MiningConfig
 from .embeddings import EmbeddingCache
-from .sharded import broadcast_flag, broadcast_neighbours, exact_sharded, index_sharded, world
+from .ranks import broadcast_flag, broadcast_neighbours, exact_sharded, index_sharded, world
 from .topk import Neighbours, exact_neighbours
 
 

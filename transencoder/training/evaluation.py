@@ -100,7 +100,6 @@ class RunEvaluation:
 
 
 def _headline(result) -> str:
-    average = result.to_dict()["average"]
-    if "primary" not in average:
+    if result.metric == "spearman":
         return f"average Spearman {result.primary:.2f}"
     return f"average of the tasks' primary metrics {result.primary:.2f}"

@@ -1,7 +1,7 @@
 """The optimisation loop shared by every Trans-Encoder step.
 
-One epoch is a plan of batches (lists of example indices, a pure function of the seed and the
-epoch number); ``collate`` turns indices into padded tensors; ``loss_fn`` computes the loss.
+One epoch follows a batch order (lists of example indices, a pure function of the seed and
+the epoch number); ``collate`` turns indices into padded tensors; ``loss_fn`` computes the loss.
 AdamW (no decay on biases and LayerNorm), linear warm-up then linear decay to zero, gradient
 accumulation, gradient clipping, bf16 autocast where ``precision`` resolves to it (on a CPU with
 bf16 units as on a GPU; :mod:`transencoder.precision`). Every ``checkpoint_every`` optimizer
@@ -26,8 +26,8 @@ from tqdm.auto import tqdm
 
 from ..models.bi_encoder import progress_default
 from ..precision import autocast
-from .checkpoint import PhaseCheckpoint, set_rng_state
 from .runtime import LocalRuntime, Runtime
+from .snapshot import PhaseSnapshot, set_rng_state
 from .step_config import StepConfig
 
 Batch = dict[str, torch.Tensor]
@@ -106,23 +106,23 @@ def linear_schedule(
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def train_phase(
+def train_model(
     model: nn.Module,
     *,
     name: str,
-    plan: Callable[[int], Sequence[Sequence[int]]],
+    batch_order: Callable[[int], Sequence[Sequence[int]]],
     collate: Callable[[Sequence[int]], Batch],
     loss_fn: Callable[[nn.Module, Batch], torch.Tensor],
     step_config: StepConfig,
     seed: int,
-    checkpoint: PhaseCheckpoint | None = None,
+    snapshot_file: PhaseSnapshot | None = None,
     checkpoint_every: int = 100,
     runtime: Runtime | None = None,
     precision: str = "auto",
     show_progress_bar: bool | None = None,
     on_step: Callable[[int, torch.Tensor, float], None] | None = None,
 ) -> PhaseStats:
-    """Train ``model`` in place for ``step_config.epochs`` epochs of ``plan``.
+    """Train ``model`` in place for ``step_config.epochs`` epochs of ``batch_order``.
 
     ``precision`` (``auto``, ``bf16``, ``fp32``) is the forward and backward passes' autocast;
     weights, gradients and optimizer states stay fp32.
@@ -133,9 +133,9 @@ def train_phase(
     runtime = runtime or LocalRuntime()
     cfg = step_config
     if runtime.world_size > 1:  # every rank needs a share: drop a last batch smaller than the world
-        planned = plan
-        plan = lambda epoch: [b for b in planned(epoch) if len(b) >= runtime.world_size]  # noqa: E731
-    batches_per_epoch = len(plan(0))
+        given = batch_order
+        batch_order = lambda epoch: [b for b in given(epoch) if len(b) >= runtime.world_size]  # noqa: E731
+    batches_per_epoch = len(batch_order(0))
     steps_per_epoch = math.ceil(batches_per_epoch / cfg.grad_accum)
     total_steps = steps_per_epoch * cfg.epochs
     if cfg.min_steps is not None:  # a budget that does not shrink with the pool
@@ -150,7 +150,7 @@ def train_phase(
     scheduler = linear_schedule(optimizer, math.ceil(cfg.warmup_ratio * total_steps), total_steps)
     stats = PhaseStats(name)
     step = 0
-    snapshot = checkpoint.load() if checkpoint else None
+    snapshot = snapshot_file.load() if snapshot_file else None
     if snapshot is not None:  # resume: weights, optimizer, schedule, RNG and position
         runtime.load_state_dict(model, snapshot["model"])
         optimizer.load_state_dict(snapshot["optimizer"])
@@ -172,7 +172,7 @@ def train_phase(
     )
     while step < total_steps:
         epoch, first_step = divmod(step, steps_per_epoch)
-        batches = plan(epoch)
+        batches = batch_order(epoch)
         for micro in range(first_step * cfg.grad_accum, batches_per_epoch):
             is_last = (micro + 1) % cfg.grad_accum == 0 or micro + 1 == batches_per_epoch
             local = runtime.local_slice(batches[micro])  # this rank's share of the global batch
@@ -203,8 +203,8 @@ def train_phase(
                 bar.set_postfix(loss=f"{stats.losses[-1]:.4f}")
                 window.zero_()
                 window_batches = 0
-            if checkpoint is not None and step % checkpoint_every == 0 and step < total_steps:
-                checkpoint.save(
+            if snapshot_file is not None and step % checkpoint_every == 0 and step < total_steps:
+                snapshot_file.save(
                     model_state=runtime.state_dict(model),
                     optimizer=optimizer,
                     scheduler=scheduler,

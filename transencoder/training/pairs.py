@@ -16,14 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..eval.data import DataFormatError, require_file
-from ..eval.discover import locate_tasks, read_location
-from ..eval.pair_discover import locate_pair_tasks, read_pair_location
+from ..eval.find import locate_pair_tasks, locate_tasks
 from ..eval.readers import (
     normalize_sentence,
     parse_sentence,
     read_lines,
-    read_sick,
-    read_stsb,
     split_columns,
 )
 from ..eval.task_names import canonical_task_name, task_matches
@@ -120,7 +117,7 @@ def pool_from_data_dir(
     wanted = {canonical_task_name(name) for name in tasks} if tasks else None
     pool, seen = PairPool([], transductive=True), set()
     locations = [loc for loc in locate_tasks(root) if wanted is None or loc.task.upper() in wanted]
-    pair_tasks = [read_pair_location(loc) for loc in locate_pair_tasks(root)[0]]
+    pair_tasks = [loc.read() for loc in locate_pair_tasks(root)[0]]
     if wanted:
         pair_tasks = [t for t in pair_tasks if any(task_matches(t, name) for name in wanted)]
         missing = {
@@ -135,13 +132,11 @@ def pool_from_data_dir(
             )
     for location in locations:
         if location.kind in ("stsb", "sick"):
-            reader = read_stsb if location.kind == "stsb" else read_sick
             for split in splits:
-                path = location.split_file(split)
-                if path is not None:
-                    _add(pool, seen, f"{location.task}-{split}", reader(path).pairs)
+                if location.split_file(split) is not None:
+                    _add(pool, seen, f"{location.task}-{split}", location.read_split(split).pairs)
         else:
-            _add(pool, seen, location.task, read_location(location).pairs)
+            _add(pool, seen, location.task, location.read().pairs)
     for task in pair_tasks:
         _add(pool, seen, task.name, task.pairs)
     if not pool.pairs:

@@ -84,7 +84,8 @@ class RunDir:
     def labels(self, array: LabelArray, cycle: int = 0) -> Path:
         return self.root / "labels" / (array.value.format(k=cycle) + ".npy")
 
-    def state(self, phase: Phase) -> Path:
+    def snapshot(self, phase: Phase) -> Path:
+        """The snapshot file of a training phase under way (``state/`` holds them)."""
         return self.root / "state" / f"{phase.name.replace('/', '-')}.pt"
 
     # ------------------------------------------------------------------ ownership

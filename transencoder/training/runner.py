@@ -12,9 +12,12 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
+import numpy as np
 import torch
 
+from ..eval.find import read_once
 from ..mining.augment import augment_pairs
+from ..models import BiEncoder, CrossEncoder
 from ..models.quiet import transformers_output
 from ..settings import ConfigError
 from . import selection, signals, teachers
@@ -25,7 +28,14 @@ from .phases import spec
 from .plan import Phase, averages
 from .rundir import LabelArray
 from .runtime import DistributedRuntime, Runtime, make_runtime
-from .steps import prime_bi_encoder, train_bi_encoder, train_cross_encoder
+from .steps import (
+    bi_view_columns,
+    combine_views,
+    label_with_cross,
+    prime_bi_encoder,
+    train_bi_encoder,
+    train_cross_encoder,
+)
 from .workspace import Workspace
 
 
@@ -59,8 +69,9 @@ class TransEncoderRun:
         return self.w.phases
 
     def run(self) -> dict:
-        with transformers_output(progress=self.config.run.show_progress_bar, reports=True):
-            self.w.open()
+        progress = self.config.run.show_progress_bar
+        with transformers_output(progress=progress, reports=True), read_once():
+            self.w.open()  # the data folder walked once, each file read once
             try:
                 for phase in self.w.phases:
                     if not self.w.ledger.is_done(phase):
@@ -75,7 +86,7 @@ class TransEncoderRun:
 
     # ------------------------------------------------------------------ the phases, in order
     def start_eval(self, phase: Phase) -> dict | None:
-        return self.w.evaluate(
+        return self._evaluate(
             {"bi": [self.w.bi(m) for m in self.config.models]},
         )
 
@@ -86,11 +97,11 @@ class TransEncoderRun:
         sentences = [s for pair in self.w.pairs for s in pair]
         stats = prime_bi_encoder(
             self.w.bi(start, pooling=pooling), sentences, self.config.priming, method=method,
-            seed=self.w.seed(phase), all_gather=self.runtime.gather_views, **self.w.loop_options(phase),
+            seed=self.w.seed(phase), all_gather=self.runtime.gather_encodings, **self.w.loop_options(phase),
         )  # fmt: skip
         rebuild = lambda: self.w.bi(start, pooling=pooling, device="cpu")  # noqa: E731
         path = self.w.save_trained(phase, stats, rebuild, "bi", prefix="bi.")
-        scores = self.w.evaluate(
+        scores = self._evaluate(
             {"bi": [self.w.bi(path)]},
         )
         tag = self.dir.tag("bi", phase.member)
@@ -122,7 +133,7 @@ class TransEncoderRun:
     def label_bi(self, phase: Phase) -> dict:
         k, cfg = phase.cycle, self.config.teachers
         bis = [self.w.bi(self.w.labelling_bi(k, m)) for m in self.w.members]
-        bi_scores = self.w.save(LabelArray.BI_SCORES, k, self.w.bi_labels(bis, cfg.label_views))
+        bi_scores = self.w.save(LabelArray.BI_SCORES, k, self._bi_labels(bis, cfg.label_views))
         blend = k > 1 and cfg.cross_from_cross > 0
         previous = self.w.load(LabelArray.CROSS_SCORES, k - 1) if blend else None
         labels = teachers.cross_targets(bi_scores, previous, cfg)
@@ -141,9 +152,9 @@ class TransEncoderRun:
     def label_cross(self, phase: Phase) -> dict:
         cfg, k = self.config, phase.cycle
         crosses = [self.w.cross(self.w.trained("cross", k, m)) for m in self.w.members]
-        cross_scores = self.w.save(LabelArray.CROSS_SCORES, k, self.w.cross_labels(crosses))
+        cross_scores = self.w.save(LabelArray.CROSS_SCORES, k, self._cross_labels(crosses))
         scale = self.w.load(LabelArray.BI_SCORES, teachers.bi_target_scale_cycle(k, cfg.bi.init))
-        anchor = self.w.start_anchor() if cfg.teachers.bi_from_start > 0 else None
+        anchor = self._start_anchor() if cfg.teachers.bi_from_start > 0 else None
         labels = teachers.bi_targets(cross_scores, anchor, scale, cfg.teachers)
         self.w.save(LabelArray.BI_TARGETS, k, labels)
         found = signals.cycle_signals(cross_scores, self.w.load(LabelArray.CROSS_TARGETS, k),
@@ -166,7 +177,7 @@ class TransEncoderRun:
 
     def evaluate(self, phase: Phase) -> dict | None:
         k = phase.cycle
-        return self.w.evaluate(
+        return self._evaluate(
             {
                 "bi": [self.w.bi(self.w.trained("bi", k, m)) for m in self.w.members],
                 "cross": [self.w.cross(self.w.trained("cross", k, m)) for m in self.w.members],
@@ -183,7 +194,7 @@ class TransEncoderRun:
         return {"averaged": [str(path) for path in sources]}
 
     def average_eval(self, phase: Phase) -> dict | None:
-        return self.w.evaluate(
+        return self._evaluate(
             {"bi": [self.w.bi(self.w.done(self.dir.average(m))) for m in self.w.members]}
         )
 
@@ -196,10 +207,56 @@ class TransEncoderRun:
             average=lambda m: w.done(self.dir.average(m)), load_bi=w.bi, load_cross=w.cross,
         )  # fmt: skip
         return selection.select(
-            found, dev_score=w.evaluation.dev_score, evaluate=w.evaluate, tag=self.dir.tag,
+            found, dev_score=w.evaluation.dev_score, evaluate=self._evaluate, tag=self.dir.tag,
             save=lambda model, kind, m, name: w.save_selected(model, phase, kind, m, name),
             log=w.log,
         )  # fmt: skip
+
+    # ------------------------------------------------------------------ what the phases share
+    def _evaluate(self, groups: dict[str, list]) -> dict | None:
+        """Scores of ``{"bi": [...], "cross": [...]}`` on the run's evaluation tasks, or None
+        when the run has no evaluation data."""
+        return self.w.evaluation.evaluate(groups) if self.w.evaluation else None
+
+    def _bi_labels(self, bis: list[BiEncoder], views: list[str]) -> np.ndarray:
+        """The bi-encoders' (mean) scores of the pool under ``views``, rank-combined over the whole
+        pool: each rank scores its shard under every view and the columns are gathered before the
+        rank average (a shard's own ranks would be wrong)."""
+        options = {
+            "batch_size": self.config.run.eval_batch_size,
+            "show_progress_bar": self.config.run.show_progress_bar,
+        }
+        columns = self.runtime.score(
+            lambda part: bi_view_columns(bis, part, views, **options), self.w.pairs, len(views)
+        )
+        return combine_views(columns, views)
+
+    def _cross_labels(self, crosses: list[CrossEncoder]) -> np.ndarray:
+        run, both = self.config.run, self.config.teachers.both_orders
+        return self.runtime.score(
+            lambda part: label_with_cross(
+                crosses,
+                part,
+                batch_size=run.eval_batch_size,
+                both_orders=both,
+                show_progress_bar=run.show_progress_bar,
+            ),
+            self.w.pairs,
+        )
+
+    def _start_anchor(self) -> np.ndarray:
+        """The start model(s)' scores under ``start_views``, which the bi-encoder's targets blend in."""
+        views = self.config.teachers.start_views
+        if views == self.config.teachers.label_views:
+            return self.w.load(LabelArray.BI_SCORES, 1)  # what the start labelled cycle 1 with
+        path = self.dir.labels(LabelArray.START_VIEWS)
+        if not path.is_file():
+            starts = [self.w.bi(self.w.start_bi(m)) for m in self.w.members]
+            self.w.save(LabelArray.START_VIEWS, 0, self._bi_labels(starts, views))
+            with self.runtime.main_only() as main:
+                if main:
+                    self.w.ledger.record_files([path], "cycle-1/label-cross")
+        return self.w.load(LabelArray.START_VIEWS)
 
     def _fit(self, phase: Phase, model, trainer, rebuild) -> dict:
         """Train ``model`` (a cross or bi phase) on its cycle's targets and save it."""

@@ -58,7 +58,7 @@ class Runtime(Protocol):
     def trained(
         self, name: str, model: nn.Module, rebuild: Callable[[], nn.Module], prefix: str = ""
     ) -> nn.Module | None: ...
-    def gather_views(self, tensor: torch.Tensor) -> torch.Tensor: ...
+    def gather_encodings(self, tensor: torch.Tensor) -> torch.Tensor: ...
     def score(self, scorer: Scorer, pairs: Sequence, columns: int | None = None) -> np.ndarray: ...
     def barrier(self) -> None: ...
     def close(self) -> None: ...
@@ -116,7 +116,7 @@ class LocalRuntime:
         )
         return plain
 
-    def gather_views(self, tensor):
+    def gather_encodings(self, tensor):
         return tensor
 
     def score(self, scorer, pairs, columns=None):
@@ -213,11 +213,11 @@ class DistributedRuntime:
         plain.load_state_dict(state)
         return plain
 
-    def gather_views(self, tensor):
+    def gather_encodings(self, tensor):
         from ..distributed import all_gather_with_grad
 
         return all_gather_with_grad(
-            tensor, self.strategy.data_parallel_group, ledger=self.strategy.ledger
+            tensor, self.strategy.data_parallel_group, comm=self.strategy.comm
         )
 
     def score(self, scorer, pairs, columns=None):

@@ -22,7 +22,7 @@ from torch import nn
 from ..losses import bi_encoder_mse, cross_encoder_bce, random_span_mask, simcse_infonce
 from ..models import BiEncoder, CrossEncoder
 from ..models.batching import pad_batch, tokenize_pairs, tokenize_texts, unique_in_order
-from .loop import PhaseStats, train_phase
+from .loop import PhaseStats, train_model
 from .pairs import both_orders
 from .step_config import PrimingConfig, StepConfig
 from .teachers import views_teacher
@@ -158,10 +158,10 @@ def train_cross_encoder(
         labels_ = batch.pop("labels")
         return cross_encoder_bce(model(**batch), labels_)
 
-    stats = train_phase(
+    stats = train_model(
         cross,
         name=name,
-        plan=lambda epoch: length_grouped_batches(
+        batch_order=lambda epoch: length_grouped_batches(
             lengths, step.batch_size, epoch_seed(seed, epoch)
         ),
         collate=collate,
@@ -211,10 +211,10 @@ def train_bi_encoder(
         v = model(input_ids=batch["b_input_ids"], attention_mask=batch["b_attention_mask"])
         return bi_encoder_mse(u, v, batch["labels"])
 
-    return train_phase(
+    return train_model(
         bi,
         name=name,
-        plan=lambda epoch: length_grouped_batches(
+        batch_order=lambda epoch: length_grouped_batches(
             lengths, step.batch_size, epoch_seed(seed, epoch)
         ),
         collate=collate,
@@ -251,10 +251,10 @@ def prime_bi_encoder(
     name: str = "priming",
     **loop_options,
 ) -> PhaseStats:
-    """Contrastive priming on unlabelled sentences (both views in one forward pass).
+    """Contrastive priming on unlabelled sentences (both encodings in one forward pass).
 
     ``simcse``: dropout is the only augmentation; with CLS pooling an MLP sits on top during
-    training only (SimCSE's unsupervised setting). ``mirror``: one view also gets a random
+    training only (SimCSE's unsupervised setting). ``mirror``: one encoding's input also gets a random
     span of ``step.span`` tokens masked (Mirror-BERT).
     """
     if method not in ("simcse", "mirror"):
@@ -281,15 +281,15 @@ def prime_bi_encoder(
         }
 
     def loss_fn(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        view_a, view_b = model(**batch).chunk(2)
+        encoded_a, encoded_b = model(**batch).chunk(2)
         if all_gather is not None:  # in-batch negatives from every data-parallel rank
-            view_a, view_b = all_gather(view_a), all_gather(view_b)
-        return simcse_infonce(view_a, view_b, step.temperature_for(method))
+            encoded_a, encoded_b = all_gather(encoded_a), all_gather(encoded_b)
+        return simcse_infonce(encoded_a, encoded_b, step.temperature_for(method))
 
-    return train_phase(
+    return train_model(
         wrapper,
         name=name,
-        plan=lambda epoch: length_grouped_batches(
+        batch_order=lambda epoch: length_grouped_batches(
             lengths, step.batch_size, epoch_seed(seed, epoch)
         ),
         collate=collate,

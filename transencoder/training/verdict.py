@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..eval.suite import headline_metric
 from ..tables import figure
 from .plan import averages, selects
 from .rundir import RunDir
@@ -44,13 +45,13 @@ def result_models(run_dir: RunDir, config, phases) -> dict[str, tuple[str, Path]
 
 def metric_name(result: dict) -> str:
     """What the headline figure of one evaluated model is, in words."""
-    average, tasks = result["average"], len(result["tasks"])
+    tasks = len(result["tasks"])
     of = f"over {tasks} task{'s' if tasks != 1 else ''}"
-    if "primary" in average:
-        return f"the mean {of} of Spearman x100 (STS) and ROC-AUC x100 (pairs)"
-    if "spearman" in average:
-        return f"average Spearman x100 {of}"
-    return f"mean ROC-AUC x100 {of}"
+    return {
+        "mixed": f"the mean {of} of Spearman x100 (STS) and ROC-AUC x100 (pairs)",
+        "spearman": f"average Spearman x100 {of}",
+        "auc": f"mean ROC-AUC x100 {of}",
+    }[headline_metric(result)]
 
 
 def verdict(

@@ -1,5 +1,6 @@
-"""What the phases of a run share: the pool, the evaluation, the run directory and its ledger,
-the trackers, and the models and score arrays read and written through them.
+"""What the phases of a run share, files and models only: the pool, the evaluation data, the run
+directory and its ledger, the trackers, and the models and score arrays read and written through
+them. What a phase does (train, label, evaluate) is the run's (:mod:`.runner`).
 
 :meth:`Workspace.open` reads the pool and the evaluation data (so a mistake there stops the run
 before its folder is touched), takes the run directory and opens its ledger (resume checks);
@@ -7,7 +8,6 @@ before its folder is touched), takes the run directory and opens its ledger (res
 Everything a phase reads that an earlier phase wrote goes through :meth:`Workspace.done` /
 :meth:`Workspace.load` (checked against the ledger's hashes); everything it writes goes
 through :meth:`Workspace.save` / :meth:`Workspace.save_trained` (rank 0 writes, the others wait).
-Pool scoring goes through the runtime, so under a distributed launch each rank scores a shard.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from ..models.loading import resolve_model_path
 from ..precision import describe as describe_precision
 from ..precision import resolve as resolve_precision
 from .cards import card_info, publish
-from .checkpoint import PhaseCheckpoint
 from .config import TrainConfig
 from .evaluation import RunEvaluation
 from .ledger import Ledger, pool_fingerprint
@@ -39,7 +38,7 @@ from .plan import Phase, augmenting, plan_for, primes
 from .report import write_report
 from .rundir import LabelArray, RunDir, RunDirError
 from .runtime import Runtime
-from .steps import bi_view_columns, combine_views, label_with_cross
+from .snapshot import PhaseSnapshot
 from .tracking import Tracker
 
 
@@ -202,51 +201,11 @@ class Workspace:
     def load(self, array: LabelArray, cycle: int = 0) -> np.ndarray:
         return self.ledger.load_array(self.dir.labels(array, cycle))
 
-    def bi_labels(self, bis: list[BiEncoder], views: list[str]) -> np.ndarray:
-        """The bi-encoders' (mean) scores of the pool under ``views``, rank-combined over the whole
-        pool: each rank scores its shard under every view and the columns are gathered before the
-        rank average (a shard's own ranks would be wrong)."""
-        options = {
-            "batch_size": self.config.run.eval_batch_size,
-            "show_progress_bar": self.config.run.show_progress_bar,
-        }
-        columns = self.runtime.score(
-            lambda part: bi_view_columns(bis, part, views, **options), self.pairs, len(views)
-        )
-        return combine_views(columns, views)
-
-    def cross_labels(self, crosses: list[CrossEncoder]) -> np.ndarray:
-        run, both = self.config.run, self.config.teachers.both_orders
-        return self.runtime.score(
-            lambda part: label_with_cross(
-                crosses,
-                part,
-                batch_size=run.eval_batch_size,
-                both_orders=both,
-                show_progress_bar=run.show_progress_bar,
-            ),
-            self.pairs,
-        )
-
-    def start_anchor(self) -> np.ndarray:
-        """The start model(s)' scores under ``start_views``, which the bi-encoder's targets blend in."""
-        views = self.config.teachers.start_views
-        if views == self.config.teachers.label_views:
-            return self.load(LabelArray.BI_SCORES, 1)  # what the start labelled cycle 1 with
-        path = self.dir.labels(LabelArray.START_VIEWS)
-        if not path.is_file():
-            starts = [self.bi(self.start_bi(m)) for m in self.members]
-            self.save(LabelArray.START_VIEWS, 0, self.bi_labels(starts, views))
-            with self.runtime.main_only() as main:
-                if main:
-                    self.ledger.record_files([path], "cycle-1/label-cross")
-        return self.load(LabelArray.START_VIEWS)
-
     # ------------------------------------------------------------------ training
     def loop_options(self, phase: Phase) -> dict:
         run = self.config.run
         return {
-            "checkpoint": PhaseCheckpoint(self.dir.state(phase))
+            "snapshot_file": PhaseSnapshot(self.dir.snapshot(phase))
             if self.runtime.snapshots
             else None,
             "checkpoint_every": run.checkpoint_every,
@@ -267,7 +226,7 @@ class Workspace:
         plain = self.runtime.trained(phase.name, stats.model, rebuild, prefix)
         path = self.save_model(plain, phase, kind)
         if self.runtime.snapshots:
-            PhaseCheckpoint(self.dir.state(phase)).remove()
+            PhaseSnapshot(self.dir.snapshot(phase)).remove()
         return path
 
     def save_model(self, model, phase: Phase, kind: str) -> Path:
@@ -290,9 +249,3 @@ class Workspace:
             if main:
                 model.save(path, card=card)
         return path
-
-    # ------------------------------------------------------------------ evaluation
-    def evaluate(self, groups: dict[str, list]) -> dict | None:
-        """Scores of ``{"bi": [...], "cross": [...]}`` on the run's evaluation tasks, or None
-        when the run has no evaluation data."""
-        return self.evaluation.evaluate(groups) if self.evaluation else None

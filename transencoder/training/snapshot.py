@@ -29,7 +29,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-class PhaseCheckpoint:
+class PhaseSnapshot:
     """The snapshot file of one training phase (e.g. ``cycle-2/cross``)."""
 
     def __init__(self, path: str | Path) -> None:
