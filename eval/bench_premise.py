@@ -14,8 +14,9 @@ optimizer step (``bi.max_steps=1``: the screening looks at the cross-encoder onl
 scores the start model and each run's cycle-1 cross-encoder on the domain's
 200-pair dev sample (what a choice may use) and its test pairs (what is reported), with the
 cross-encoder's fit on its own targets (Spearman x100 over the training pairs: a low fit is
-under-fitting, a high fit with a low test figure is learning the wrong thing), prints the table
-and writes the ``premise`` section of ``eval/results/domains.json``.
+under-fitting, a high fit with a low test figure is learning the wrong thing), prints the tables
+(the runs; each variant at seed 2021; each domain and variant run at 2 seeds or more, its ``seeds``
+part) and writes the ``premise`` section of ``eval/results/domains.json``.
 
     python eval/bench_domains.py prepare --root runs/domains
     python eval/bench_premise.py train --root runs/domains --domains STS16,STS13 --variants record,budget
@@ -91,6 +92,29 @@ def _recorded_runs(output: Path) -> dict:
     section = read_record(output).get("premise") or {}
     cpu = (section.get("meta") or {}).get("machine", {}).get("cpu", "")
     return {name: {"cpu": cpu, **row} for name, row in (section.get("runs") or {}).items()}
+
+
+def _seeds(runs: dict) -> dict:
+    """Per (domain, variant) run at 2 seeds or more: the gap to the start on each seed, its mean
+    and sample standard deviation (ddof=1), the mean fit, and on how many seeds the premise holds."""
+    groups: dict[str, list[dict]] = {}
+    for row in runs.values():
+        groups.setdefault(f"{row['domain']}/{row['variant']}", []).append(row)
+    seeds = {}
+    for name, rows in groups.items():
+        if len(rows) < 2:
+            continue
+        rows = sorted(rows, key=lambda r: r["seed"])
+        part = {"seeds": [r["seed"] for r in rows]}
+        for split in ("test", "dev"):
+            gaps = [r["cross_minus_start"][split] for r in rows]
+            part[f"cross_minus_start_{split}"] = gaps
+            part[f"mean_cross_minus_start_{split}"] = round(float(np.mean(gaps)), 2)
+            part[f"sd_cross_minus_start_{split}"] = round(float(np.std(gaps, ddof=1)), 2)
+        part["mean_cross_fit"] = round(float(np.mean([r["cross_fit"] for r in rows])), 2)
+        part["premise_holds_on_test"] = int(sum(g >= 0 for g in part["cross_minus_start_test"]))
+        seeds[name] = part
+    return seeds
 
 
 def summarise(root: Path, domains, output: Path) -> dict:
@@ -188,6 +212,21 @@ def summarise(root: Path, domains, output: Path) -> dict:
             f"{v['mean_cross_minus_start_test']:+20.2f} {v['mean_cross_minus_start_dev']:+6.2f} "
             f"{v['mean_cross_fit']:6.2f}"
         )
+    seeds = _seeds(runs)
+    if seeds:
+        print(
+            f"\n{'run':14} {'seeds':>5} {'- start (test) per seed':>23} {'mean':>6} {'sd':>5} "
+            f"{'(dev) per seed':>20} {'mean':>6} {'sd':>5} {'fit':>6} {'holds':>5}"
+        )
+        for name, s in seeds.items():
+            cells = [f"{name:14} {len(s['seeds']):5d}"]
+            for split, width in (("test", 23), ("dev", 20)):
+                per_seed = " ".join(f"{g:+.2f}" for g in s[f"cross_minus_start_{split}"])
+                cells.append(
+                    f"{per_seed:>{width}} {s[f'mean_cross_minus_start_{split}']:+6.2f} "
+                    f"{s[f'sd_cross_minus_start_{split}']:5.2f}"
+                )
+            print(" ".join(cells), f"{s['mean_cross_fit']:6.2f} {s['premise_holds_on_test']:5d}")
     record = {
         "what": "one cycle per variant, bi step cut to one step: cycle 1's cross-encoder against "
         "the start bi-encoder on each domain's dev (200 pairs) and test pairs",
@@ -195,6 +234,7 @@ def summarise(root: Path, domains, output: Path) -> dict:
         "screen_flags": " ".join(SCREEN),
         "runs": runs,
         "summary": variants,
+        "seeds": seeds,
     }
     _save(output, record, "premise")
     print(f"wrote {output} (section premise)")
