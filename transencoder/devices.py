@@ -1,4 +1,4 @@
-"""Checking a user's device name before any work starts."""
+"""Checking a user's device name before any work starts, and the default device."""
 
 from __future__ import annotations
 
@@ -29,3 +29,8 @@ def check_device(name: str | None, what: str = "--device") -> torch.device | Non
     elif device.type not in ("cpu", "cuda", "mps"):
         raise UsageError(f"{what} {name!r}: unsupported device type; use cpu or cuda")
     return device
+
+
+def default_device() -> torch.device:
+    """A GPU when there is one, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")

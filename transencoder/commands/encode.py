@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import InputError, UsageError
     from ..files import atomic_path
     from ..models import BiEncoder
-    from ..models.bi_encoder import progress_default
+    from ..progress import progress_default
 
     suffix = Path(args.output).suffix.lower()
     if suffix not in (".npy", ".safetensors"):

@@ -147,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
     output = check_output(args.output)
     check_models(args.model)
     args.kind = resolve_kind(args.kind, args.model)
-    from ..models.bi_encoder import progress_default
+    from ..progress import progress_default
 
     # As train and encode: bars only on a terminal (a log file gets none), or never.
     show = progress_default(False if args.no_progress else None)

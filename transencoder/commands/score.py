@@ -99,8 +99,8 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import UsageError
     from ..eval.data import DataFormatError
     from ..files import atomic_file
-    from ..models.bi_encoder import progress_default
     from ..models.quiet import transformers_output
+    from ..progress import progress_default
 
     for flag in ("batch_size", "chunk_size"):
         if getattr(args, flag) < 1:

@@ -34,9 +34,9 @@ try:  # sentence-transformers >= 6 (its `sentence_transformers.evaluation` is de
 except ImportError:  # 3.x - 5.x
     from sentence_transformers.evaluation import SentenceEvaluator
 
-from ..models.batching import unique_in_order
-from ..models.bi_encoder import _split_pairs, progress_default
+from ..models.batching import split_pairs, unique_in_order
 from ..models.similarity import cosines_of_pairs
+from ..progress import progress_default
 
 #: Per-task metrics reported, by task kind (attributes of TaskScore / BinaryScore).
 STS_METRICS = ("spearman", "pearson")
@@ -73,7 +73,7 @@ class EmbeddingPairScorer:
         batch_size: int = 64,
         show_progress_bar: bool | None = None,
     ) -> np.ndarray:
-        firsts, seconds = _split_pairs(pairs)
+        firsts, seconds = split_pairs(pairs)
         unique, index = unique_in_order(firsts + seconds)
         embeddings = self.model.encode(
             unique,

@@ -172,7 +172,7 @@ def encode_corpus(
     """``(n, dim)`` float32 embeddings of distinct ``sentences``, and how many were encoded now
     (the rest came from the cache). With ``batch_tokens=None`` they equal
     ``model.encode(sentences, batch_size=batch_size)`` bit for bit, chunk by chunk."""
-    from ..models.bi_encoder import progress_default
+    from ..progress import progress_default
 
     out = np.empty((len(sentences), int(model.encoder.config.hidden_size)), dtype=np.float32)
     encoded = 0

@@ -22,7 +22,7 @@ from .topk import Neighbours, exact_neighbours
 
 
 def _show(show: bool | None) -> bool:
-    from ..models.bi_encoder import progress_default
+    from ..progress import progress_default
 
     return progress_default(show)
 

@@ -90,3 +90,35 @@ def unique_in_order(items: Sequence) -> tuple[list, list[int]]:
     position: dict = {}
     index = [position.setdefault(item, len(position)) for item in items]
     return list(position), index
+
+
+def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Average of the token vectors that the attention mask keeps."""
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+
+
+def split_pairs(pairs: Sequence[tuple[str, str]]) -> tuple[list[str], list[str]]:
+    """The first and second sentences of ``(sentence1, sentence2)`` pairs."""
+    firsts, seconds = [], []
+    for number, pair in enumerate(pairs):
+        if len(pair) != 2:
+            raise ValueError(
+                f"pair {number} has {len(pair)} items; expected (sentence1, sentence2)"
+            )
+        firsts.append(pair[0])
+        seconds.append(pair[1])
+    return firsts, seconds
+
+
+def position_limit(config, tokenizer) -> int:
+    """The most tokens a model takes: 512, its position embeddings, its tokenizer's limit."""
+    limits = [512]
+    if getattr(config, "max_position_embeddings", None):
+        # RoBERTa-style models reserve two positions for the padding offset.
+        offset = 2 if getattr(config, "model_type", "") in {"roberta", "xlm-roberta"} else 0
+        limits.append(config.max_position_embeddings - offset)
+    model_max = getattr(tokenizer, "model_max_length", None)
+    if model_max and model_max < 100_000:
+        limits.append(model_max)
+    return min(limits)

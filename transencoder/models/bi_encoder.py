@@ -8,7 +8,6 @@ embeddings. Loads and saves sentence-transformers' directory format, so a saved 
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,9 +17,19 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..devices import default_device
 from ..files import atomic_directory
 from ..precision import InferencePass, check_precision
-from .batching import length_sorted_batches, pad_batch, tokenize_texts, unique_in_order
+from ..progress import progress_default
+from .batching import (
+    length_sorted_batches,
+    mean_pool,
+    pad_batch,
+    position_limit,
+    split_pairs,
+    tokenize_texts,
+    unique_in_order,
+)
 from .card import ModelCardInfo, write_model_card
 from .dense import load_mlp, save_mlp
 from .loading import (
@@ -33,21 +42,6 @@ from .similarity import PAIR_FORM, cosine_matrix, cosines_of_pairs
 from .st_format import read_layout, write_bi_encoder_metadata
 
 POOLING_MODES = ("mean", "cls", "cls_mlp")
-
-
-def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def progress_default(show: bool | None) -> bool:
-    """``None`` means: show progress bars when stderr is a terminal."""
-    return sys.stderr.isatty() if show is None else bool(show)
-
-
-def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """Average of the token vectors that the attention mask keeps."""
-    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-    return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
 
 
 class BiEncoder(nn.Module):
@@ -137,7 +131,7 @@ class BiEncoder(nn.Module):
             raise ModelLoadError(
                 f"{path}: pooling '{declared}' is not supported (supported: {POOLING_MODES})"
             )
-        limit = _position_limit(encoder.config, tokenizer)
+        limit = position_limit(encoder.config, tokenizer)
         model = cls(
             encoder,
             tokenizer,
@@ -307,7 +301,7 @@ class BiEncoder(nn.Module):
 
         Every distinct sentence of both sides is encoded once, in one length-sorted pass.
         """
-        firsts, seconds = _split_pairs(pairs)
+        firsts, seconds = split_pairs(pairs)
         unique, index = unique_in_order(firsts + seconds)
         embeddings = self.embed_token_ids(
             self.tokenize(unique),
@@ -316,27 +310,3 @@ class BiEncoder(nn.Module):
             precision=precision,
         )
         return cosines_of_pairs(embeddings, index, len(firsts))
-
-
-def _split_pairs(pairs: Sequence[tuple[str, str]]) -> tuple[list[str], list[str]]:
-    firsts, seconds = [], []
-    for number, pair in enumerate(pairs):
-        if len(pair) != 2:
-            raise ValueError(
-                f"pair {number} has {len(pair)} items; expected (sentence1, sentence2)"
-            )
-        firsts.append(pair[0])
-        seconds.append(pair[1])
-    return firsts, seconds
-
-
-def _position_limit(config, tokenizer) -> int:
-    limits = [512]
-    if getattr(config, "max_position_embeddings", None):
-        # RoBERTa-style models reserve two positions for the padding offset.
-        offset = 2 if getattr(config, "model_type", "") in {"roberta", "xlm-roberta"} else 0
-        limits.append(config.max_position_embeddings - offset)
-    model_max = getattr(tokenizer, "model_max_length", None)
-    if model_max and model_max < 100_000:
-        limits.append(model_max)
-    return min(limits)

@@ -21,10 +21,18 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..devices import default_device
 from ..files import atomic_directory
 from ..precision import InferencePass, check_precision
-from .batching import length_sorted_batches, pad_batch, tokenize_pairs, unique_in_order
-from .bi_encoder import _position_limit, _split_pairs, default_device, progress_default
+from ..progress import progress_default
+from .batching import (
+    length_sorted_batches,
+    pad_batch,
+    position_limit,
+    split_pairs,
+    tokenize_pairs,
+    unique_in_order,
+)
 from .card import ModelCardInfo, write_model_card
 from .loading import ModelLoadError, check_weights, hub_error, read_json, resolve_model_path
 from .quiet import transformers_output
@@ -107,7 +115,7 @@ class CrossEncoder(nn.Module):
                 )
         except OSError as err:
             raise hub_error(str(name_or_path), err) from err
-        limit = _position_limit(model.config, tokenizer)
+        limit = position_limit(model.config, tokenizer)
         declared = _declared_max_length(Path(source))
         encoder = cls(
             model,
@@ -222,7 +230,7 @@ class CrossEncoder(nn.Module):
                 UntrainedHeadWarning,
                 stacklevel=2,
             )
-        firsts, seconds = _split_pairs(pairs)
+        firsts, seconds = split_pairs(pairs)
         keys = list(zip(firsts, seconds))
         if both_orders:
             keys += list(zip(seconds, firsts))

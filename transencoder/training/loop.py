@@ -24,8 +24,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..models.bi_encoder import progress_default
 from ..precision import autocast
+from ..progress import progress_default
 from .runtime import LocalRuntime, Runtime
 from .snapshot import PhaseSnapshot, set_rng_state
 from .step_config import StepConfig

@@ -28,9 +28,9 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..models import BiEncoder
-from ..models.batching import length_sorted_batches, pad_batch, unique_in_order
-from ..models.bi_encoder import mean_pool, progress_default
+from ..models.batching import length_sorted_batches, mean_pool, pad_batch, unique_in_order
 from ..precision import InferencePass
+from ..progress import progress_default
 from .config import LABEL_VIEWS
 
 

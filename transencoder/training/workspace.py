@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..devices import default_device
 from ..files import folder_digest, save_npy
 from ..mining.augment import read_augmented
 from ..models import BiEncoder, CrossEncoder
-from ..models.bi_encoder import default_device
 from ..models.loading import resolve_model_path
 from ..precision import describe as describe_precision
 from ..precision import resolve as resolve_precision
