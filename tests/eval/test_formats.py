@@ -134,3 +134,23 @@ def test_a_folder_is_walked_once_and_each_file_read_once_in_a_run(sts_data, tmp_
     assert len(walks) == 1
     assert reads and set(reads.values()) == {1}, reads
     assert {"sts-test.csv", "sts-train.csv", "dev.tsv"} <= set(reads)
+
+
+def test_a_datasets_object_with_a_sentence_that_is_not_text_names_its_row():
+    datasets = pytest.importorskip("datasets")
+    from transencoder.eval import DataFormatError, find_pair_tasks, find_tasks
+
+    scored = datasets.Dataset.from_dict(
+        {"sentence1": ["a b", "c d"], "sentence2": ["a c", None], "score": [1.0, 4.0]}
+    )
+    with pytest.raises(DataFormatError, match=r"line 2: column 2 holds NoneType"):
+        find_tasks(scored)
+    labelled = datasets.Dataset.from_dict(
+        {"sentence1": ["a b", "c d", "e f"], "sentence2": ["a c", "d b", "f e"], "label": [1, 0, 1]}
+    ).cast_column("sentence1", datasets.Value("string"))
+    assert [t.n for t in find_pair_tasks(labelled)] == [3]
+    broken = datasets.Dataset.from_dict(
+        {"sentence1": ["a b", None], "sentence2": ["a c", "d b"], "label": [1, 0]}
+    )
+    with pytest.raises(DataFormatError, match=r"line 2: column 1 holds NoneType"):
+        find_pair_tasks(broken)

@@ -11,6 +11,7 @@ import numpy as np
 
 from .data import DataFormatError, PairTask
 from .pair_readers import BINARY_LABELS, CLASS_NAMES, pair_sentence
+from .table_readers import dataset_rows
 
 #: Column triples of pair datasets on the hub (GLUE MRPC/PAWS, QQP, QNLI), tried in this order.
 DATASET_COLUMNS = (
@@ -56,12 +57,7 @@ def read_pair_dataset(
         )
     names = getattr(dataset.features[columns[2]], "names", None)
     firsts, seconds, labels = [], [], []
-    for row, (a, b, label) in enumerate(zip(*(dataset[column] for column in columns)), start=1):
-        for column, value in ((1, a), (2, b)):
-            if not isinstance(value, str):
-                raise DataFormatError(
-                    where, row, f"column {column} holds {type(value).__name__}", "a string"
-                )
+    for row, a, b, label in dataset_rows(dataset, columns, where):
         firsts.append(pair_sentence(a, where, row, 1))
         seconds.append(pair_sentence(b, where, row, 2))
         labels.append(_dataset_label(label, names, where, row))

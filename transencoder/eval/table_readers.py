@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -62,15 +63,22 @@ def read_hf_dataset(
         )
     where = f"{name} (datasets object)"
     firsts, seconds, scores = [], [], []
-    first_col, second_col, score_col = (dataset[column] for column in columns)
-    for row, (a, b, score) in enumerate(zip(first_col, second_col, score_col), start=1):
-        for column, value in ((1, a), (2, b)):
-            if not isinstance(value, str):
-                raise DataFormatError(
-                    where, row, f"column {column} holds {type(value).__name__}", "a string"
-                )
+    for row, a, b, score in dataset_rows(dataset, columns, where):
         firsts.append(parse_sentence(a, where, row, 1))
         seconds.append(parse_sentence(b, where, row, 2))
         scores.append(parse_score("" if score is None else str(score), where, row, score_range))
     subset = StsSubset(split, tuple(firsts), tuple(seconds), np.asarray(scores), where)
     return StsTask(name=name, subsets=[subset], layout="hf", source=where)
+
+
+def dataset_rows(dataset, columns: tuple[str, str, str], where: str) -> Iterator[tuple]:
+    """``(row, sentence1, sentence2, value)`` for each row of a ``datasets`` object's three
+    ``columns``, rows numbered from 1; a sentence that is not a string is an error naming its
+    row and column."""
+    for row, (a, b, value) in enumerate(zip(*(dataset[column] for column in columns)), start=1):
+        for column, text in ((1, a), (2, b)):
+            if not isinstance(text, str):
+                raise DataFormatError(
+                    where, row, f"column {column} holds {type(text).__name__}", "a string"
+                )
+        yield row, a, b, value
