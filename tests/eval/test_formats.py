@@ -154,3 +154,40 @@ def test_a_datasets_object_with_a_sentence_that_is_not_text_names_its_row():
     )
     with pytest.raises(DataFormatError, match=r"line 2: column 1 holds NoneType"):
         find_pair_tasks(broken)
+
+
+def test_a_run_opens_its_data_with_one_walk_and_one_read_per_file(
+    sts_data, tiny_model, tmp_path, monkeypatch
+):
+    from transencoder.training import TransEncoderRun, build_config
+    from transencoder.training.workspace import Workspace
+
+    data = tmp_path / "data"
+    shutil.copytree(sts_data / "stsbenchmark", data / "stsbenchmark")
+    write_qnli(data / "qnli")
+    walks, reads = [], Counter()
+    real_walk = find_module._walk
+    monkeypatch.setattr(find_module, "_walk", lambda root: walks.append(root) or real_walk(root))
+    real_read = readers.read_lines
+
+    def counted(path):
+        reads[Path(path).name] += 1
+        return real_read(path)
+
+    for module in (readers, pair_readers, table_readers):
+        monkeypatch.setattr(module, "read_lines", counted)
+    monkeypatch.setattr(Workspace, "report", lambda self: {})  # the run's open alone
+    config = build_config(
+        {
+            "models": [str(tiny_model)],
+            "data": {"data_dir": str(data)},
+            "priming": {"method": "none"},
+            "run": {"output_dir": str(tmp_path / "run"), "show_progress_bar": False},
+        }
+    )
+    run = TransEncoderRun(config, log=lambda *a, **k: None)
+    run.w.phases = []
+    run.run()
+    assert len(run.w.pairs) > 0 and run.w.evaluation.tasks is not None
+    assert len(walks) == 1  # the pool and the evaluation share one walk
+    assert reads["sts-test.csv"] == 1 and reads["dev.tsv"] == 1, reads

@@ -35,7 +35,6 @@ from .formats import (
 )
 from .pair_datasets import is_pair_dataset, read_pair_dataset
 from .pair_readers import read_header, read_pair_file, split_of, unlabelled_error, unlabelled_family
-from .readers import read_sick, read_stsb
 from .table_readers import read_hf_dataset
 from .task_names import canonical_pair_name, canonical_task_name, check_unique, select_tasks
 from .walk import folders
@@ -91,25 +90,21 @@ class Location:
     def kind(self) -> str:
         return self.format.name
 
-    @property
-    def family(self) -> str:
-        return self.format.family
-
     def split_file(self, split: str) -> Path | None:
         """The file of one split (``train``/``dev``/``test``) of an STS-B or SICK folder."""
         return self.format.split_file(self.path, split)
 
     def read(self, layout: str = "auto") -> StsTask | PairTask:
-        """The task's evaluation data: all subsets of a year, the test split otherwise."""
-        if self.kind in ("stsb", "sick"):
+        """The task's evaluation data: all subsets of a year, the test split of a folder of
+        splits (read as :meth:`read_split` reads it, so a pool and an evaluation share it)."""
+        if self.format.splits:
             return self.read_split("test")
         return _memoised(("read", str(self.path), self.kind, layout), lambda: self._read(layout))
 
     def read_split(self, split: str) -> StsTask:
         """One split of an STS-B or SICK folder."""
         path = self.split_file(split)
-        reader = read_stsb if self.kind == "stsb" else read_sick
-        return _memoised(("split", str(path)), lambda: reader(path, name=self.task))
+        return _memoised(("split", str(path)), lambda: self.format.split_reader(path, self.task))
 
     def _read(self, layout: str):
         task = self.format.read(self.path, self.task, layout)

@@ -28,8 +28,9 @@ class Format:
     """One format: what it is called, how it is recognised and read.
 
     ``read(path, task, layout)`` returns the task; ``layout`` is the STS year layout
-    (``auto``, ``semeval``, ``senteval``), which only the year format uses. ``splits`` names the
-    files of each split of a folder format that holds several.
+    (``auto``, ``semeval``, ``senteval``), which only the year format uses. A folder format that
+    holds several splits names their files in ``splits`` and reads one with
+    ``split_reader(file, task)``; its ``read`` is the test split's.
     """
 
     name: str
@@ -41,6 +42,7 @@ class Format:
     options: tuple[str, ...] = ()
     whole: bool = False  # a folder that is one task: the walk does not look into it
     splits: dict[str, str] = field(default_factory=dict)
+    split_reader: Callable[[Path, str], object] | None = None
 
     def split_file(self, folder: Path, split: str) -> Path | None:
         """The file of one split (``train``/``dev``/``test``) in ``folder``, if it is there."""
@@ -62,6 +64,16 @@ def _saved(folder: Path):
 
 def _saved_pairs(folder: Path) -> bool:
     return is_hf_saved(folder) and is_pair_dataset(_saved(folder))
+
+
+def _split_format(name, description, task_name, splits, reader) -> Format:
+    """A folder of several split files (STS-B, SICK): told by its test split, which it reads."""
+    return Format(
+        name, "sts", description, _has(splits["test"]),
+        lambda d, task, layout: reader(d / splits["test"], name=task),
+        task_name=lambda d: task_name, options=(name,), splits=splits,
+        split_reader=lambda path, task: reader(path, name=task),
+    )  # fmt: skip
 
 
 _STSB_SPLITS = {"train": "sts-train.csv", "dev": "sts-dev.csv", "test": "sts-test.csv"}
@@ -89,16 +101,9 @@ FOLDER_FORMATS = (
         lambda d, task, layout: read_hf_dataset(_saved(d), name=task),
         task_name=lambda d: d.name, whole=True,
     ),
-    Format(
-        "stsb", "sts", "an STS-B folder (sts-test.csv)", _has("sts-test.csv"),
-        lambda d, task, layout: read_stsb(d / "sts-test.csv", name=task),
-        task_name=lambda d: "STSB", options=("stsb",), splits=_STSB_SPLITS,
-    ),
-    Format(
-        "sick", "sts", "a SICK folder (SICK_test_annotated.txt)",
-        _has("SICK_test_annotated.txt"),
-        lambda d, task, layout: read_sick(d / "SICK_test_annotated.txt", name=task),
-        task_name=lambda d: "SICKR", options=("sick",), splits=_SICK_SPLITS,
+    _split_format("stsb", "an STS-B folder (sts-test.csv)", "STSB", _STSB_SPLITS, read_stsb),
+    _split_format(
+        "sick", "a SICK folder (SICK_test_annotated.txt)", "SICKR", _SICK_SPLITS, read_sick
     ),
     Format(
         "sick-full", "sts", "a SICK folder (SICK.txt)",

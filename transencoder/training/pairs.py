@@ -131,7 +131,7 @@ def pool_from_data_dir(
                 str(root), None, f"task(s) {sorted(missing)} not found", "the pool tasks"
             )
     for location in locations:
-        if location.kind in ("stsb", "sick"):
+        if location.format.splits:  # STS-B, SICK: every split
             for split in splits:
                 if location.split_file(split) is not None:
                     _add(pool, seen, f"{location.task}-{split}", location.read_split(split).pairs)

@@ -64,7 +64,7 @@ def selection_lines(result: dict) -> list[str]:
 
 def primary(scores: dict) -> float | None:
     """A task's (or an average's) headline figure: Spearman for STS, ROC-AUC for pair tasks."""
-    if "primary" in scores:  # an average over both families
+    if "primary" in scores:  # an average (every result's average has it)
         return scores["primary"]
     return (
         primary_metric(scores)[1]

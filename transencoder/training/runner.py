@@ -69,9 +69,9 @@ class TransEncoderRun:
         return self.w.phases
 
     def run(self) -> dict:
-        progress = self.config.run.show_progress_bar
-        with transformers_output(progress=progress, reports=True), read_once():
-            self.w.open()  # the data folder walked once, each file read once
+        with transformers_output(progress=self.config.run.show_progress_bar, reports=True):
+            with read_once():  # the pool and the evaluation data: one walk, each file read once
+                self.w.open()
             try:
                 for phase in self.w.phases:
                     if not self.w.ledger.is_done(phase):
