@@ -159,7 +159,7 @@ def _tiny_run(model, pairs, out, run_precision):
             "priming": {"method": "none"},
             "run": {"output_dir": str(out), "seed": 5, "precision": run_precision,
                     "show_progress_bar": False},
-            "cross": {"batch_size": 8, "epochs": 1},
+            "cross": {"batch_size": 8, "epochs": 1, "min_steps": None},
             "bi": {"batch_size": 8, "epochs": 1},
         }
     )  # fmt: skip

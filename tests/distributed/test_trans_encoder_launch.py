@@ -60,7 +60,7 @@ def _config(root: Path, model: Path, pairs: Path, name: str, **extra) -> Path:
         },
         "priming": {"method": "none"},
         "run": {"seed": 3, "show_progress_bar": False},
-        "cross": {"batch_size": batch, "epochs": 2, "max_grad_norm": None},
+        "cross": {"batch_size": batch, "epochs": 2, "max_grad_norm": None, "min_steps": None},
         "bi": {"batch_size": batch, "epochs": 2, "max_grad_norm": None},
     }
     for key, value in extra.items():

@@ -139,7 +139,7 @@ def _config(model: Path, pairs: Path, out: Path, **data):
             "data": {"pairs": str(pairs), "eval_data_dir": str(pairs), **data},
             "priming": {"method": "none"},
             "run": {"seed": 5, "show_progress_bar": False, "output_dir": str(out)},
-            "cross": {"batch_size": 8, "epochs": 1},
+            "cross": {"batch_size": 8, "epochs": 1, "min_steps": None},
             "bi": {"batch_size": 8, "epochs": 1},
         }
     )

@@ -66,13 +66,14 @@ def test_the_default_config_is_the_recommended_recipe():
     assert built == default and built["recipe"] == "recommended"
 
 
-def test_the_pairs_recipe_is_the_recommended_one_with_token_f1_labels_and_five_cycles():
+def test_the_pairs_recipe_is_the_recommended_one_with_token_f1_labels_five_cycles_no_budget():
     pairs = build_config({"data": {"data_dir": "x"}, "recipe": "pairs"}).to_dict()
     recommended = build_config({"data": {"data_dir": "x"}}).to_dict()
     assert pairs.pop("recipe") == "pairs" and recommended.pop("recipe") == "recommended"
     assert (pairs.pop("cycles"), recommended.pop("cycles")) == (5, 3)
     assert pairs["teachers"].pop("label_views") == ["token_f1"]
     assert recommended["teachers"].pop("label_views") == ["pooled"]
+    assert (pairs["cross"].pop("min_steps"), recommended["cross"].pop("min_steps")) == (None, 600)
     assert pairs == recommended
 
 

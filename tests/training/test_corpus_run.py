@@ -25,7 +25,7 @@ def _train(tiny_model, corpus, out, *extra):
         "--recipe", "official", "--cycles", "1", "--seed", "5", "--no-progress", "--device", "cpu",
         "--eval-data-dir", str(corpus.parent / "eval.tsv"),
         "--set", "priming.method=none", "--set", "cross.batch_size=8", "--set", "bi.batch_size=8",
-        "--set", "cross.epochs=1", "--set", "bi.epochs=1", *extra,
+        "--set", "cross.epochs=1", "--set", "cross.min_steps=null", "--set", "bi.epochs=1", *extra,
     ])  # fmt: skip
 
 
@@ -95,7 +95,7 @@ def test_remine_mines_the_sentences_of_the_given_pairs(tiny_model, tmp_path, eva
     assert main([
         "train", "--pairs", str(pairs), "--remine", "--output-dir", str(out), "--recipe", "official",
         "--cycles", "1", "--eval-data-dir", str(tmp_path / "eval.tsv"), "--set", "priming.method=none",
-        "--set", "cross.epochs=1", "--set", "bi.epochs=1", *common,
+        "--set", "cross.epochs=1", "--set", "cross.min_steps=null", "--set", "bi.epochs=1", *common,
     ]) == 0  # fmt: skip
     mined = tmp_path / "mined.tsv"
     assert main(["mine", "--input", str(corpus), "--output", str(mined), *common]) == 0

@@ -26,7 +26,7 @@ def test_a_run_on_a_paraphrase_folder_reports_auc(tiny_model, tmp_path):
         "models": [str(tiny_model)], "cycles": 1, "recipe": "official",
         "data": {"data_dir": str(folder)}, "priming": {"method": "none"},
         "run": {"seed": 5, "output_dir": str(out), "show_progress_bar": False},
-        "cross": {"batch_size": 8, "epochs": 1}, "bi": {"batch_size": 8, "epochs": 1},
+        "cross": {"batch_size": 8, "epochs": 1, "min_steps": None}, "bi": {"batch_size": 8, "epochs": 1},
     })  # fmt: skip
     report = run_trans_encoder(config, log=lambda *a: None)
     assert report["pairs"]["count"] == 24 and report["pairs"]["transductive"]

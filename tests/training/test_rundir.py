@@ -41,7 +41,7 @@ def _config(model: Path, pairs: Path, out: Path, cycles: int = 1, **extra):
         "data": {"pairs": str(pairs), "eval_data_dir": str(pairs)},
         "priming": {"method": "none"},
         "run": {"seed": 5, "output_dir": str(out), "show_progress_bar": False},
-        "cross": {"batch_size": 8, "epochs": 1},
+        "cross": {"batch_size": 8, "epochs": 1, "min_steps": None},
         "bi": {"batch_size": 8, "epochs": 1},
         **extra,
     }
@@ -357,7 +357,7 @@ def test_a_concurrent_run_is_refused_and_the_first_stays_intact(tiny_model, tmp_
         "data": {"pairs": str(pairs)},
         "priming": {"method": "none"},
         "run": {"seed": 5, "show_progress_bar": False},
-        "cross": {"batch_size": 2, "epochs": 3},
+        "cross": {"batch_size": 2, "epochs": 3, "min_steps": None},
         "bi": {"batch_size": 2, "epochs": 3},
     }
     settings = tmp_path / "run.yaml"

@@ -60,7 +60,7 @@ def _settings(model: Path, pairs: Path, **extra) -> dict:
         "data": {"pairs": str(pairs), "eval_data_dir": str(pairs)},
         "priming": {"method": "none"},
         "run": {"seed": 5, "checkpoint_every": 3, "show_progress_bar": False},
-        "cross": {"batch_size": 8, "epochs": 2},
+        "cross": {"batch_size": 8, "epochs": 2, "min_steps": None},
         "bi": {"batch_size": 8, "epochs": 2},
     }
     return _merge(base, extra)

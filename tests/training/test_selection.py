@@ -38,7 +38,7 @@ def _values(model: Path, out: Path, **extra) -> dict:
         "average_bi": True,
         "priming": {"method": "none"},
         "run": {"seed": 5, "output_dir": str(out), "show_progress_bar": False},
-        "cross": {"batch_size": 8, "epochs": 1},
+        "cross": {"batch_size": 8, "epochs": 1, "min_steps": None},
         "bi": {"batch_size": 8, "epochs": 1},
         **extra,
     }

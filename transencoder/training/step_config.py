@@ -26,7 +26,9 @@ class StepConfig:
     )
     grad_accum: int = setting(1, "micro-batches per optimizer step")
     max_grad_norm: float | None = setting(1.0, "gradient clipping norm (null: no clipping)")
-    max_steps: int | None = setting(None, "stop after this many optimizer steps")
+    max_steps: int | None = setting(
+        None, "stop after this many optimizer steps (caps min_steps and epochs)"
+    )
     min_steps: int | None = setting(
         None,
         "train at least this many optimizer steps (more passes over a small pool; the schedule spans them)",
@@ -35,14 +37,16 @@ class StepConfig:
     def validate(self, where: str) -> None:
         for name in ("epochs", "batch_size", "max_length", "grad_accum"):
             positive_int(getattr(self, name), f"{where}.{name}")
-        for name in ("max_steps", "min_steps"):
-            if getattr(self, name) is not None:
-                positive_int(getattr(self, name), f"{where}.{name}")
-        if self.min_steps is not None and self.max_steps is not None:
-            if self.min_steps > self.max_steps:
-                raise ConfigError(
-                    f"{where}.min_steps ({self.min_steps}) is above {where}.max_steps ({self.max_steps})"
-                )
+        if self.max_steps is not None:
+            positive_int(self.max_steps, f"{where}.max_steps")
+        if self.min_steps is not None and not (
+            isinstance(self.min_steps, int)
+            and not isinstance(self.min_steps, bool)
+            and self.min_steps >= 0
+        ):
+            raise ConfigError(
+                f"{where}.min_steps must be an integer >= 0 (0: epochs alone), got {self.min_steps!r}"
+            )
         if not (isinstance(self.lr, (int, float)) and 0 < self.lr < 1):
             raise ConfigError(f"{where}.lr must be a number in (0, 1), got {self.lr!r}")
         if not (isinstance(self.weight_decay, (int, float)) and self.weight_decay >= 0):
@@ -68,6 +72,11 @@ class CrossStepConfig(StepConfig):
     epochs: int = setting(2, "passes over the pool (both orders)")
     lr: float = setting(2e-5, "peak learning rate of AdamW")
     max_length: int = setting(128, "tokens per pair")
+    min_steps: int | None = setting(
+        600,
+        "train at least this many optimizer steps: more passes over a pool under about 4,800 pairs "
+        "(0 or null: epochs alone; README, 'When it helps')",
+    )
     warmup_ratio: float = setting(
         0.1, "share of the steps spent warming up linearly, then linear decay"
     )
