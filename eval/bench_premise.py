@@ -8,7 +8,11 @@ optimizer step (``bi.max_steps=1``: the screening looks at the cross-encoder onl
 * ``record``: the recipe as it is (2 epochs of the pool, both orders);
 * ``budget``: ``cross.min_steps`` optimizer steps at least;
 * ``augment``: the pool grown to ``data.augment_to`` pairs of its own sentences first;
-* ``both``: the two together.
+* ``both``: the two together;
+* ``uniform``: ``budget`` with the cross-encoder's targets spread evenly over [0, 1] by rank
+  (``teachers.cross_scale=uniform``);
+* ``pairs-budget``: the ``pairs`` recipe (labels by token alignment, for pair tasks) with the
+  ``budget``.
 
 ``summarise`` keeps the runs the record holds whose folders are gone (each row names its CPU),
 scores the start model and each run's cycle-1 cross-encoder on the domain's
@@ -40,6 +44,8 @@ VARIANTS = {
     "budget": ["--cross-min-steps", "600"],
     "augment": ["--augment-to", "6000"],
     "both": ["--augment-to", "4000", "--cross-min-steps", "800"],
+    "uniform": ["--cross-min-steps", "600", "--set", "teachers.cross_scale=uniform"],
+    "pairs-budget": ["--recipe", "pairs", "--cross-min-steps", "600"],
 }
 SCREEN = ["--cycles", "1", "--no-average-bi", "--set", "bi.max_steps=1"]
 
@@ -77,6 +83,20 @@ def _scores(suite_dev, suite_test, model) -> dict:
     from domains_analysis import _primary
 
     return {"dev": _primary(suite_dev, model), "test": _primary(suite_test, model)}
+
+
+def _both_orders(suite):
+    """The suite scoring a cross-encoder as it teaches: the mean of (a, b) and (b, a)."""
+    from transencoder.eval import EvaluationSuite
+
+    tasks = suite.sts_tasks + suite.pair_tasks
+    return EvaluationSuite(tasks, batch_size=128, show_progress_bar=False, both_orders=True)
+
+
+def _cell(value, spec: str) -> str:
+    """``value`` formatted, or blank at the same width where a run lacks it."""
+    width = len(format(0, spec))
+    return format(value, spec) if value is not None else " " * width
 
 
 def _cpu() -> str:
@@ -149,6 +169,7 @@ def summarise(root: Path, domains, output: Path) -> dict:
                 row = {
                     "start": start,
                     "cross": _scores(dev, test, cross),
+                    "cross_both_orders": _scores(_both_orders(dev), _both_orders(test), cross),
                     "cross_fit": run_signals(folder, 1)[0]["cross_fit"],
                     "cross_steps": train_stats["steps"],
                     "pool_pairs": progress["pool"]["count"] + progress["pool"].get("augmented", 0),
@@ -168,16 +189,18 @@ def summarise(root: Path, domains, output: Path) -> dict:
                 cache.write_text(json.dumps(row, indent=2))
             variant, seed = folder.name.rsplit("-s", 1)
             row = {**row, "domain": domain, "variant": variant, "seed": int(seed), "cpu": _cpu()}
-            row["cross_minus_start"] = {
-                split: round(row["cross"][split] - start[split], 2) for split in ("dev", "test")
-            }
+            for key in ("cross", "cross_both_orders"):
+                if key in row:
+                    row[f"{key}_minus_start"] = {
+                        split: round(row[key][split] - start[split], 2) for split in ("dev", "test")
+                    }
             runs[f"{domain}/{folder.name}"] = row
     runs = {**_recorded_runs(output), **runs}  # runs whose folders are gone stay
     if not runs:
         raise SystemExit(f"no finished premise runs under {root}")
     header = (
         f"{'run':22} {'steps':>5} {'pairs':>5} {'start':>6} {'c1 cross':>8} {'- start':>7} "
-        f"{'fit':>6} {'dev -':>6} {'W1':>6}"
+        f"{'fit':>6} {'dev -':>6} {'both -':>6} {'W1':>6}"
     )
     print(header)
     print("-" * len(header))
@@ -187,7 +210,9 @@ def summarise(root: Path, domains, output: Path) -> dict:
             f"{name:22} {row['cross_steps']:5d} {row['pool_pairs']:5d} {row['start']['test']:6.2f} "
             f"{row['cross']['test']:8.2f} {row['cross_minus_start']['test']:+7.2f} "
             f"{row['cross_fit']:6.2f} {row['cross_minus_start']['dev']:+6.2f} "
-            + (f"{w1:6.3f}" if w1 is not None else f"{'':>6}")
+            + _cell(row.get("cross_both_orders_minus_start", {}).get("test"), "+6.2f")
+            + " "
+            + _cell(w1, "6.3f")
         )
     variants: dict[str, dict] = {}
     for variant in VARIANTS:
@@ -203,14 +228,27 @@ def summarise(root: Path, domains, output: Path) -> dict:
             "mean_cross_minus_start_dev": round(float(np.mean(dev_gap)), 2),
             "mean_cross_fit": round(float(np.mean([r["cross_fit"] for r in rows])), 2),
         }
+        both = [r["cross_both_orders_minus_start"] for r in rows if "cross_both_orders" in r]
+        if len(both) == len(rows):  # scored both ways on every domain of the variant
+            variants[variant].update(
+                premise_holds_on_test_both_orders=int(sum(g["test"] >= 0 for g in both)),
+                mean_cross_both_orders_minus_start_test=round(float(np.mean([g["test"] for g in both])), 2),
+                mean_cross_both_orders_minus_start_dev=round(float(np.mean([g["dev"] for g in both])), 2),
+            )  # fmt: skip
     print(
-        f"\n{'variant':9} {'domains':>7} {'holds':>5} {'mean - start (test)':>20} {'(dev)':>6} {'fit':>6}"
+        f"\n{'variant':9} {'domains':>7} {'holds':>5} {'mean - start (test)':>20} {'(dev)':>6} "
+        f"{'fit':>6} {'both orders: holds':>18} {'test':>6} {'dev':>6}"
     )
     for variant, v in variants.items():
         print(
             f"{variant:9} {v['domains']:7d} {v['premise_holds_on_test']:5d} "
             f"{v['mean_cross_minus_start_test']:+20.2f} {v['mean_cross_minus_start_dev']:+6.2f} "
-            f"{v['mean_cross_fit']:6.2f}"
+            f"{v['mean_cross_fit']:6.2f} "
+            + _cell(v.get("premise_holds_on_test_both_orders"), "18d")
+            + " "
+            + _cell(v.get("mean_cross_both_orders_minus_start_test"), "+6.2f")
+            + " "
+            + _cell(v.get("mean_cross_both_orders_minus_start_dev"), "+6.2f")
         )
     seeds = _seeds(runs)
     if seeds:

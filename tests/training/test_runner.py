@@ -110,9 +110,8 @@ def test_one_cycle_writes_loadable_checkpoints_and_report(tiny_model, tmp_path):
 
     pairs = _pairs_file(tmp_path)
     out = tmp_path / "run"
-    report = run_trans_encoder(
-        build_config(_settings(tiny_model, pairs, **_out(out))), log=lambda *a: None
-    )
+    settings = _settings(tiny_model, pairs, teachers={"both_orders": True}, **_out(out))
+    report = run_trans_encoder(build_config(settings), log=lambda *a: None)
     assert set(report["evaluation"]) == {"start", "cycle 1"}
     assert set(report["evaluation"]["cycle 1"]) == {"bi", "cross"}
     sentences = tiny_sentences()[:6]
@@ -133,6 +132,19 @@ def test_one_cycle_writes_loadable_checkpoints_and_report(tiny_model, tmp_path):
     )
     for name in ("report.json", "report.md", "evaluation.png", "progress.json"):
         assert (out / name).is_file(), name
+    # The cross-encoder is evaluated as it teaches (teachers.both_orders): mean of both orders.
+    from transencoder.eval import StsEvaluator, find_tasks
+
+    cross = CrossEncoder.from_pretrained(out / "cycle-1" / "cross", device="cpu")
+    reported = report["evaluation"]["cycle 1"]["cross"]["average"]["spearman"]
+    scored = {
+        both: StsEvaluator(find_tasks(str(pairs)), show_progress_bar=False, both_orders=both)(
+            cross
+        ).primary
+        for both in (True, False)
+    }
+    assert reported == pytest.approx(scored[True], abs=1e-3)
+    assert abs(scored[True] - scored[False]) > 1e-3  # the two orders' scores do differ here
     assert "| cycle 1 |" in (out / "report.md").read_text()
     assert not list((out / "state").glob("*.pt"))  # snapshots are removed once a phase is saved
 

@@ -49,6 +49,22 @@ def test_cross_targets_by_hand():
     np.testing.assert_array_equal(cross_targets(bi, previous, _teachers(cross_from_cross=0.0)), bi)
 
 
+def test_uniform_cross_targets_keep_the_order_and_spread_it_over_zero_to_one():
+    from transencoder.training.teachers import cross_targets
+
+    # PAWS-like labels crowd near 1; their ranks (ties share one) spread evenly over [0, 1].
+    crowded = np.array([0.97, 0.99, 0.95, 0.99, 0.96])
+    np.testing.assert_array_equal(
+        cross_targets(crowded, None, _teachers(cross_scale="uniform")),
+        [0.5, 0.875, 0.0, 0.875, 0.25],
+    )
+    # From cycle 2 the blend is ranked, not clipped: [.5, .375, .75, .25, .625] from the case above.
+    bi = np.array([0.9, 0.1, 0.5, 0.3, 0.7])
+    previous = np.array([0.05, 0.6, 0.95, 0.2, 0.4])
+    labels = cross_targets(bi, previous, _teachers(cross_from_cross=0.5, cross_scale="uniform"))
+    np.testing.assert_array_equal(labels, [0.5, 0.25, 1.0, 0.0, 0.75])
+
+
 def test_bi_targets_by_hand():
     from transencoder.training.teachers import bi_target_scale_cycle, bi_targets
 

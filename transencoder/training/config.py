@@ -23,6 +23,8 @@ from ..settings import ConfigError, boolean, choice, positive_int, setting
 from .step_config import BiStepConfig, CrossStepConfig, PrimingConfig
 
 LABEL_MODES = ("raw", "rank")
+#: The scale of the cross-encoder's targets (:func:`transencoder.training.teachers.cross_targets`).
+CROSS_SCALES = ("bi", "uniform")
 #: How a bi-encoder scores a pair (:mod:`transencoder.training.views`).
 LABEL_VIEWS = ("pooled", "first_last", "token_f1")
 
@@ -109,6 +111,10 @@ class TeacherConfig:
         0.5,
         "weight of the start model's views in the bi-encoder's targets (the cross-encoder has the rest)",
     )
+    cross_scale: str = setting(
+        "bi",
+        "the scale of the cross-encoder's targets: bi (the labelling bi-encoder's cosines, clipped to [0, 1]) or uniform (their ranks spread evenly over [0, 1]: the order alone)",
+    )
     both_orders: bool = setting(True, "cross-encoder scores average (a, b) and (b, a)")
     label_views: list[str] = setting(
         lambda: ["pooled"], "views a bi-encoder labels the cross-encoder's pairs with", factory=True
@@ -121,6 +127,7 @@ class TeacherConfig:
 
     def validate(self) -> None:
         choice(self.mode, LABEL_MODES, "teachers.mode")
+        choice(self.cross_scale, CROSS_SCALES, "teachers.cross_scale")
         for name in ("cross_from_cross", "bi_from_start"):
             value = getattr(self, name)
             if not (

@@ -22,7 +22,8 @@ NO_EVALUATION_DATA = (
 
 class RunEvaluation:
     """Scores groups of models (``{"bi": [...], "cross": [...]}``) on the run's evaluation
-    tasks; :meth:`dev_score` scores one model on the dev sample (selection)."""
+    tasks; :meth:`dev_score` scores one model on the dev sample (selection). A cross-encoder is
+    scored as it teaches: the mean of both orders when ``teachers.both_orders`` is on."""
 
     def __init__(self, config: TrainConfig, runtime: Runtime, log=print) -> None:
         self.config, self.runtime, self.log = config, runtime, log
@@ -30,6 +31,7 @@ class RunEvaluation:
             "batch_size": config.run.eval_batch_size,
             "show_progress_bar": config.run.show_progress_bar,
         }
+        self.scoring = {**self.options, "both_orders": config.teachers.both_orders}
         source = config.data.eval_data_dir or config.data.data_dir
         self.tasks: EvaluationSuite | None = None
         #: Said to the user once the run's data is read (not before an unrelated error).
@@ -75,7 +77,7 @@ class RunEvaluation:
 
     def scores(self, model, suite: EvaluationSuite) -> np.ndarray:
         return self.runtime.score(
-            lambda part: model_scores(model, part, **self.options), suite.pairs
+            lambda part: model_scores(model, part, **self.scoring), suite.pairs
         )
 
     def dev_score(self, model) -> float:

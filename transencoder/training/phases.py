@@ -119,6 +119,7 @@ def _trained_card(config, phase: Phase, kind: str, chosen: str | None = None) ->
             "batch_size": step.batch_size,
             "max_length": step.max_length,
             "label_mode": config.teachers.mode,
+            **({"target_scale": config.teachers.cross_scale} if kind == "cross" else {}),
         },
     )
 

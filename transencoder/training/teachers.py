@@ -13,7 +13,9 @@ The recipe's rules (``TeacherConfig``):
 
 * the cross-encoder of cycle k learns the labelling bi-encoder's cosine, from cycle 2 blended with
   the previous cross-encoder's score (``cross_from_cross``), on the bi-encoder's cosine scale,
-  clipped to [0, 1] (BCE targets are probabilities);
+  clipped to [0, 1] (BCE targets are probabilities); with ``cross_scale="uniform"`` the targets
+  are those labels' ranks spread evenly over [0, 1] (a pool whose cosines crowd near 1 still
+  asks for an order, not a level);
 * the bi-encoder learns the cross-encoder's score blended with the start model's views
   (``bi_from_start``), on the cosine scale of the model its step starts from.
 """
@@ -86,12 +88,14 @@ def cross_targets(
 ) -> np.ndarray:
     """The cross-encoder's targets: the labelling bi-encoder's scores, blended with the previous
     cycle's cross-encoder (``previous_cross``, None in cycle 1), on the bi-encoder's scale and
-    clipped to [0, 1]."""
+    clipped to [0, 1], or (``cross_scale="uniform"``) their ranks in [0, 1]."""
     teachers, weights = [bi_scores], [1.0]
     if previous_cross is not None and config.cross_from_cross > 0:
         teachers.append(previous_cross)
         weights = [1 - config.cross_from_cross, config.cross_from_cross]
     labels = combine_teachers(teachers, weights, mode=config.mode, reference=bi_scores)
+    if config.cross_scale == "uniform":
+        return normalized_ranks(labels)
     return np.clip(labels, 0.0, 1.0)
 
 
