@@ -12,7 +12,7 @@ optimizer step (``bi.max_steps=1``: the screening looks at the cross-encoder onl
 * ``uniform``: ``budget`` with the cross-encoder's targets spread evenly over [0, 1] by rank
   (``teachers.cross_scale=uniform``);
 * ``pairs-budget``: the ``pairs`` recipe (labels by token alignment, for pair tasks) with the
-  ``budget``.
+  ``budget``; ``pairs-uniform``: that with ``teachers.cross_scale=uniform``.
 
 ``summarise`` keeps the runs the record holds whose folders are gone (each row names its CPU),
 scores the start model and each run's cycle-1 cross-encoder on the domain's
@@ -46,6 +46,14 @@ VARIANTS = {
     "both": ["--augment-to", "4000", "--cross-min-steps", "800"],
     "uniform": ["--cross-min-steps", "600", "--set", "teachers.cross_scale=uniform"],
     "pairs-budget": ["--recipe", "pairs", "--cross-min-steps", "600"],
+    "pairs-uniform": [
+        "--recipe",
+        "pairs",
+        "--cross-min-steps",
+        "600",
+        "--set",
+        "teachers.cross_scale=uniform",
+    ],  # fmt: skip
 }
 SCREEN = ["--cycles", "1", "--no-average-bi", "--set", "bi.max_steps=1"]
 

@@ -55,14 +55,30 @@ def test_uniform_cross_targets_keep_the_order_and_spread_it_over_zero_to_one():
     # PAWS-like labels crowd near 1; their ranks (ties share one) spread evenly over [0, 1].
     crowded = np.array([0.97, 0.99, 0.95, 0.99, 0.96])
     np.testing.assert_array_equal(
-        cross_targets(crowded, None, _teachers(cross_scale="uniform")),
+        cross_targets(crowded, None, _teachers(), scale="uniform"),
         [0.5, 0.875, 0.0, 0.875, 0.25],
     )
     # From cycle 2 the blend is ranked, not clipped: [.5, .375, .75, .25, .625] from the case above.
     bi = np.array([0.9, 0.1, 0.5, 0.3, 0.7])
     previous = np.array([0.05, 0.6, 0.95, 0.2, 0.4])
-    labels = cross_targets(bi, previous, _teachers(cross_from_cross=0.5, cross_scale="uniform"))
+    labels = cross_targets(bi, previous, _teachers(cross_from_cross=0.5), scale="uniform")
     np.testing.assert_array_equal(labels, [0.5, 0.25, 1.0, 0.0, 0.75])
+
+
+def test_auto_cross_scale_spreads_crowded_labels_only():
+    from transencoder.training.teachers import CROWDED_SD, cross_scale
+
+    rng = np.random.default_rng(0)
+    crowded = np.clip(rng.normal(0.96, 0.05, 2000), 0, 1)  # PAWS: the start's cosines, sd 0.047
+    spread = np.clip(rng.normal(0.62, 0.25, 2000), 0, 1)  # STS16: sd 0.252
+    assert cross_scale(_teachers(), crowded) == "uniform"
+    assert cross_scale(_teachers(), spread) == "bi"
+    # Either side of the threshold: two values 2 * sd apart have that standard deviation.
+    for sd, scale in ((CROWDED_SD * 1.001, "bi"), (CROWDED_SD * 0.999, "uniform")):
+        assert cross_scale(_teachers(), np.array([0.5 - sd, 0.5 + sd])) == scale
+    # A named scale is kept whatever the labels.
+    assert cross_scale(_teachers(cross_scale="bi"), crowded) == "bi"
+    assert cross_scale(_teachers(cross_scale="uniform"), spread) == "uniform"
 
 
 def test_bi_targets_by_hand():

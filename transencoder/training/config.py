@@ -24,7 +24,7 @@ from .step_config import BiStepConfig, CrossStepConfig, PrimingConfig
 
 LABEL_MODES = ("raw", "rank")
 #: The scale of the cross-encoder's targets (:func:`transencoder.training.teachers.cross_targets`).
-CROSS_SCALES = ("bi", "uniform")
+CROSS_SCALES = ("auto", "bi", "uniform")
 #: How a bi-encoder scores a pair (:mod:`transencoder.training.views`).
 LABEL_VIEWS = ("pooled", "first_last", "token_f1")
 
@@ -112,8 +112,8 @@ class TeacherConfig:
         "weight of the start model's views in the bi-encoder's targets (the cross-encoder has the rest)",
     )
     cross_scale: str = setting(
-        "bi",
-        "the scale of the cross-encoder's targets: bi (the labelling bi-encoder's cosines, clipped to [0, 1]) or uniform (their ranks spread evenly over [0, 1]: the order alone)",
+        "auto",
+        "the scale of the cross-encoder's targets: bi (the labelling bi-encoder's cosines, clipped to [0, 1]), uniform (their ranks spread evenly over [0, 1]: the order alone) or auto (uniform when cycle 1's labels crowd, standard deviation below 0.2, else bi)",
     )
     both_orders: bool = setting(True, "cross-encoder scores average (a, b) and (b, a)")
     label_views: list[str] = setting(

@@ -136,8 +136,16 @@ class TransEncoderRun:
         bi_scores = self.w.save(LabelArray.BI_SCORES, k, self._bi_labels(bis, cfg.label_views))
         blend = k > 1 and cfg.cross_from_cross > 0
         previous = self.w.load(LabelArray.CROSS_SCORES, k - 1) if blend else None
-        labels = teachers.cross_targets(bi_scores, previous, cfg)
-        return _stats(self.w.save(LabelArray.CROSS_TARGETS, k, labels))
+        first = bi_scores if k == 1 else self.w.load(LabelArray.BI_SCORES, 1)
+        scale = teachers.cross_scale(cfg, first)
+        if k == 1 and scale != cfg.cross_scale:  # auto
+            self.w.log(
+                f"the cross-encoder learns its labels on the {scale} scale (teachers.cross_scale "
+                f"auto: cycle 1's labels have standard deviation {np.std(first):.3f}, "
+                f"{'below' if scale == 'uniform' else 'not below'} {teachers.CROWDED_SD})"
+            )
+        labels = teachers.cross_targets(bi_scores, previous, cfg, scale=scale)
+        return {**_stats(self.w.save(LabelArray.CROSS_TARGETS, k, labels)), "cross_scale": scale}
 
     def cross(self, phase: Phase) -> dict:
         cfg, k, m = self.config, phase.cycle, phase.member

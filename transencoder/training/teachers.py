@@ -13,9 +13,10 @@ The recipe's rules (``TeacherConfig``):
 
 * the cross-encoder of cycle k learns the labelling bi-encoder's cosine, from cycle 2 blended with
   the previous cross-encoder's score (``cross_from_cross``), on the bi-encoder's cosine scale,
-  clipped to [0, 1] (BCE targets are probabilities); with ``cross_scale="uniform"`` the targets
-  are those labels' ranks spread evenly over [0, 1] (a pool whose cosines crowd near 1 still
-  asks for an order, not a level);
+  clipped to [0, 1] (BCE targets are probabilities); on the ``uniform`` scale the targets are
+  those labels' ranks spread evenly over [0, 1], so a pool whose cosines crowd together still
+  asks for an order, not a level (``cross_scale="auto"``: uniform when cycle 1's labels have a
+  standard deviation below :data:`CROWDED_SD`);
 * the bi-encoder learns the cross-encoder's score blended with the start model's views
   (``bi_from_start``), on the cosine scale of the model its step starts from.
 """
@@ -83,18 +84,37 @@ def views_teacher(scores: dict[str, np.ndarray]) -> np.ndarray:
     return combine_teachers(arrays, [1.0] * len(arrays), mode="rank", reference=reference)
 
 
+#: Below this standard deviation cycle 1's labels crowd: ``cross_scale="auto"`` spreads them.
+#: Chosen on the per-domain dev samples (docs/experiments.md): the start model's cosines of
+#: PAWS, MRPC and QNLI pools have 0.05, 0.14 and 0.19, those of the six STS pools 0.23 to 0.27.
+CROWDED_SD = 0.2
+
+
+def cross_scale(config: TeacherConfig, first_labels: np.ndarray) -> str:
+    """``config.cross_scale`` resolved for a run whose cycle-1 labels are ``first_labels``:
+    ``auto`` is ``uniform`` when they crowd (standard deviation below :data:`CROWDED_SD`),
+    else ``bi``."""
+    if config.cross_scale != "auto":
+        return config.cross_scale
+    return "uniform" if float(np.std(first_labels)) < CROWDED_SD else "bi"
+
+
 def cross_targets(
-    bi_scores: np.ndarray, previous_cross: np.ndarray | None, config: TeacherConfig
+    bi_scores: np.ndarray,
+    previous_cross: np.ndarray | None,
+    config: TeacherConfig,
+    *,
+    scale: str = "bi",
 ) -> np.ndarray:
     """The cross-encoder's targets: the labelling bi-encoder's scores, blended with the previous
     cycle's cross-encoder (``previous_cross``, None in cycle 1), on the bi-encoder's scale and
-    clipped to [0, 1], or (``cross_scale="uniform"``) their ranks in [0, 1]."""
+    clipped to [0, 1], or (``scale="uniform"``, see :func:`cross_scale`) their ranks in [0, 1]."""
     teachers, weights = [bi_scores], [1.0]
     if previous_cross is not None and config.cross_from_cross > 0:
         teachers.append(previous_cross)
         weights = [1 - config.cross_from_cross, config.cross_from_cross]
     labels = combine_teachers(teachers, weights, mode=config.mode, reference=bi_scores)
-    if config.cross_scale == "uniform":
+    if scale == "uniform":
         return normalized_ranks(labels)
     return np.clip(labels, 0.0, 1.0)
 
