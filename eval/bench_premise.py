@@ -5,7 +5,7 @@ Each variant is one cycle of the recommended recipe on the domain's pool (a seed
 ``--max-pool`` pairs where it is larger, as in the per-domain record), the bi step cut to one
 optimizer step (``bi.max_steps=1``: the screening looks at the cross-encoder only):
 
-* ``record``: the recipe as it is (2 epochs of the pool, both orders);
+* ``record``: the recipe as the per-domain record ran it (2 epochs of the pool, both orders);
 * ``budget``: ``cross.min_steps`` optimizer steps at least;
 * ``augment``: the pool grown to ``data.augment_to`` pairs of its own sentences first;
 * ``both``: the two together;
@@ -39,21 +39,17 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_domains.py, domains_analysis.py
 
+# Each variant names every setting it screens, so that a later default does not change it.
+BI, UNIFORM = ["--set", "teachers.cross_scale=bi"], ["--set", "teachers.cross_scale=uniform"]
+NO_BUDGET = ["--cross-min-steps", "0"]
 VARIANTS = {
-    "record": [],
-    "budget": ["--cross-min-steps", "600"],
-    "augment": ["--augment-to", "6000"],
-    "both": ["--augment-to", "4000", "--cross-min-steps", "800"],
-    "uniform": ["--cross-min-steps", "600", "--set", "teachers.cross_scale=uniform"],
-    "pairs-budget": ["--recipe", "pairs", "--cross-min-steps", "600"],
-    "pairs-uniform": [
-        "--recipe",
-        "pairs",
-        "--cross-min-steps",
-        "600",
-        "--set",
-        "teachers.cross_scale=uniform",
-    ],  # fmt: skip
+    "record": [*NO_BUDGET, *BI],
+    "budget": ["--cross-min-steps", "600", *BI],
+    "augment": ["--augment-to", "6000", *NO_BUDGET, *BI],
+    "both": ["--augment-to", "4000", "--cross-min-steps", "800", *BI],
+    "uniform": ["--cross-min-steps", "600", *UNIFORM],
+    "pairs-budget": ["--recipe", "pairs", "--cross-min-steps", "600", *BI],
+    "pairs-uniform": ["--recipe", "pairs", "--cross-min-steps", "600", *UNIFORM],
 }
 SCREEN = ["--cycles", "1", "--no-average-bi", "--set", "bi.max_steps=1"]
 

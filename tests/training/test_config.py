@@ -67,7 +67,7 @@ def test_the_default_config_is_the_recommended_recipe():
     assert built == default and built["recipe"] == "recommended"
 
 
-def test_the_pairs_recipe_is_the_recommended_one_with_token_f1_labels_five_cycles_no_budget():
+def test_the_pairs_recipe_is_the_recommended_one_with_token_f1_labels_five_cycles_as_measured():
     pairs = build_config({"data": {"data_dir": "x"}, "recipe": "pairs"}).to_dict()
     recommended = build_config({"data": {"data_dir": "x"}}).to_dict()
     assert pairs.pop("recipe") == "pairs" and recommended.pop("recipe") == "recommended"
@@ -75,6 +75,8 @@ def test_the_pairs_recipe_is_the_recommended_one_with_token_f1_labels_five_cycle
     assert pairs["teachers"].pop("label_views") == ["token_f1"]
     assert recommended["teachers"].pop("label_views") == ["pooled"]
     assert (pairs["cross"].pop("min_steps"), recommended["cross"].pop("min_steps")) == (None, 600)
+    scales = (pairs["teachers"].pop("cross_scale"), recommended["teachers"].pop("cross_scale"))
+    assert scales == ("bi", "auto")
     assert pairs == recommended
 
 
