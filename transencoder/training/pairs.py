@@ -183,10 +183,10 @@ def pool_from_pairs_file(path: str | Path) -> PairPool:
     return pool
 
 
-# In the per-domain benchmark (eval/results/domains.json, section budget_runs: the recommended
-# recipe with its 600-step cross budget) runs on pools of 1,186-2,000 pairs ended from -0.46 to
-# +1.68 around their start model, PAWS at -10.21; the pooled STS pool (13,825 pairs) gained +1.04.
-# Between the two nothing was measured here.
+# In the per-domain benchmark (eval/results/domains.json, sections budget_runs and auto_runs: the
+# recommended recipe with its 600-step cross budget and auto target scale) runs on pools of
+# 1,186-2,000 pairs ended from -0.46 to +1.68 around their start model, PAWS at -1.59; the pooled
+# STS pool (13,825 pairs) gained +1.04. Between the two nothing was measured here.
 SMALL_POOL = 5000
 
 
@@ -213,7 +213,7 @@ def load_pool(data, seed: int, log=print) -> PairPool:
         log(
             f"warning: {len(pool)} pairs is a small pool: in the per-domain benchmark runs on pools "
             f"under {SMALL_POOL} pairs ended from -0.46 to +1.68 around their start model, and word-swap "
-            "pairs (PAWS) lost 10.2 (README, 'When it helps'); give --dev-data (a small labelled "
+            "pairs (PAWS) lost 1.6 (README, 'When it helps'); give --dev-data (a small labelled "
             "sample) so the run can fall back to the start"
         )
     return pool
