@@ -89,14 +89,6 @@ def _scores(suite_dev, suite_test, model) -> dict:
     return {"dev": _primary(suite_dev, model), "test": _primary(suite_test, model)}
 
 
-def _both_orders(suite):
-    """The suite scoring a cross-encoder as it teaches: the mean of (a, b) and (b, a)."""
-    from transencoder.eval import EvaluationSuite
-
-    tasks = suite.sts_tasks + suite.pair_tasks
-    return EvaluationSuite(tasks, batch_size=128, show_progress_bar=False, both_orders=True)
-
-
 def _cell(value, spec: str) -> str:
     """``value`` formatted, or blank at the same width where a run lacks it."""
     width = len(format(0, spec))
@@ -155,6 +147,7 @@ def summarise(root: Path, domains, output: Path) -> dict:
         if not folders:
             continue
         dev, test = _suite(data / "dev.tsv"), _suite(data / "test.tsv")
+        both_orders = [_suite(data / f"{split}.tsv", both_orders=True) for split in ("dev", "test")]
         start_cache = root / domain / "premise" / "start_scores.json"
         if start_cache.is_file():
             start = json.loads(start_cache.read_text())
@@ -173,7 +166,7 @@ def summarise(root: Path, domains, output: Path) -> dict:
                 row = {
                     "start": start,
                     "cross": _scores(dev, test, cross),
-                    "cross_both_orders": _scores(_both_orders(dev), _both_orders(test), cross),
+                    "cross_both_orders": _scores(*both_orders, cross),  # as it teaches
                     "cross_fit": run_signals(folder, 1)[0]["cross_fit"],
                     "cross_steps": train_stats["steps"],
                     "pool_pairs": progress["pool"]["count"] + progress["pool"].get("augmented", 0),

@@ -18,10 +18,11 @@ import numpy as np
 MIXES = (0.25, 0.5, 0.75)
 
 
-def _suite(path: Path):
+def _suite(path: Path, both_orders: bool = False):
     from transencoder.eval import EvaluationSuite, find_all_tasks
 
-    return EvaluationSuite(find_all_tasks(path), batch_size=128, show_progress_bar=False)
+    tasks = find_all_tasks(path)
+    return EvaluationSuite(tasks, batch_size=128, show_progress_bar=False, both_orders=both_orders)
 
 
 def _primary(suite, model) -> float:

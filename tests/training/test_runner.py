@@ -221,6 +221,25 @@ def test_kill_and_resume_ends_like_an_unbroken_run(tiny_model, tmp_path, precisi
         assert all(torch.equal(a[key], b[key]) for key in a), kind
 
 
+@pytest.mark.parametrize("scale", ["auto", "bi"])
+def test_the_run_gives_the_cross_encoder_the_resolved_target_scale(tiny_model, tmp_path, scale):
+    from transencoder.training.teachers import CROWDED_SD, normalized_ranks
+
+    out = tmp_path / scale
+    settings = _settings(tiny_model, _pairs_file(tmp_path), teachers={"cross_scale": scale})
+    run_trans_encoder(build_config(_merge(settings, _out(out))), log=lambda *a: None)
+    bi = np.load(out / "labels" / "cycle-1-bi-scores.npy")
+    targets = np.load(out / "labels" / "cycle-1-cross-targets.npy")
+    resolved = json.loads((out / "progress.json").read_text())["results"]["cycle-1/label-bi"]
+    assert np.std(bi) < CROWDED_SD  # a random tiny BERT's cosines crowd, so auto spreads them
+    if scale == "auto":
+        assert resolved["cross_scale"] == "uniform"
+        np.testing.assert_allclose(targets, normalized_ranks(bi), atol=1e-7)
+    else:
+        assert resolved["cross_scale"] == "bi"
+        np.testing.assert_allclose(targets, np.clip(bi, 0, 1), atol=1e-7)
+
+
 def test_mutual_distillation_targets_are_member_means(tiny_model, tmp_path):
     second = tiny_bert_dir(tmp_path / "second", seed=1, hidden_size=48, num_heads=3)
     pairs_file = _pairs_file(tmp_path)
