@@ -12,7 +12,10 @@ optimizer step (``bi.max_steps=1``: the screening looks at the cross-encoder onl
 * ``uniform``: ``budget`` with the cross-encoder's targets spread evenly over [0, 1] by rank
   (``teachers.cross_scale=uniform``);
 * ``pairs-budget``: the ``pairs`` recipe (labels by token alignment, for pair tasks) with the
-  ``budget``; ``pairs-uniform``: that with ``teachers.cross_scale=uniform``.
+  ``budget``; ``pairs-uniform``: that with ``teachers.cross_scale=uniform``;
+* ``token-f1``, ``three-views``: the recommended recipe (``budget``, ``cross_scale=auto``) with
+  the cross-encoder labelled by the token alignment F1 view, or by the rank average of the three
+  views, instead of the pooled cosine.
 
 ``summarise`` keeps the runs the record holds whose folders are gone (each row names its CPU),
 scores the start model and each run's cycle-1 cross-encoder on the domain's
@@ -41,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_domains.py, do
 
 # Each variant names every setting it screens, so that a later default does not change it.
 BI, UNIFORM = ["--set", "teachers.cross_scale=bi"], ["--set", "teachers.cross_scale=uniform"]
+AUTO = ["--set", "teachers.cross_scale=auto"]
 NO_BUDGET = ["--cross-min-steps", "0"]
 VARIANTS = {
     "record": [*NO_BUDGET, *BI],
@@ -50,6 +54,14 @@ VARIANTS = {
     "uniform": ["--cross-min-steps", "600", *UNIFORM],
     "pairs-budget": ["--recipe", "pairs", "--cross-min-steps", "600", *BI],
     "pairs-uniform": ["--recipe", "pairs", "--cross-min-steps", "600", *UNIFORM],
+    "token-f1": ["--label-views", "token_f1", "--cross-min-steps", "600", *AUTO],
+    "three-views": [
+        "--label-views",
+        "pooled,first_last,token_f1",
+        "--cross-min-steps",
+        "600",
+        *AUTO,
+    ],
 }
 SCREEN = ["--cycles", "1", "--no-average-bi", "--set", "bi.max_steps=1"]
 

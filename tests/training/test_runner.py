@@ -240,6 +240,79 @@ def test_the_run_gives_the_cross_encoder_the_resolved_target_scale(tiny_model, t
         np.testing.assert_allclose(targets, np.clip(bi, 0, 1), atol=1e-7)
 
 
+def _scored_pairs_file(path: Path, pairs, scores) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [f"{a}\t{b}\t{s:.6f}" for (a, b), s in zip(pairs, scores)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("gold_view", ["token_f1", "pooled"])
+def test_the_dev_sample_chooses_the_view_the_cross_encoder_learns(tiny_model, tmp_path, gold_view):
+    """A dev sample whose gold scores are one view of the start model makes that view the
+    cross-encoder's teacher: the cycle-1 labels are that view's scores of the pool, the model
+    card names it, and a resumed run keeps the choice whatever dev sample it is given."""
+    from transencoder.training.pairs import pool_from_pairs_file
+    from transencoder.training.views import view_scores
+
+    start = BiEncoder.from_pretrained(tiny_model, device="cpu")
+    (tmp_path / "x").mkdir()
+    dev_pairs = pool_from_pairs_file(_pairs_file(tmp_path / "x", count=40, seed=1)).pairs
+    gold = {v: view_scores(start, dev_pairs, [v])[v] for v in ("pooled", "token_f1")}
+    dev = _scored_pairs_file(tmp_path / "dev" / "dev.tsv", dev_pairs, gold[gold_view])
+    pool_file, out = _pairs_file(tmp_path), tmp_path / "run"
+    settings = _settings(
+        tiny_model, pool_file,
+        teachers={"dev_views": True, "start_views": ["pooled", "first_last", "token_f1"]},
+        selection={"dev_data": str(dev)}, **_out(out),
+    )  # fmt: skip
+    run_trans_encoder(build_config(settings), log=lambda *a: None)
+    record = json.loads((out / "progress.json").read_text())["label_views"]
+    assert record["chosen"] == [gold_view]
+    assert record["dev"][gold_view] == pytest.approx(100.0, abs=1e-6)
+    assert set(record["dev"]) == {
+        "pooled",
+        "first_last",
+        "token_f1",
+        "pooled + first_last + token_f1",
+    }
+    # The tiny BERT's first_last view orders its pairs as pooled does: with pooled gold they
+    # tie at 100 and the configured label_views (pooled) win the tie.
+    assert record["dev"]["first_last"] == record["dev"]["pooled"]
+    others = [f for view, f in record["dev"].items() if view not in (gold_view, "first_last")]
+    assert max(others) < 99.9
+    pool = pool_from_pairs_file(pool_file).pairs
+    labels = np.load(out / "labels" / "cycle-1-bi-scores.npy")
+    np.testing.assert_allclose(labels, view_scores(start, pool, [gold_view])[gold_view], atol=1e-5)
+    card = (out / "cycle-1" / "cross" / "README.md").read_text(encoding="utf-8")
+    assert f"the start bi-encoder: {gold_view} (weight 1)" in card
+    # Resumed with a dev sample that favours the other view: the recorded choice stays.
+    other = "pooled" if gold_view == "token_f1" else "token_f1"
+    _scored_pairs_file(dev, dev_pairs, gold[other])
+    run_trans_encoder(build_config(settings), log=lambda *a: None)
+    progress = json.loads((out / "progress.json").read_text())
+    assert progress["label_views"] == record
+    np.testing.assert_array_equal(np.load(out / "labels" / "cycle-1-bi-scores.npy"), labels)
+    assert progress["config"]["teachers"]["label_views"] == ["pooled"]  # the settings as given
+
+
+def test_without_a_dev_sample_the_configured_views_label(tiny_model, tmp_path):
+    out = tmp_path / "run"
+    settings = _settings(
+        tiny_model, _pairs_file(tmp_path), teachers={"dev_views": True}, **_out(out)
+    )
+    run_trans_encoder(build_config(settings), log=lambda *a: None)
+    progress = json.loads((out / "progress.json").read_text())
+    assert "label_views" not in progress
+    start = BiEncoder.from_pretrained(tiny_model, device="cpu")
+    from transencoder.training.pairs import pool_from_pairs_file
+
+    pool = pool_from_pairs_file(_pairs_file(tmp_path)).pairs
+    np.testing.assert_allclose(
+        np.load(out / "labels" / "cycle-1-bi-scores.npy"), start.pair_similarity(pool), atol=1e-6
+    )
+
+
 def test_mutual_distillation_targets_are_member_means(tiny_model, tmp_path):
     second = tiny_bert_dir(tmp_path / "second", seed=1, hidden_size=48, num_heads=3)
     pairs_file = _pairs_file(tmp_path)

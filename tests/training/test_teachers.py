@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from scipy.stats import rankdata
 
 from transencoder.training import combine_teachers
@@ -79,6 +80,26 @@ def test_auto_cross_scale_spreads_crowded_labels_only():
     # A named scale is kept whatever the labels.
     assert cross_scale(_teachers(cross_scale="bi"), crowded) == "bi"
     assert cross_scale(_teachers(cross_scale="uniform"), spread) == "uniform"
+
+
+def test_dev_view_candidates_put_the_configured_views_first_and_win_ties():
+    from transencoder.training.teachers import best_views, view_candidates
+
+    three = ["pooled", "first_last", "token_f1"]
+    assert view_candidates(["pooled"], three) == [["pooled"], ["first_last"], ["token_f1"], three]
+    assert view_candidates(["token_f1"], three) == [["token_f1"], ["pooled"], ["first_last"], three]
+    assert view_candidates(three, ["pooled"]) == [three, ["pooled"]]
+    assert view_candidates(["pooled"], ["pooled"]) == [["pooled"]]
+    candidates = view_candidates(["pooled"], three)
+    assert best_views(candidates, [78.63, 80.84, 81.86, 81.35]) == ["token_f1"]  # STS16's dev
+    assert best_views(candidates, [84.54, 84.86, 84.74, 85.34]) == three  # STS-B's: a 0.80 lead
+    assert best_views(candidates, [61.06, 57.32, 61.07, 59.84]) == ["pooled"]  # PAWS's: 0.01
+    # A lead must exceed DEV_VIEWS_MARGIN (0.5); among the leaders the earlier wins a tie.
+    assert best_views(candidates, [80.0, 80.5, 80.0, 80.0]) == ["pooled"]
+    assert best_views(candidates, [80.0, 80.6, 80.0, 80.6]) == ["first_last"]
+    assert best_views(candidates, [80.0, 81.0, 80.0, 80.0], margin=1.0) == ["pooled"]
+    with pytest.raises(ValueError, match="4 candidates for 3 dev figures"):
+        best_views(candidates, [1.0, 2.0, 3.0])
 
 
 def test_bi_targets_by_hand():

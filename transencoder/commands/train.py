@@ -110,7 +110,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--dev-data",
         metavar="PATH",
         help="a small labelled sample of your domain (any evaluation format): the best candidate "
-        "on it, the start model included, is the run's result (<output-dir>/selected)",
+        "on it, the start model included, is the run's result (<output-dir>/selected); it also "
+        "picks the view the cross-encoder's labels use (teachers.dev_views)",
     )
     add(
         "--select-on-dev",

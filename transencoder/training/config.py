@@ -119,6 +119,10 @@ class TeacherConfig:
     label_views: list[str] = setting(
         lambda: ["pooled"], "views a bi-encoder labels the cross-encoder's pairs with", factory=True
     )
+    dev_views: bool = setting(
+        True,
+        "with a dev sample (selection.dev_data or stsb_dev), the cross-encoder's labels use whichever of label_views, each start view alone and all start views together ranks the dev sample best under the start model, when it leads label_views by more than 0.5; chosen once, as the run begins",
+    )
     start_views: list[str] = setting(
         lambda: list(LABEL_VIEWS),
         "views of the start model that anchor the bi-encoder's targets",
@@ -135,6 +139,7 @@ class TeacherConfig:
             ):
                 raise ConfigError(f"teachers.{name} must be in [0, 1), got {value!r}")
         boolean(self.both_orders, "teachers.both_orders")
+        boolean(self.dev_views, "teachers.dev_views")
         for name in ("label_views", "start_views"):
             views = getattr(self, name)
             if (

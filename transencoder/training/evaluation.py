@@ -10,9 +10,10 @@ import numpy as np
 from ..eval import EvaluationSuite, find_all_tasks, locate_tasks, model_scores, read_stsb
 from ..eval.data import DataFormatError
 from ..settings import ConfigError
-from .config import TrainConfig
+from .config import LABEL_VIEWS, TrainConfig
 from .plan import member_tag
 from .runtime import Runtime
+from .steps import bi_view_columns, combine_views
 
 NO_EVALUATION_DATA = (
     "no evaluation data: cycles are not evaluated (give --eval-data-dir DIR or --data-dir DIR; "
@@ -83,6 +84,21 @@ class RunEvaluation:
     def dev_score(self, model) -> float:
         """The model's primary figure on the dev sample (mean Spearman / ROC-AUC x100)."""
         return float(self.dev.from_scores(self.scores(model, self.dev)).primary)
+
+    def dev_view_scores(self, bis: list, candidates: list[list[str]]) -> list[float]:
+        """The dev figure of the bi-encoders' (mean) labels under each candidate list of views;
+        one forward pass scores every view the candidates name."""
+        views = [v for v in LABEL_VIEWS if any(v in c for c in candidates)]
+        columns = self.runtime.score(
+            lambda part: bi_view_columns(bis, part, views, **self.options),
+            self.dev.pairs,
+            len(views),
+        )
+        figures = []
+        for chosen in candidates:
+            labels = combine_views(columns[:, [views.index(v) for v in chosen]], chosen)
+            figures.append(float(self.dev.from_scores(labels).primary))
+        return figures
 
     def evaluate(self, groups: dict[str, list]) -> dict:
         """Per model tag (``bi``, ``cross-2``, ``bi-ensemble`` ...) its result dict."""

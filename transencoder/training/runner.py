@@ -25,7 +25,7 @@ from .averaging import average_weights
 from .config import TrainConfig
 from .heap import release_freed_memory
 from .phases import spec
-from .plan import Phase, averages
+from .plan import Phase, PhaseKind, averages
 from .rundir import LabelArray
 from .runtime import DistributedRuntime, Runtime, make_runtime
 from .steps import (
@@ -62,6 +62,7 @@ class TransEncoderRun:
                 )
             config = replace(config, distributed=runtime.config)  # recorded as it runs
         self.config, self.runtime = config, runtime
+        self._views: list[str] | None = None  # the labels' views, chosen once (_label_views)
         self.w = Workspace(config, self.runtime, device or self.runtime.device, log, overwrite)
         self.dir = self.w.dir
 
@@ -72,6 +73,8 @@ class TransEncoderRun:
         with transformers_output(progress=self.config.run.show_progress_bar, reports=True):
             with read_once():  # the pool and the evaluation data: one walk, each file read once
                 self.w.open()
+            if self.w.ledger.state.get("label_views"):
+                self._label_views()  # chosen on the dev sample: the cards and report name it
             try:
                 for phase in self.w.phases:
                     if not self.w.ledger.is_done(phase):
@@ -133,7 +136,7 @@ class TransEncoderRun:
     def label_bi(self, phase: Phase) -> dict:
         k, cfg = phase.cycle, self.config.teachers
         bis = [self.w.bi(self.w.labelling_bi(k, m)) for m in self.w.members]
-        bi_scores = self.w.save(LabelArray.BI_SCORES, k, self._bi_labels(bis, cfg.label_views))
+        bi_scores = self.w.save(LabelArray.BI_SCORES, k, self._bi_labels(bis, self._label_views()))
         blend = k > 1 and cfg.cross_from_cross > 0
         previous = self.w.load(LabelArray.CROSS_SCORES, k - 1) if blend else None
         first = bi_scores if k == 1 else self.w.load(LabelArray.BI_SCORES, 1)
@@ -239,6 +242,36 @@ class TransEncoderRun:
         )
         return combine_views(columns, views)
 
+    def _label_views(self) -> list[str]:
+        """The views the labelling bi-encoders score the pool with: ``teachers.label_views``,
+        or with ``dev_views`` and a dev sample the candidate the cycle-1 labeller ranks the dev
+        sample best with (:func:`.teachers.best_views`). Chosen once, as cycle 1 begins, and
+        kept in the ledger: a resumed run labels as it began, whatever dev sample it is given."""
+        if self._views is not None:
+            return self._views
+        t, ledger = self.config.teachers, self.w.ledger
+        recorded = ledger.state.get("label_views")
+        self._views = list(recorded["chosen"] if recorded else t.label_views)
+        began = ledger.is_done(Phase(PhaseKind.LABEL_BI, 1))  # without a choice: keep its views
+        if recorded or began or not t.dev_views or self.w.evaluation.dev is None:
+            self.w.describe_label_views(self._views)
+            return self._views
+        labellers = [self.w.bi(self.w.labelling_bi(1, m)) for m in self.w.members]
+        candidates = teachers.view_candidates(t.label_views, t.start_views)
+        figures = self.w.evaluation.dev_view_scores(labellers, candidates)
+        self._views = teachers.best_views(candidates, figures)
+        dev = {" + ".join(c): round(f, 4) for c, f in zip(candidates, figures)}
+        self.w.log(
+            f"the cross-encoder's labels: {' + '.join(self._views)} (teachers.dev_views: the "
+            f"start on the dev sample: {', '.join(f'{c} {f:.2f}' for c, f in dev.items())})"
+        )
+        with self.runtime.main_only() as main:
+            if main:
+                ledger.state["label_views"] = {"chosen": self._views, "dev": dev}
+                ledger.save()
+        self.w.describe_label_views(self._views)
+        return self._views
+
     def _cross_labels(self, crosses: list[CrossEncoder]) -> np.ndarray:
         run, both = self.config.run, self.config.teachers.both_orders
         return self.runtime.score(
@@ -255,7 +288,7 @@ class TransEncoderRun:
     def _start_anchor(self) -> np.ndarray:
         """The start model(s)' scores under ``start_views``, which the bi-encoder's targets blend in."""
         views = self.config.teachers.start_views
-        if views == self.config.teachers.label_views:
+        if views == self._label_views():
             return self.w.load(LabelArray.BI_SCORES, 1)  # what the start labelled cycle 1 with
         path = self.dir.labels(LabelArray.START_VIEWS)
         if not path.is_file():

@@ -17,6 +17,9 @@ The recipe's rules (``TeacherConfig``):
   those labels' ranks spread evenly over [0, 1], so a pool whose cosines crowd together still
   asks for an order, not a level (``cross_scale="auto"``: uniform when cycle 1's labels have a
   standard deviation below :data:`CROWDED_SD`);
+* with a dev sample (``dev_views``), the views the labelling bi-encoders score the pool with are
+  the candidate of :func:`view_candidates` the start model ranks the dev sample best with, when
+  it leads ``label_views`` there by more than :data:`DEV_VIEWS_MARGIN`;
 * the bi-encoder learns the cross-encoder's score blended with the start model's views
   (``bi_from_start``), on the cosine scale of the model its step starts from.
 """
@@ -82,6 +85,35 @@ def views_teacher(scores: dict[str, np.ndarray]) -> np.ndarray:
         return np.asarray(arrays[0], dtype=np.float64)
     reference = scores.get("pooled", arrays[0])
     return combine_teachers(arrays, [1.0] * len(arrays), mode="rank", reference=reference)
+
+
+def view_candidates(label_views: Sequence[str], start_views: Sequence[str]) -> list[list[str]]:
+    """The teachers a dev sample chooses among (``dev_views``): ``label_views`` first (kept
+    unless another leads it, :func:`best_views`), then each start view alone, then all of them
+    (their rank average)."""
+    found = [list(label_views)]
+    options = [[v] for v in start_views] + ([list(start_views)] if len(start_views) > 1 else [])
+    for views in options:
+        if views not in found:
+            found.append(views)
+    return found
+
+
+#: How far (Spearman or ROC-AUC x100) another teacher must beat ``label_views`` on the dev
+#: sample to replace it: on 200 pairs a smaller lead is noise. Set on the per-domain dev samples
+#: (docs/experiments.md): the leads there are 0.01 (PAWS, token_f1 over pooled) or 0.8 to 3.2.
+DEV_VIEWS_MARGIN = 0.5
+
+
+def best_views(
+    candidates: list[list[str]], dev_scores: Sequence[float], margin: float = DEV_VIEWS_MARGIN
+) -> list[str]:
+    """The first candidate (``label_views``) unless another leads it on the dev sample by more
+    than ``margin``; then the highest (the earliest on ties)."""
+    if len(candidates) != len(dev_scores) or not candidates:
+        raise ValueError(f"{len(candidates)} candidates for {len(dev_scores)} dev figures")
+    best = max(range(len(candidates)), key=lambda i: (dev_scores[i], -i))
+    return list(candidates[best] if dev_scores[best] > dev_scores[0] + margin else candidates[0])
 
 
 #: Below this standard deviation cycle 1's labels crowd: ``cross_scale="auto"`` spreads them.

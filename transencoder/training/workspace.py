@@ -156,6 +156,13 @@ class Workspace:
         """The phase's own seed, derived from the run's seed and the phase's name."""
         return (self.config.run.seed * 1_000_003 + zlib.crc32(phase.name.encode())) % (2**31)
 
+    def describe_label_views(self, views: list[str]) -> None:
+        """The model cards and the report name the views the run labels with (``dev_views`` may
+        have chosen others than ``label_views``); the ledger keeps the settings as given."""
+        if views != self.config.teachers.label_views:
+            teachers = replace(self.config.teachers, label_views=list(views))
+            self.config = replace(self.config, teachers=teachers)
+
     # ------------------------------------------------------------------ models
     def bi(self, path, device=None, **options) -> BiEncoder:
         return BiEncoder.from_pretrained(
