@@ -121,6 +121,11 @@ def augmenting(phases: list[Phase]) -> Phase | None:
     return next((phase for phase in phases if phase.kind is PhaseKind.AUGMENT), None)
 
 
+def first_labelling(phases: list[Phase]) -> Phase:
+    """The phase in which the start (or primed) bi-encoders label the pool for cycle 1."""
+    return next(p for p in phases if p.kind is PhaseKind.LABEL_BI and p.cycle == 1)
+
+
 def needs_priming(config) -> bool:
     """``priming.method: auto`` primes when a start model is a raw language model (a folder
     without sentence-transformers' ``modules.json``), as the paper does."""

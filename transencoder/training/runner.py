@@ -25,7 +25,7 @@ from .averaging import average_weights
 from .config import TrainConfig
 from .heap import release_freed_memory
 from .phases import spec
-from .plan import Phase, PhaseKind, averages
+from .plan import Phase, averages, first_labelling
 from .rundir import LabelArray
 from .runtime import DistributedRuntime, Runtime, make_runtime
 from .steps import (
@@ -252,7 +252,7 @@ class TransEncoderRun:
         t, ledger = self.config.teachers, self.w.ledger
         recorded = ledger.state.get("label_views")
         self._views = list(recorded["chosen"] if recorded else t.label_views)
-        began = ledger.is_done(Phase(PhaseKind.LABEL_BI, 1))  # without a choice: keep its views
+        began = ledger.is_done(first_labelling(self.w.phases))  # without a choice: keep its views
         if recorded or began or not t.dev_views or self.w.evaluation.dev is None:
             self.w.describe_label_views(self._views)
             return self._views
