@@ -46,6 +46,7 @@ def test_recipe_defaults_and_overrides():
     assert (official.bi.batch_size, official.bi.lr, official.bi.warmup_ratio) == (128, 5e-5, 0.0)
     assert (official.bi.init, official.cross.init) == ("start", "start")
     assert official.teachers.label_views == official.teachers.start_views == ["pooled"]
+    assert official.teachers.crowded_views == []  # the paper's cosine labels, however they spread
     recommended = build_config({"data": {"data_dir": "x"}, "bi": {"lr": 3e-5}})
     assert (recommended.bi.init, recommended.cross.init, recommended.teachers.mode) == (
         "start",
@@ -55,6 +56,7 @@ def test_recipe_defaults_and_overrides():
     assert (recommended.bi.epochs, recommended.bi.lr, recommended.cross.epochs) == (4, 3e-5, 2)
     views = (recommended.teachers.label_views, recommended.teachers.start_views)
     assert views == (["pooled"], ["pooled", "first_last", "token_f1"])
+    assert recommended.teachers.crowded_views == ["token_f1"]
     assert (recommended.teachers.bi_from_start, official.teachers.bi_from_start) == (0.5, 0.0)
     assert (recommended.average_bi, official.average_bi) == (True, False)
     assert build_config({"data": {"data_dir": "x"}}).bi.lr == 8e-5
@@ -130,10 +132,14 @@ def test_label_views_config():
         {"data": {"data_dir": "x"}, "teachers": {"label_views": "pooled,token_f1"}}
     )
     assert config.teachers.label_views == ["pooled", "token_f1"]
-    for name in ("label_views", "start_views"):
+    for name in ("label_views", "start_views", "crowded_views"):
         for bad in (["pooled", "cls"], [], ["pooled", "pooled"]):
+            if bad == [] and name == "crowded_views":
+                continue  # [] turns the rule off
             with pytest.raises(ConfigError, match=name):
                 build_config({"data": {"data_dir": "x"}, "teachers": {name: bad}})
+    off = build_config({"data": {"data_dir": "x"}, "teachers": {"crowded_views": ""}})
+    assert off.teachers.crowded_views == []  # `--set teachers.crowded_views=` turns it off
 
 
 def test_docs_config_reference_is_current():

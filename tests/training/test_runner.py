@@ -313,6 +313,44 @@ def test_without_a_dev_sample_the_configured_views_label(tiny_model, tmp_path):
     )
 
 
+@pytest.mark.parametrize("crowds", [True, False])
+def test_crowded_labels_use_the_crowded_views(tiny_model, tmp_path, monkeypatch, crowds):
+    """When cycle 1's labels under label_views crowd (standard deviation below CROWDED_SD) the
+    cross-encoder learns crowded_views' scores instead; otherwise the measured labels are the
+    cycle-1 labels. The ledger records the choice and the spread, the card names the views, and
+    a resumed run labels as it began even when the rule would now decide otherwise."""
+    from transencoder.training import teachers
+    from transencoder.training.pairs import pool_from_pairs_file
+    from transencoder.training.views import view_scores
+
+    pool_file, out = _pairs_file(tmp_path), tmp_path / "run"
+    pool = pool_from_pairs_file(pool_file).pairs
+    start = BiEncoder.from_pretrained(tiny_model, device="cpu")
+    spread = float(np.std(start.pair_similarity(pool)))
+    assert spread < teachers.CROWDED_SD  # a tiny random BERT's cosines crowd together
+    if not crowds:
+        monkeypatch.setattr(teachers, "CROWDED_SD", spread / 2)
+    settings = _settings(
+        tiny_model, pool_file, teachers={"crowded_views": ["token_f1"]}, **_out(out)
+    )
+    run_trans_encoder(build_config(settings), log=lambda *a: None)
+    progress = json.loads((out / "progress.json").read_text())
+    chosen = "token_f1" if crowds else "pooled"
+    assert progress["label_views"] == {"chosen": [chosen], "label_sd": round(spread, 4)}
+    labels = np.load(out / "labels" / "cycle-1-bi-scores.npy")
+    expected = view_scores(start, pool, [chosen])[chosen]
+    np.testing.assert_allclose(labels, expected, atol=1e-5)
+    card = (out / "cycle-1" / "cross" / "README.md").read_text(encoding="utf-8")
+    assert f"the start bi-encoder: {chosen} (weight 1)" in card
+    assert progress["config"]["teachers"]["label_views"] == ["pooled"]  # the settings as given
+    # Resumed (one more cycle) with the threshold on the other side: the recorded views stay.
+    monkeypatch.setattr(teachers, "CROWDED_SD", spread / 2 if crowds else 0.2)
+    run_trans_encoder(build_config({**settings, "cycles": 2}), log=lambda *a: None)
+    resumed = json.loads((out / "progress.json").read_text())
+    assert resumed["label_views"] == progress["label_views"]
+    np.testing.assert_array_equal(np.load(out / "labels" / "cycle-1-bi-scores.npy"), labels)
+
+
 def test_mutual_distillation_targets_are_member_means(tiny_model, tmp_path):
     second = tiny_bert_dir(tmp_path / "second", seed=1, hidden_size=48, num_heads=3)
     pairs_file = _pairs_file(tmp_path)
@@ -356,7 +394,7 @@ def test_start_views_anchor_the_bi_encoder_labels(tiny_model, tmp_path):
                 pairs_file,
                 **_out(out),
                 recipe="recommended",
-                teachers={"start_views": views, "bi_from_start": 0.5},
+                teachers={"start_views": views, "bi_from_start": 0.5, "crowded_views": []},
                 cross={"batch_size": 8, "epochs": 1},
                 bi={"batch_size": 8, "epochs": 1},
             )
@@ -398,7 +436,7 @@ def test_bi_targets_take_the_scale_of_the_student_start(tiny_model, tmp_path, bi
                 **_out(out),
                 recipe="recommended",
                 cycles=2,
-                teachers={"start_views": ["pooled"], "bi_from_start": 0.25},
+                teachers={"start_views": ["pooled"], "bi_from_start": 0.25, "crowded_views": []},
                 cross={"batch_size": 8, "epochs": 1},
                 bi={"batch_size": 8, "epochs": 1, "init": bi_init},
             )

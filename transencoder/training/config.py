@@ -119,6 +119,11 @@ class TeacherConfig:
     label_views: list[str] = setting(
         lambda: ["pooled"], "views a bi-encoder labels the cross-encoder's pairs with", factory=True
     )
+    crowded_views: list[str] = setting(
+        lambda: ["token_f1"],
+        "views the cross-encoder's labels use instead of label_views when cycle 1's labels under label_views crowd (standard deviation below 0.2, as on paraphrase and QA pools); [] = label_views always",
+        factory=True,
+    )
     dev_views: bool = setting(
         True,
         "with a dev sample (selection.dev_data or stsb_dev), the cross-encoder's labels use whichever of label_views, each start view alone and all start views together ranks the dev sample best under the start model, when it leads label_views by more than 0.5; chosen once, as the run begins",
@@ -140,16 +145,17 @@ class TeacherConfig:
                 raise ConfigError(f"teachers.{name} must be in [0, 1), got {value!r}")
         boolean(self.both_orders, "teachers.both_orders")
         boolean(self.dev_views, "teachers.dev_views")
-        for name in ("label_views", "start_views"):
+        for name in ("label_views", "start_views", "crowded_views"):
             views = getattr(self, name)
             if (
                 not isinstance(views, list)
-                or not views
+                or (not views and name != "crowded_views")
                 or len(set(views)) != len(views)
                 or not set(views) <= set(LABEL_VIEWS)
             ):
+                what = "list" if name == "crowded_views" else "non-empty list"
                 raise ConfigError(
-                    f"teachers.{name} must be a non-empty list of distinct views from {LABEL_VIEWS}, got {views!r}"
+                    f"teachers.{name} must be a {what} of distinct views from {LABEL_VIEWS}, got {views!r}"
                 )
 
 

@@ -92,10 +92,13 @@ def teacher_lines(config, kind: str, cycle: int) -> list[str]:
     members = " (mean of the members)" if config.mutual else ""
     if kind == "cross":
         labeller = "the start bi-encoder" if cycle == 1 else f"the cycle-{cycle - 1} bi-encoder"
+        views = ", ".join(t.label_views)
+        if t.crowded_views and t.crowded_views != t.label_views:  # a plan, before the run chose
+            views += f" ({', '.join(t.crowded_views)} if those labels crowd)"
         if cycle == 1 or t.cross_from_cross == 0:
-            return [f"{labeller}{members}: {', '.join(t.label_views)} (weight 1)"]
+            return [f"{labeller}{members}: {views} (weight 1)"]
         return [
-            f"{labeller}{members}: {', '.join(t.label_views)} (weight {1 - t.cross_from_cross:g})",
+            f"{labeller}{members}: {views} (weight {1 - t.cross_from_cross:g})",
             f"the cycle-{cycle - 1} cross-encoder (weight {t.cross_from_cross:g})",
         ]
     lines = [f"the cycle-{cycle} cross-encoder{members} (weight {1 - t.bi_from_start:g})"]

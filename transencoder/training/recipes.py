@@ -20,7 +20,15 @@ import yaml
 from .config import SECTION_DEFAULTS, SECTIONS, ConfigError, TrainConfig
 
 RECIPES = ("recommended", "official", "pairs")
-_LIST_FIELDS = {"models", "pool_tasks", "eval_tasks", "label_views", "start_views", "report_to"}
+_LIST_FIELDS = {
+    "models",
+    "pool_tasks",
+    "eval_tasks",
+    "label_views",
+    "start_views",
+    "crowded_views",
+    "report_to",
+}
 
 
 def recipe_values(name: str) -> dict[str, Any]:

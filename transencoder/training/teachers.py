@@ -17,6 +17,8 @@ The recipe's rules (``TeacherConfig``):
   those labels' ranks spread evenly over [0, 1], so a pool whose cosines crowd together still
   asks for an order, not a level (``cross_scale="auto"``: uniform when cycle 1's labels have a
   standard deviation below :data:`CROWDED_SD`);
+* when cycle 1's labels crowd under ``label_views``, the labels use ``crowded_views`` instead
+  (paraphrase and QA pools: the token-alignment F1 ranks them better);
 * with a dev sample (``dev_views``), the views the labelling bi-encoders score the pool with are
   the candidate of :func:`view_candidates` the start model ranks the dev sample best with, when
   it leads ``label_views`` there by more than :data:`DEV_VIEWS_MARGIN`;
@@ -122,13 +124,18 @@ def best_views(
 CROWDED_SD = 0.2
 
 
+def crowded(labels: np.ndarray) -> bool:
+    """Whether labels crowd: standard deviation below :data:`CROWDED_SD`."""
+    return float(np.std(labels)) < CROWDED_SD
+
+
 def cross_scale(config: TeacherConfig, first_labels: np.ndarray) -> str:
     """``config.cross_scale`` resolved for a run whose cycle-1 labels are ``first_labels``:
     ``auto`` is ``uniform`` when they crowd (standard deviation below :data:`CROWDED_SD`),
     else ``bi``."""
     if config.cross_scale != "auto":
         return config.cross_scale
-    return "uniform" if float(np.std(first_labels)) < CROWDED_SD else "bi"
+    return "uniform" if crowded(first_labels) else "bi"
 
 
 def cross_targets(

@@ -158,9 +158,11 @@ class Workspace:
 
     def describe_label_views(self, views: list[str]) -> None:
         """The model cards and the report name the views the run labels with (``dev_views`` may
-        have chosen others than ``label_views``); the ledger keeps the settings as given."""
-        if views != self.config.teachers.label_views:
-            teachers = replace(self.config.teachers, label_views=list(views))
+        have chosen others than ``label_views``, or ``crowded_views`` replaced them); the ledger
+        keeps the settings as given."""
+        t = self.config.teachers
+        if views != t.label_views or t.crowded_views:
+            teachers = replace(t, label_views=list(views), crowded_views=[])
             self.config = replace(self.config, teachers=teachers)
 
     # ------------------------------------------------------------------ models
