@@ -46,21 +46,33 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_domains.py, do
 BI, UNIFORM = ["--set", "teachers.cross_scale=bi"], ["--set", "teachers.cross_scale=uniform"]
 AUTO = ["--set", "teachers.cross_scale=auto"]
 NO_BUDGET = ["--cross-min-steps", "0"]
+ASIS = ["--set", "teachers.crowded_views=[]"]  # the label views as named, however they crowd
 VARIANTS = {
-    "record": [*NO_BUDGET, *BI],
-    "budget": ["--cross-min-steps", "600", *BI],
-    "augment": ["--augment-to", "6000", *NO_BUDGET, *BI],
-    "both": ["--augment-to", "4000", "--cross-min-steps", "800", *BI],
-    "uniform": ["--cross-min-steps", "600", *UNIFORM],
-    "pairs-budget": ["--recipe", "pairs", "--cross-min-steps", "600", *BI],
-    "pairs-uniform": ["--recipe", "pairs", "--cross-min-steps", "600", *UNIFORM],
-    "token-f1": ["--label-views", "token_f1", "--cross-min-steps", "600", *AUTO],
+    "record": [*NO_BUDGET, *BI, *ASIS],
+    "budget": ["--cross-min-steps", "600", *BI, *ASIS],
+    "augment": ["--augment-to", "6000", *NO_BUDGET, *BI, *ASIS],
+    "both": ["--augment-to", "4000", "--cross-min-steps", "800", *BI, *ASIS],
+    "uniform": ["--cross-min-steps", "600", *UNIFORM, *ASIS],
+    "pairs-budget": ["--recipe", "pairs", "--cross-min-steps", "600", *BI, *ASIS],
+    "pairs-uniform": ["--recipe", "pairs", "--cross-min-steps", "600", *UNIFORM, *ASIS],
+    "token-f1": ["--label-views", "token_f1", "--cross-min-steps", "600", *AUTO, *ASIS],
     "three-views": [
         "--label-views",
         "pooled,first_last,token_f1",
         "--cross-min-steps",
         "600",
         *AUTO,
+        *ASIS,
+    ],
+    # pooled labels, token_f1 when they crowd (the recommended recipe's rule, spelled out)
+    "crowded": [
+        "--label-views",
+        "pooled",
+        "--cross-min-steps",
+        "600",
+        *AUTO,
+        "--set",
+        "teachers.crowded_views=token_f1",
     ],
 }
 SCREEN = ["--cycles", "1", "--no-average-bi", "--set", "bi.max_steps=1"]

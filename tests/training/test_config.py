@@ -138,8 +138,8 @@ def test_label_views_config():
                 continue  # [] turns the rule off
             with pytest.raises(ConfigError, match=name):
                 build_config({"data": {"data_dir": "x"}, "teachers": {name: bad}})
-    off = build_config({"data": {"data_dir": "x"}, "teachers": {"crowded_views": ""}})
-    assert off.teachers.crowded_views == []  # `--set teachers.crowded_views=` turns it off
+    off = build_config({"data": {"data_dir": "x"}}, sets=["teachers.crowded_views=[]"])
+    assert off.teachers.crowded_views == []  # `--set teachers.crowded_views=[]` turns it off
 
 
 def test_docs_config_reference_is_current():
