@@ -56,7 +56,7 @@ def test_recipe_defaults_and_overrides():
     assert (recommended.bi.epochs, recommended.bi.lr, recommended.cross.epochs) == (4, 3e-5, 2)
     views = (recommended.teachers.label_views, recommended.teachers.start_views)
     assert views == (["pooled"], ["pooled", "first_last", "token_f1"])
-    assert recommended.teachers.crowded_views == ["token_f1"]
+    assert recommended.teachers.crowded_views == []  # measured: token_f1 lost 7.4 on PAWS
     assert (recommended.teachers.bi_from_start, official.teachers.bi_from_start) == (0.5, 0.0)
     assert (recommended.average_bi, official.average_bi) == (True, False)
     assert build_config({"data": {"data_dir": "x"}}).bi.lr == 8e-5
@@ -138,8 +138,10 @@ def test_label_views_config():
                 continue  # [] turns the rule off
             with pytest.raises(ConfigError, match=name):
                 build_config({"data": {"data_dir": "x"}, "teachers": {name: bad}})
+    on = build_config({"data": {"data_dir": "x"}}, sets=["teachers.crowded_views=token_f1"])
+    assert on.teachers.crowded_views == ["token_f1"]
     off = build_config({"data": {"data_dir": "x"}}, sets=["teachers.crowded_views=[]"])
-    assert off.teachers.crowded_views == []  # `--set teachers.crowded_views=[]` turns it off
+    assert off.teachers.crowded_views == []
 
 
 def test_docs_config_reference_is_current():

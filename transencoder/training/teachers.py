@@ -18,7 +18,7 @@ The recipe's rules (``TeacherConfig``):
   asks for an order, not a level (``cross_scale="auto"``: uniform when cycle 1's labels have a
   standard deviation below :data:`CROWDED_SD`);
 * when cycle 1's labels crowd under ``label_views``, the labels use ``crowded_views`` instead
-  (paraphrase and QA pools: the token-alignment F1 ranks them better);
+  (off by default: token F1 lifted MRPC and QNLI but sank PAWS, docs/experiments.md);
 * with a dev sample (``dev_views``), the views the labelling bi-encoders score the pool with are
   the candidate of :func:`view_candidates` the start model ranks the dev sample best with, when
   it leads ``label_views`` there by more than :data:`DEV_VIEWS_MARGIN`;
