@@ -64,7 +64,7 @@ VARIANTS = {
         *AUTO,
         *ASIS,
     ],
-    # pooled labels, token_f1 when they crowd (the recommended recipe's rule, spelled out)
+    # pooled labels, token_f1 when they crowd (teachers.crowded_views, off by default)
     "crowded": [
         "--label-views",
         "pooled",

@@ -131,3 +131,34 @@ def test_views_teacher_by_hand():
     # values [.2, .5, .9] go to the pairs in that order.
     mixed = views_teacher({"token_f1": np.array([0.8, 0.6, 0.1]), "pooled": pooled})
     np.testing.assert_array_equal(mixed, [0.5, 0.9, 0.2])
+
+
+@pytest.mark.parametrize("sd", [0.05, 0.25])
+def test_crowded_views_replace_label_views_before_the_dev_sample_chooses(sd):
+    """Crowded cycle-1 labels switch to crowded_views, and the dev candidates then start from
+    them: a lead under the margin keeps the switched views; spread labels keep label_views."""
+    from transencoder.training.teachers import DEV_VIEWS_MARGIN, choose_label_views
+
+    config = _teachers(
+        label_views=["pooled"], crowded_views=["token_f1"], start_views=["pooled", "token_f1"]
+    )
+    labels = np.random.default_rng(0).normal(0.5, sd, 500)
+    asked, seen = [], []
+
+    def dev_scores(candidates):
+        seen.extend(candidates)
+        # pooled leads the first candidate by less than the margin, the others trail
+        return [70.0 + (DEV_VIEWS_MARGIN / 2 if c == ["pooled"] else 0.0) for c in candidates]
+
+    views, record = choose_label_views(
+        config, lambda v: asked.append(v) or labels, dev_scores, log=lambda line: None
+    )
+    first = ["token_f1"] if sd < 0.2 else ["pooled"]
+    assert asked == [["pooled"]]  # cycle 1's labels under label_views, measured once
+    assert record["label_sd"] == pytest.approx(float(np.std(labels)), abs=1e-4)
+    assert seen[0] == first and views == first
+    assert list(record["dev"]) == [" + ".join(c) for c in seen]
+    # Without a dev sample, or with the rule off, nothing else is asked.
+    assert choose_label_views(config, lambda v: labels, None, lambda line: None)[0] == first
+    off = _teachers(label_views=["pooled"], crowded_views=[])
+    assert choose_label_views(off, lambda v: 1 / 0, None, lambda line: None) == (["pooled"], {})

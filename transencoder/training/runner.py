@@ -63,7 +63,6 @@ class TransEncoderRun:
             config = replace(config, distributed=runtime.config)  # recorded as it runs
         self.config, self.runtime = config, runtime
         self._views: list[str] | None = None  # the labels' views, chosen once (_label_views)
-        self._measured: tuple[list[str], np.ndarray] | None = None  # cycle-1 labels it computed
         self.w = Workspace(config, self.runtime, device or self.runtime.device, log, overwrite)
         self.dir = self.w.dir
 
@@ -75,7 +74,7 @@ class TransEncoderRun:
             with read_once():  # the pool and the evaluation data: one walk, each file read once
                 self.w.open()
             if self.w.ledger.state.get("label_views"):
-                self._label_views()  # chosen on the dev sample: the cards and report name it
+                self._label_views()  # chosen at cycle 1: the cards and report name it
             try:
                 for phase in self.w.phases:
                     if not self.w.ledger.is_done(phase):
@@ -137,12 +136,7 @@ class TransEncoderRun:
     def label_bi(self, phase: Phase) -> dict:
         k, cfg = phase.cycle, self.config.teachers
         bis = [self.w.bi(self.w.labelling_bi(k, m)) for m in self.w.members]
-        views = self._label_views()
-        if k == 1 and self._measured is not None and self._measured[0] == views:
-            scores = self._measured[1]  # computed while choosing the views: the same labels
-        else:
-            scores = self._bi_labels(bis, views)
-        bi_scores = self.w.save(LabelArray.BI_SCORES, k, scores)
+        bi_scores = self.w.save(LabelArray.BI_SCORES, k, self._bi_labels(bis, self._label_views()))
         blend = k > 1 and cfg.cross_from_cross > 0
         previous = self.w.load(LabelArray.CROSS_SCORES, k - 1) if blend else None
         first = bi_scores if k == 1 else self.w.load(LabelArray.BI_SCORES, 1)
@@ -249,48 +243,26 @@ class TransEncoderRun:
         return combine_views(columns, views)
 
     def _label_views(self) -> list[str]:
-        """The views the labelling bi-encoders score the pool with: ``teachers.label_views``;
-        ``crowded_views`` instead when cycle 1's labels under ``label_views`` crowd
-        (:func:`.teachers.crowded`); then, with ``dev_views`` and a dev sample, the candidate the
-        cycle-1 labeller ranks the dev sample best with (:func:`.teachers.best_views`). Chosen
-        once, as cycle 1 begins, and kept in the ledger: a resumed run labels as it began,
-        whatever dev sample it is given."""
+        """The views the labelling bi-encoders score the pool with (the rules:
+        :func:`.teachers.choose_label_views`). Chosen once, as cycle 1 begins, and kept in the
+        ledger: a resumed run labels as it began, whatever dev sample it is given."""
         if self._views is not None:
             return self._views
         t, ledger = self.config.teachers, self.w.ledger
         recorded = ledger.state.get("label_views")
         self._views = list(recorded["chosen"] if recorded else t.label_views)
         began = ledger.is_done(first_labelling(self.w.phases))  # without a choice: keep its views
-        use_dev = t.dev_views and self.w.evaluation.dev is not None
-        use_crowded = bool(t.crowded_views) and t.crowded_views != t.label_views
-        if recorded or began or not (use_dev or use_crowded):
+        has_dev = self.w.evaluation.dev is not None
+        if recorded or began or not teachers.view_choice_needed(t, has_dev):
             self.w.describe_label_views(self._views)
             return self._views
         labellers = [self.w.bi(self.w.labelling_bi(1, m)) for m in self.w.members]
-        record: dict = {}
-        if use_crowded:
-            labels = self._bi_labels(labellers, self._views)
-            record["label_sd"] = round(float(np.std(labels)), 4)
-            if teachers.crowded(labels):
-                self._views = list(t.crowded_views)
-                self.w.log(
-                    f"the cross-encoder's labels: {' + '.join(self._views)} (teachers.crowded_views: "
-                    f"cycle 1's {' + '.join(t.label_views)} labels have standard deviation "
-                    f"{record['label_sd']:.3f}, below {teachers.CROWDED_SD})"
-                )
-            else:
-                self._measured = (self._views, labels)
-        if use_dev:
-            candidates = teachers.view_candidates(self._views, t.start_views)
-            figures = self.w.evaluation.dev_view_scores(labellers, candidates)
-            self._views = teachers.best_views(candidates, figures)
-            record["dev"] = {" + ".join(c): round(f, 4) for c, f in zip(candidates, figures)}
-            self.w.log(
-                f"the cross-encoder's labels: {' + '.join(self._views)} (teachers.dev_views: the "
-                "start on the dev sample: "
-                + ", ".join(f"{c} {f:.2f}" for c, f in record["dev"].items())
-                + ")"
-            )
+        self._views, record = teachers.choose_label_views(
+            t,
+            lambda views: self._bi_labels(labellers, views),
+            (lambda c: self.w.evaluation.dev_view_scores(labellers, c)) if has_dev else None,
+            self.w.log,
+        )
         with self.runtime.main_only() as main:
             if main:
                 ledger.state["label_views"] = {"chosen": self._views, **record}

@@ -28,7 +28,7 @@ The recipe's rules (``TeacherConfig``):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from scipy.stats import rankdata
@@ -116,6 +116,49 @@ def best_views(
         raise ValueError(f"{len(candidates)} candidates for {len(dev_scores)} dev figures")
     best = max(range(len(candidates)), key=lambda i: (dev_scores[i], -i))
     return list(candidates[best] if dev_scores[best] > dev_scores[0] + margin else candidates[0])
+
+
+def _crowd_rule(config: TeacherConfig) -> bool:
+    return bool(config.crowded_views) and config.crowded_views != config.label_views
+
+
+def view_choice_needed(config: TeacherConfig, has_dev: bool) -> bool:
+    """Whether :func:`choose_label_views` can choose other views than ``label_views``."""
+    return (has_dev and config.dev_views) or _crowd_rule(config)
+
+
+def choose_label_views(
+    config: TeacherConfig,
+    pool_labels: Callable[[list[str]], np.ndarray],
+    dev_scores: Callable[[list[list[str]]], Sequence[float]] | None,
+    log: Callable[[str], None],
+) -> tuple[list[str], dict]:
+    """The views the cross-encoder's labels use, and what chose them (for the ledger):
+    ``label_views``; ``crowded_views`` instead when ``pool_labels(label_views)`` (cycle 1's
+    labels of the pool) crowd; then, given ``dev_scores`` (the cycle-1 labeller's figure of each
+    candidate on a dev sample) and ``dev_views``, :func:`best_views` among
+    :func:`view_candidates` of those."""
+    views, record = list(config.label_views), {}
+    if _crowd_rule(config):
+        labels = pool_labels(views)
+        record["label_sd"] = round(float(np.std(labels)), 4)
+        if crowded(labels):
+            views = list(config.crowded_views)
+            log(
+                f"the cross-encoder's labels: {' + '.join(views)} (teachers.crowded_views: cycle "
+                f"1's {' + '.join(config.label_views)} labels have standard deviation "
+                f"{record['label_sd']:.3f}, below {CROWDED_SD})"
+            )
+    if config.dev_views and dev_scores is not None:
+        candidates = view_candidates(views, config.start_views)
+        figures = dev_scores(candidates)
+        views = best_views(candidates, figures)
+        record["dev"] = {" + ".join(c): round(f, 4) for c, f in zip(candidates, figures)}
+        log(
+            f"the cross-encoder's labels: {' + '.join(views)} (teachers.dev_views: the start on "
+            "the dev sample: " + ", ".join(f"{c} {f:.2f}" for c, f in record["dev"].items()) + ")"
+        )
+    return views, record
 
 
 #: Below this standard deviation cycle 1's labels crowd: ``cross_scale="auto"`` spreads them.
