@@ -21,6 +21,7 @@ from transencoder.training import ConfigError, DataConfig, TrainConfig, build_co
         ({"cross": {"epoch": 1}}, r"unknown cross setting\(s\) \['epoch'\]"),
         ({"teachers": {"bi_from_start": 1.5}}, r"teachers.bi_from_start must be in \[0, 1\)"),
         ({"teachers": {"cross_scale": "log"}}, "teachers.cross_scale must be one of"),
+        ({"teachers": {"bi_scale": "token_f1"}}, "teachers.bi_scale must be one of"),
         ({"run": {"seed": "abc"}}, "run.seed must be an integer, got 'abc'"),
         ({"run": {"device": "gpu"}}, "run.device 'gpu' is not a device"),
         ({"seed": 3}, r"unknown setting\(s\) \['seed'\] \(did you mean run.seed\?\)"),

@@ -459,6 +459,32 @@ def test_bi_targets_take_the_scale_of_the_student_start(tiny_model, tmp_path, bi
     np.testing.assert_allclose(np.load(labels / "cycle-2-bi-targets.npy"), expected, atol=1e-6)
 
 
+@pytest.mark.parametrize("bi_scale", ["labels", "cosine"])
+def test_token_f1_labels_map_the_bi_targets_onto_the_asked_scale(tiny_model, tmp_path, bi_scale):
+    # With token_f1 labels, rank-mode bi-encoder targets take the values of token-F1's scores
+    # (labels) or of the labelling bi-encoder's pooled cosines (cosine): the start model's in
+    # cycle 1, the cycle-1 bi-encoder's in cycle 2 when the bi step continues.
+    from transencoder.training.pairs import pool_from_pairs_file
+    from transencoder.training.views import view_scores
+
+    pairs_file, out = _pairs_file(tmp_path), tmp_path / bi_scale
+    teachers = {"label_views": ["token_f1"], "start_views": ["pooled"], "bi_from_start": 0.25,
+                "crowded_views": [], "bi_scale": bi_scale}  # fmt: skip
+    settings = _settings(
+        tiny_model, pairs_file, **_out(out), recipe="recommended", cycles=2, teachers=teachers,
+        cross={"batch_size": 8, "epochs": 1}, bi={"batch_size": 8, "epochs": 1, "init": "continue"},
+    )  # fmt: skip
+    run_trans_encoder(build_config(settings), log=lambda *a: None)
+    pool, labels = pool_from_pairs_file(pairs_file).pairs, out / "labels"
+    for k, labeller in ((1, tiny_model), (2, out / "cycle-1" / "bi")):
+        cosines = view_scores(BiEncoder.from_pretrained(labeller, device="cpu"), pool, ["pooled"])
+        token_f1 = np.load(labels / f"cycle-{k}-bi-scores.npy")
+        assert np.abs(np.sort(token_f1) - np.sort(cosines["pooled"])).max() > 0.05  # other scales
+        scale = cosines["pooled"] if bi_scale == "cosine" else token_f1
+        targets = np.load(labels / f"cycle-{k}-bi-targets.npy")
+        np.testing.assert_allclose(np.sort(targets), np.sort(scale), atol=2e-3)
+
+
 def test_existing_run_with_other_config_is_refused(tiny_model, tmp_path):
     pairs = _pairs_file(tmp_path, count=16)
     out = tmp_path / "run"

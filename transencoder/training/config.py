@@ -25,6 +25,7 @@ from .step_config import BiStepConfig, CrossStepConfig, PrimingConfig
 LABEL_MODES = ("raw", "rank")
 #: The scale of the cross-encoder's targets (:func:`transencoder.training.teachers.cross_targets`).
 CROSS_SCALES = ("auto", "bi", "uniform")
+BI_SCALES = ("labels", "cosine")
 #: How a bi-encoder scores a pair (:mod:`transencoder.training.views`).
 LABEL_VIEWS = ("pooled", "first_last", "token_f1")
 
@@ -115,6 +116,10 @@ class TeacherConfig:
         "auto",
         "the scale of the cross-encoder's targets: bi (the labelling bi-encoder's cosines, clipped to [0, 1]), uniform (their ranks spread evenly over [0, 1]: the order alone) or auto (uniform when cycle 1's labels crowd, standard deviation below 0.2, else bi)",
     )
+    bi_scale: str = setting(
+        "labels",
+        "rank mode: the scale the bi-encoder's targets are mapped onto: labels (the labelling views' scores; token-F1's when label_views is [token_f1]) or cosine (the labelling bi-encoder's pooled cosines)",
+    )
     both_orders: bool = setting(True, "cross-encoder scores average (a, b) and (b, a)")
     label_views: list[str] = setting(
         lambda: ["pooled"], "views a bi-encoder labels the cross-encoder's pairs with", factory=True
@@ -137,6 +142,7 @@ class TeacherConfig:
     def validate(self) -> None:
         choice(self.mode, LABEL_MODES, "teachers.mode")
         choice(self.cross_scale, CROSS_SCALES, "teachers.cross_scale")
+        choice(self.bi_scale, BI_SCALES, "teachers.bi_scale")
         for name in ("cross_from_cross", "bi_from_start"):
             value = getattr(self, name)
             if not (

@@ -164,7 +164,7 @@ class TransEncoderRun:
         cfg, k = self.config, phase.cycle
         crosses = [self.w.cross(self.w.trained("cross", k, m)) for m in self.w.members]
         cross_scores = self.w.save(LabelArray.CROSS_SCORES, k, self._cross_labels(crosses))
-        scale = self.w.load(LabelArray.BI_SCORES, teachers.bi_target_scale_cycle(k, cfg.bi.init))
+        scale = self._bi_scale(teachers.bi_target_scale_cycle(k, cfg.bi.init))
         anchor = self._start_anchor() if cfg.teachers.bi_from_start > 0 else None
         labels = teachers.bi_targets(cross_scores, anchor, scale, cfg.teachers)
         self.w.save(LabelArray.BI_TARGETS, k, labels)
@@ -282,6 +282,15 @@ class TransEncoderRun:
             ),
             self.w.pairs,
         )
+
+    def _bi_scale(self, cycle: int) -> np.ndarray:
+        """What the bi-encoder's rank-mode targets are mapped onto (``teachers.bi_scale``): the
+        scores cycle ``cycle`` labelled with, or its labelling bi-encoders' pooled cosines (the same
+        values when the label views hold ``pooled``: their rank average keeps its scale)."""
+        if self.config.teachers.bi_scale == "labels" or "pooled" in self._label_views():
+            return self.w.load(LabelArray.BI_SCORES, cycle)
+        bis = [self.w.bi(self.w.labelling_bi(cycle, m)) for m in self.w.members]
+        return self._bi_labels(bis, ["pooled"])
 
     def _start_anchor(self) -> np.ndarray:
         """The start model(s)' scores under ``start_views``, which the bi-encoder's targets blend in."""
