@@ -25,6 +25,7 @@ from .step_config import BiStepConfig, CrossStepConfig, PrimingConfig
 LABEL_MODES = ("raw", "rank")
 #: The scale of the cross-encoder's targets (:func:`transencoder.training.teachers.cross_targets`).
 CROSS_SCALES = ("auto", "bi", "uniform")
+#: The scale of the bi-encoder's rank-mode targets (``TransEncoderRun._bi_scale``).
 BI_SCALES = ("labels", "cosine")
 #: How a bi-encoder scores a pair (:mod:`transencoder.training.views`).
 LABEL_VIEWS = ("pooled", "first_last", "token_f1")

@@ -286,8 +286,10 @@ class TransEncoderRun:
     def _bi_scale(self, cycle: int) -> np.ndarray:
         """What the bi-encoder's rank-mode targets are mapped onto (``teachers.bi_scale``): the
         scores cycle ``cycle`` labelled with, or its labelling bi-encoders' pooled cosines (the same
-        values when the label views hold ``pooled``: their rank average keeps its scale)."""
-        if self.config.teachers.bi_scale == "labels" or "pooled" in self._label_views():
+        values when the label views hold ``pooled``: their rank average keeps its scale). Raw
+        mode ignores the scale, so it never costs the extra pass there."""
+        t = self.config.teachers
+        if t.mode == "raw" or t.bi_scale == "labels" or "pooled" in self._label_views():
             return self.w.load(LabelArray.BI_SCORES, cycle)
         bis = [self.w.bi(self.w.labelling_bi(cycle, m)) for m in self.w.members]
         return self._bi_labels(bis, ["pooled"])
