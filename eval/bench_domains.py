@@ -177,10 +177,20 @@ def print_transfer(
     print(f"wrote the {section or 'transfer'} section of {output}")
 
 
-def summarise(root: Path, domains, output: Path, section: str | None = None) -> dict:
+def summarise(
+    root: Path, domains, output: Path, section: str | None = None, merge: bool = False
+) -> dict:
+    """The table of the finished runs under ``root``; with ``merge``, the runs already in
+    ``section`` are kept (runs of a run directory that is gone, another machine's) and those found
+    replace or join them, and the record names the earlier measurement's meta."""
     from domains_analysis import run_row, score_run, signal_validation, summary
+    from records import read_record
 
-    rows: dict[str, dict] = {}
+    earlier = read_record(output).get(section, {}) if merge and section else {}
+    rows: dict[str, dict] = dict(earlier.get("runs", {}))
+    if earlier:
+        domains = list(dict.fromkeys([*(k.split("/")[0] for k in rows), *domains]))
+    found: set[str] = set()
     for domain in domains:
         for run in sorted((root / domain).glob("s*"), key=lambda p: (p.name != "s2021", p.name)):
             if (run / "average" / "bi").is_dir() and (run / "report.json").is_file():
@@ -189,6 +199,7 @@ def summarise(root: Path, domains, output: Path, section: str | None = None) -> 
                 row["pool_pairs"] = report["pairs"]["count"]
                 row["seconds"] = report["seconds"]
                 rows[f"{domain}/{run.name}"] = row
+                found.add(f"{domain}/{run.name}")
     if not rows:
         raise SystemExit(f"no finished runs under {root}")
     # The default mix for runs without dev labels is chosen on the dev samples (mean dev gain).
@@ -273,6 +284,10 @@ def summarise(root: Path, domains, output: Path, section: str | None = None) -> 
         "signals": signals,
         "dev_size": DEV_SIZE,
     }
+    if earlier:
+        kept = [k for k in earlier["runs"] if k not in found]
+        record["merged"] = {"kept_runs": kept, "their_meta": earlier.get("merged", {}).get(
+            "their_meta", earlier.get("meta"))}  # fmt: skip
     _save(output, record, section)
     print(f"wrote {output}" + (f" (section {section})" if section else ""))
     return record
@@ -344,6 +359,11 @@ def main() -> None:
         "--section",
         help="summarise / transfer: write the table as this section of --output (e.g. mined_pools)",
     )
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="summarise: keep the runs already in --section and add or replace those found",
+    )
     # ``train ... -- FLAGS``: argparse would match an empty ``nargs="*"`` positional at
     # ``train`` and then refuse the flags, so they are split off before parsing.
     argv = sys.argv[1:]
@@ -362,7 +382,7 @@ def main() -> None:
             args.max_pool,
         )
     elif args.action == "summarise":
-        summarise(Path(args.root), domains, args.output, args.section)
+        summarise(Path(args.root), domains, args.output, args.section, args.merge)
     elif args.action == "views":
         start_views(Path(args.root), domains, args.output)
     else:

@@ -124,6 +124,59 @@ def test_a_section_and_a_rewrite_of_the_main_table_keep_each_other(tmp_path, mon
     assert set(second) == {"meta", "runs", "mined_pools", "transfer"}
 
 
+def test_summarise_merge_keeps_the_recorded_runs_and_replaces_those_found(tmp_path, monkeypatch):
+    """``summarise --section S --merge``: the runs already in S stay (their directories are gone),
+    a run found under the root joins them or replaces its recorded row, the seed summary spans
+    both, and the record names the earlier measurement's meta."""
+    domains = _load("bench_domains")
+    sys.path.insert(0, str(BENCH.parent))
+    try:
+        import domains_analysis
+    finally:
+        sys.path.remove(str(BENCH.parent))
+
+    def row(gain):
+        return {"start": 70.0, "cycles": {"cycle 1 bi": 70.0 + gain}, "average": 70.0 + gain,
+                "gain": gain, "cross_gain": 0.0, "dev_selected": "average",
+                "dev_selected_gain": gain, "mix_gains": {"0.50": gain / 2},
+                "mix_dev_gains": {"0.50": gain / 2}, "average_dev_gain": gain,
+                "pool_pairs": 9, "seconds": 60}  # fmt: skip
+
+    gains = {"s2": 3.0, "s2021": 9.0}  # what the found runs score
+    monkeypatch.setattr(domains_analysis, "score_run", lambda run, data: run.name)
+    monkeypatch.setattr(domains_analysis, "run_row", lambda name: row(gains[name]))
+    monkeypatch.setattr(domains_analysis, "signal_validation", lambda rows: {})
+    root, out = tmp_path / "runs", tmp_path / "domains.json"
+    monkeypatch.setattr(sys, "argv", ["bench_domains.py", "summarise", "--section", "dev"])
+    domains._save(out, {"runs": {"A/s2021": row(1.0), "A/s1": row(2.0), "B/s2021": row(5.0)}},
+                  "dev")  # fmt: skip
+    earlier = json.loads(out.read_text())["dev"]["meta"]
+    for name in ("s2", "s2021"):
+        run = root / "A" / name
+        (run / "average" / "bi").mkdir(parents=True)
+        (run / "report.json").write_text(json.dumps({"pairs": {"count": 9}, "seconds": 60}))
+    (root / "A" / "s2021" / "report.json").unlink()  # unfinished: the recorded row stays
+    monkeypatch.setattr(sys, "argv", ["bench_domains.py", "summarise", "--merge"])
+    record = domains.summarise(root, ["A"], out, "dev", merge=True)
+    assert list(record["runs"]) == ["A/s2021", "A/s1", "B/s2021", "A/s2"]
+    assert record["runs"]["A/s2021"]["gain"] == 1.0 and record["runs"]["A/s2"]["gain"] == 3.0
+    assert record["seeds"]["A"]["gain"] == {"mean": 2.0, "std": 1.0, "n": 3}
+    assert (
+        record["variants_seed_2021"]["recipe (average of the cycles' bi-encoders)"]["mean"] == 3.0
+    )
+    assert record["merged"] == {"kept_runs": ["A/s2021", "A/s1", "B/s2021"], "their_meta": earlier}
+    # a found run replaces its recorded row
+    (root / "A" / "s2021" / "report.json").write_text(
+        json.dumps({"pairs": {"count": 9}, "seconds": 1})
+    )
+    again = domains.summarise(root, ["A"], out, "dev", merge=True)
+    assert again["runs"]["A/s2021"]["gain"] == 9.0
+    assert again["merged"]["kept_runs"] == ["A/s1", "B/s2021"]
+    assert again["merged"]["their_meta"] == earlier
+    # without --merge only the runs found are summarised
+    assert set(domains.summarise(root, ["A"], out, "dev")["runs"]) == {"A/s2021", "A/s2"}
+
+
 def test_train_passes_the_flags_after_the_double_dash(monkeypatch):
     """``bench_domains.py train ... -- FLAGS`` hands FLAGS to every ``transencoder train``."""
     domains = _load("bench_domains")

@@ -336,7 +336,11 @@ def test_crowded_labels_use_the_crowded_views(tiny_model, tmp_path, monkeypatch,
     run_trans_encoder(build_config(settings), log=lambda *a: None)
     progress = json.loads((out / "progress.json").read_text())
     chosen = "token_f1" if crowds else "pooled"
-    assert progress["label_views"] == {"chosen": [chosen], "label_sd": round(spread, 4)}
+    record = {"chosen": [chosen], "label_sd": round(spread, 4)}
+    if crowds:  # the pairs' words, looked at only when the labels crowd
+        record["shared_words"] = round(teachers.shared_words(pool), 4)
+        assert record["shared_words"] <= teachers.SHARED_WORDS_MAX
+    assert progress["label_views"] == record
     labels = np.load(out / "labels" / "cycle-1-bi-scores.npy")
     expected = view_scores(start, pool, [chosen])[chosen]
     np.testing.assert_allclose(labels, expected, atol=1e-5)

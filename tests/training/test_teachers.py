@@ -133,6 +133,42 @@ def test_views_teacher_by_hand():
     np.testing.assert_array_equal(mixed, [0.5, 0.9, 0.2])
 
 
+def test_shared_words_by_hand():
+    from transencoder.training.teachers import shared_words
+
+    # {a, cat, sat} vs {the, cat, sat}: 2 of 4 words; a re-ordering with other case and
+    # punctuation shares all of them; no pairs share nothing.
+    assert shared_words([("A cat sat.", "the cat sat")]) == pytest.approx(0.5)
+    assert shared_words([("Sat the cat", "the cat, sat!")]) == 1.0
+    assert shared_words([("A cat sat.", "the cat sat"), ("x", "y")]) == pytest.approx(0.25)
+    assert shared_words([]) == 0.0
+
+
+@pytest.mark.parametrize("swapped", [True, False])
+def test_crowded_views_are_not_used_on_pairs_of_the_same_words(swapped):
+    """Crowded labels switch to crowded_views only when the pairs share at most
+    SHARED_WORDS_MAX of their words: word-swap pairs (PAWS) keep label_views, and the ledger
+    record says how much the pairs shared."""
+    from transencoder.training.teachers import SHARED_WORDS_MAX, choose_label_views, shared_words
+
+    words = "the river flows north past the old mill into a wide lake".split()
+    rng = np.random.default_rng(1)
+    pairs = []
+    for _ in range(50):
+        a = list(rng.permutation(words)[:8])
+        b = list(rng.permutation(a)) if swapped else list(rng.permutation(words)[:8])
+        pairs.append((" ".join(a), " ".join(b)))
+    overlap = shared_words(pairs)
+    assert (overlap > SHARED_WORDS_MAX) == swapped
+    labels = np.random.default_rng(0).normal(0.9, 0.05, len(pairs))  # crowded
+    config = _teachers(label_views=["pooled"], crowded_views=["token_f1"])
+    lines = []
+    views, record = choose_label_views(config, lambda v: labels, None, lines.append, pairs)
+    assert views == (["pooled"] if swapped else ["token_f1"])
+    assert record["shared_words"] == pytest.approx(overlap, abs=1e-4)
+    assert f"share {overlap:.2f} of their words" in lines[0]
+
+
 @pytest.mark.parametrize("sd", [0.05, 0.25])
 def test_crowded_views_replace_label_views_before_the_dev_sample_chooses(sd):
     """Crowded cycle-1 labels switch to crowded_views, and the dev candidates then start from

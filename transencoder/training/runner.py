@@ -262,6 +262,7 @@ class TransEncoderRun:
             lambda views: self._bi_labels(labellers, views),
             (lambda c: self.w.evaluation.dev_view_scores(labellers, c)) if has_dev else None,
             self.w.log,
+            self.w.pairs,
         )
         with self.runtime.main_only() as main:
             if main:

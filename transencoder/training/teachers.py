@@ -17,8 +17,9 @@ The recipe's rules (``TeacherConfig``):
   those labels' ranks spread evenly over [0, 1], so a pool whose cosines crowd together still
   asks for an order, not a level (``cross_scale="auto"``: uniform when cycle 1's labels have a
   standard deviation below :data:`CROWDED_SD`);
-* when cycle 1's labels crowd under ``label_views``, the labels use ``crowded_views`` instead
-  (off by default: token F1 lifted MRPC and QNLI but sank PAWS, docs/experiments.md);
+* when cycle 1's labels crowd under ``label_views``, the labels use ``crowded_views`` instead,
+  unless the pool's pairs share most of their words (:func:`shared_words` above
+  :data:`SHARED_WORDS_MAX`, as word-swap pairs do: token F1 cannot order those);
 * with a dev sample (``dev_views``), the views the labelling bi-encoders score the pool with are
   the candidate of :func:`view_candidates` the start model ranks the dev sample best with, when
   it leads ``label_views`` there by more than :data:`DEV_VIEWS_MARGIN`;
@@ -28,6 +29,7 @@ The recipe's rules (``TeacherConfig``):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -127,28 +129,58 @@ def view_choice_needed(config: TeacherConfig, has_dev: bool) -> bool:
     return (has_dev and config.dev_views) or _crowd_rule(config)
 
 
+#: Above this mean share of shared words (:func:`shared_words`) a pool's pairs are mostly
+#: re-orderings of the same words, which token alignment scores alike: ``crowded_views`` are not
+#: used. The per-domain pools sit at 0.15 (QNLI) to 0.52 (MRPC), PAWS's word-swap pairs at 0.89
+#: (docs/experiments.md); set in that gap after PAWS lost 7.4 under token F1 labels.
+SHARED_WORDS_MAX = 0.7
+
+_WORD = re.compile(r"\w+")
+
+
+def shared_words(pairs: Sequence[tuple[str, str]]) -> float:
+    """The pairs' mean Jaccard overlap of their two sentences' word sets (lower-cased)."""
+    overlaps = []
+    for a, b in pairs:
+        left, right = set(_WORD.findall(a.lower())), set(_WORD.findall(b.lower()))
+        overlaps.append(len(left & right) / max(1, len(left | right)))
+    return float(np.mean(overlaps)) if overlaps else 0.0
+
+
 def choose_label_views(
     config: TeacherConfig,
     pool_labels: Callable[[list[str]], np.ndarray],
     dev_scores: Callable[[list[list[str]]], Sequence[float]] | None,
     log: Callable[[str], None],
+    pairs: Sequence[tuple[str, str]] = (),
 ) -> tuple[list[str], dict]:
     """The views the cross-encoder's labels use, and what chose them (for the ledger):
     ``label_views``; ``crowded_views`` instead when ``pool_labels(label_views)`` (cycle 1's
-    labels of the pool) crowd; then, given ``dev_scores`` (the cycle-1 labeller's figure of each
-    candidate on a dev sample) and ``dev_views``, :func:`best_views` among
-    :func:`view_candidates` of those."""
+    labels of the pool) crowd and the pool ``pairs`` share at most :data:`SHARED_WORDS_MAX` of
+    their words; then, given ``dev_scores`` (the cycle-1 labeller's figure of each candidate on a
+    dev sample) and ``dev_views``, :func:`best_views` among :func:`view_candidates` of those."""
     views, record = list(config.label_views), {}
     if _crowd_rule(config):
         labels = pool_labels(views)
         record["label_sd"] = round(float(np.std(labels)), 4)
         if crowded(labels):
-            views = list(config.crowded_views)
-            log(
-                f"the cross-encoder's labels: {' + '.join(views)} (teachers.crowded_views: cycle "
-                f"1's {' + '.join(config.label_views)} labels have standard deviation "
-                f"{record['label_sd']:.3f}, below {CROWDED_SD})"
+            record["shared_words"] = round(shared_words(pairs), 4)
+            said = (
+                f"cycle 1's {' + '.join(config.label_views)} labels have standard deviation "
+                f"{record['label_sd']:.3f}, below {CROWDED_SD}; the pairs share "
+                f"{record['shared_words']:.2f} of their words"
             )
+            if record["shared_words"] <= SHARED_WORDS_MAX:
+                views = list(config.crowded_views)
+                log(
+                    f"the cross-encoder's labels: {' + '.join(views)} (teachers.crowded_views: {said})"
+                )
+            else:
+                log(
+                    f"the cross-encoder's labels stay {' + '.join(views)} ({said}, above "
+                    f"{SHARED_WORDS_MAX}: {' + '.join(config.crowded_views)} would score their "
+                    "re-orderings alike)"
+                )
     if config.dev_views and dev_scores is not None:
         candidates = view_candidates(views, config.start_views)
         figures = dev_scores(candidates)
