@@ -112,8 +112,8 @@ def test_cli_train_chooses_the_pairs_recipe_for_a_folder_of_pair_tasks(
     tmp_path, capsys, monkeypatch
 ):
     """A --data-dir of pair-classification tasks only gets the pairs recipe (token_f1 labels,
-    five cycles; --cycles still wins); STS data in the pool, --remine, a --pairs file or a named
-    recipe keep their own."""
+    five cycles; --cycles still wins); STS data in the pool, --remine, a --pairs file, a named
+    recipe or pairs of the same words re-ordered keep the recommended recipe."""
     from tests.eval.conftest import pair_rows, write_plain_pairs, write_stsb
 
     seen = []
@@ -142,6 +142,15 @@ def test_cli_train_chooses_the_pairs_recipe_for_a_folder_of_pair_tasks(
     assert "recipe: pairs" not in capsys.readouterr().out
     main(["train", "--data-dir", str(mixed), "--pool-tasks", "mine", *out])  # the pair file alone
     main(["train", "--data-dir", str(pairs), "--cycles", "3", *out])
+    # Word-swap pairs (PAWS's kind: each pair the same words re-ordered) keep the recommended
+    # recipe: token_f1 labels cannot order them.
+    swaps = tmp_path / "swaps"
+    rows = [(a, " ".join(reversed(a.split())), label) for a, _, label in pair_rows(12)]
+    write_plain_pairs(swaps / "mine.tsv", rows)
+    capsys.readouterr()
+    main(["train", "--data-dir", str(swaps), *out])
+    said = capsys.readouterr().out
+    assert "recipe: recommended (pair-classification tasks whose pairs share 1.00 of" in said
     pairs_recipe, recommended = ("pairs", ["token_f1"], 5), ("recommended", ["pooled"], 3)
     assert seen == [
         pairs_recipe,
@@ -150,6 +159,7 @@ def test_cli_train_chooses_the_pairs_recipe_for_a_folder_of_pair_tasks(
         recommended,
         pairs_recipe,
         ("pairs", ["token_f1"], 3),
+        recommended,
     ]
 
 

@@ -53,7 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--recipe",
         choices=("recommended", "official", "pairs"),
         help="default settings (default: pairs when --data-dir holds only pair-classification "
-        "tasks, such as MRPC, QNLI, QQP or PAWS files; recommended otherwise)",
+        "tasks, such as MRPC, QNLI or QQP files, whose pairs share at most 0.7 of their words; "
+        "recommended otherwise, as for PAWS's word swaps)",
     )
     add(
         "--model",
@@ -249,16 +250,29 @@ def _config(args: argparse.Namespace):
 
 def pool_is_pair_tasks(data) -> bool:
     """Whether a run's pool is a data folder's pair-classification tasks (MRPC, QNLI, QQP, PAWS,
-    labelled pair files) and nothing else, not re-mined: such a run defaults to the pairs recipe."""
+    labelled pair files) and nothing else, not re-mined, whose pairs are not mostly re-orderings
+    of the same words: such a run defaults to the pairs recipe."""
+    from ..training.teachers import SHARED_WORDS_MAX
+
+    words = pair_pool_words(data)
+    return words is not None and words <= SHARED_WORDS_MAX
+
+
+def pair_pool_words(data) -> float | None:
+    """The share of their words a pair-classification pool's pairs have in common
+    (:func:`.teachers.shared_words`), or None when the pool is not one (see above)."""
     from ..eval.data import DataFormatError
-    from ..training.pairs import pool_family
+    from ..training.pairs import pool_family, pool_from_data_dir
+    from ..training.teachers import shared_words
 
     if not data.data_dir or data.remine:
-        return False
+        return None
     try:
-        return pool_family(data.data_dir, data.pool_tasks) == "pair"
+        if pool_family(data.data_dir, data.pool_tasks) != "pair":
+            return None
+        return shared_words(pool_from_data_dir(data.data_dir, data.pool_tasks).pairs)
     except DataFormatError:  # the run itself reports a folder it cannot read
-        return False
+        return None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -275,6 +289,16 @@ def run(args: argparse.Namespace) -> int:
                 f"learns the bi-encoder's token_f1 view, {config.cycles} cycles; --recipe "
                 "recommended for the STS recipe)"
             )
+        elif runtime.is_main and config.recipe == "recommended" and not args.recipe:
+            from ..training.teachers import SHARED_WORDS_MAX
+
+            words = pair_pool_words(config.data)
+            if words is not None and words > SHARED_WORDS_MAX:
+                print(
+                    f"recipe: recommended (pair-classification tasks whose pairs share {words:.2f} of "
+                    f"their words, above {SHARED_WORDS_MAX}: token_f1, the pairs recipe's labels, "
+                    "would score their re-orderings alike; --recipe pairs to use it)"
+                )
         report = run_trans_encoder(config, runtime=runtime, overwrite=args.overwrite)
     if runtime.is_main:
         print(f"\nreport: {os.path.join(config.run.output_dir, 'report.md')}")
