@@ -94,7 +94,7 @@ def teacher_lines(config, kind: str, cycle: int) -> list[str]:
         labeller = "the start bi-encoder" if cycle == 1 else f"the cycle-{cycle - 1} bi-encoder"
         views = ", ".join(t.label_views)
         if t.crowded_views and t.crowded_views != t.label_views:  # a plan, before the run chose
-            views += f" ({', '.join(t.crowded_views)} if those labels crowd)"
+            views += f" ({', '.join(t.crowded_views)} if those labels crowd, on pairs of few shared words)"
         if cycle == 1 or t.cross_from_cross == 0:
             return [f"{labeller}{members}: {views} (weight 1)"]
         return [
