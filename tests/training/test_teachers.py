@@ -187,7 +187,7 @@ def test_crowded_views_replace_label_views_before_the_dev_sample_chooses(sd):
         return [70.0 + (DEV_VIEWS_MARGIN / 2 if c == ["pooled"] else 0.0) for c in candidates]
 
     views, record = choose_label_views(
-        config, lambda v: asked.append(v) or labels, dev_scores, log=lambda line: None
+        config, lambda v: asked.append(v) or labels, dev_scores, lambda line: None, pairs=[]
     )
     first = ["token_f1"] if sd < 0.2 else ["pooled"]
     assert asked == [["pooled"]]  # cycle 1's labels under label_views, measured once
@@ -195,6 +195,6 @@ def test_crowded_views_replace_label_views_before_the_dev_sample_chooses(sd):
     assert seen[0] == first and views == first
     assert list(record["dev"]) == [" + ".join(c) for c in seen]
     # Without a dev sample, or with the rule off, nothing else is asked.
-    assert choose_label_views(config, lambda v: labels, None, lambda line: None)[0] == first
+    assert choose_label_views(config, lambda v: labels, None, lambda line: None, [])[0] == first
     off = _teachers(label_views=["pooled"], crowded_views=[])
-    assert choose_label_views(off, lambda v: 1 / 0, None, lambda line: None) == (["pooled"], {})
+    assert choose_label_views(off, lambda v: 1 / 0, None, lambda line: None, []) == (["pooled"], {})

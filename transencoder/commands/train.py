@@ -178,13 +178,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--no-progress", action="store_true", help="hide every progress bar")
 
 
-def config_from_args(args: argparse.Namespace):
+def config_from_args(args: argparse.Namespace, notes: list[str] | None = None):
     """The run's config: recipe, then ``--config``, then the flags, then ``--set``; an invalid
-    value given by a flag is named by that flag."""
+    value given by a flag is named by that flag. ``notes`` gets the line that says why an
+    unnamed recipe was chosen for a folder of pair tasks."""
     from ..training.config import ConfigError
 
     try:
-        return _config(args)
+        return _config(args, [] if notes is None else notes)
     except ConfigError as err:
         for flag, key in FLAG_KEYS.items():
             given = getattr(args, flag[2:].replace("-", "_"))
@@ -194,8 +195,9 @@ def config_from_args(args: argparse.Namespace):
         raise
 
 
-def _config(args: argparse.Namespace):
+def _config(args: argparse.Namespace, notes: list[str]):
     from ..training import build_config, load_yaml
+    from ..training.teachers import SHARED_WORDS_MAX
 
     values = load_yaml(args.config) if args.config else {}
     if any(v is not None for v in (args.data_dir, args.pairs, args.corpus)):
@@ -243,24 +245,29 @@ def _config(args: argparse.Namespace):
     }
     config = build_config(values, overrides=overrides, sets=args.set)  # checked before any I/O
     named = args.recipe or "recipe" in values or any(s.startswith("recipe=") for s in args.set)
-    if not named and pool_is_pair_tasks(config.data):
+    words = None if named else pair_pool_words(config.data)
+    if words is not None and words <= SHARED_WORDS_MAX:
         config = build_config(values, overrides={**overrides, "recipe": "pairs"}, sets=args.set)
+        notes.append(
+            "recipe: pairs (the pool holds only pair-classification tasks: the cross-encoder "
+            f"learns the bi-encoder's token_f1 view, {config.cycles} cycles; --recipe "
+            "recommended for the STS recipe)"
+        )
+    elif words is not None:
+        notes.append(
+            f"recipe: recommended (pair-classification tasks whose pairs share {words:.2f} of "
+            f"their words, above {SHARED_WORDS_MAX}: token_f1, the pairs recipe's labels, "
+            "would score their re-orderings alike; --recipe pairs to use it)"
+        )
     return config
 
 
-def pool_is_pair_tasks(data) -> bool:
-    """Whether a run's pool is a data folder's pair-classification tasks (MRPC, QNLI, QQP, PAWS,
-    labelled pair files) and nothing else, not re-mined, whose pairs are not mostly re-orderings
-    of the same words: such a run defaults to the pairs recipe."""
-    from ..training.teachers import SHARED_WORDS_MAX
-
-    words = pair_pool_words(data)
-    return words is not None and words <= SHARED_WORDS_MAX
-
-
 def pair_pool_words(data) -> float | None:
-    """The share of their words a pair-classification pool's pairs have in common
-    (:func:`.teachers.shared_words`), or None when the pool is not one (see above)."""
+    """The share of their words the pairs of a run's pool have in common
+    (:func:`.teachers.shared_words`) when the pool is a data folder's pair-classification tasks
+    (MRPC, QNLI, QQP, PAWS, labelled pair files) and nothing else, not re-mined; else None. At
+    most ``SHARED_WORDS_MAX`` such a run defaults to the pairs recipe; above it (word swaps) it
+    keeps the recommended one."""
     from ..eval.data import DataFormatError
     from ..training.pairs import pool_family, pool_from_data_dir
     from ..training.teachers import shared_words
@@ -281,24 +288,12 @@ def run(args: argparse.Namespace) -> int:
     from ..training.runtime import make_runtime
 
     with read_once():  # the recipe's choice and the run read the data folder once
-        config = config_from_args(args)
+        notes: list[str] = []
+        config = config_from_args(args, notes)
         runtime = make_runtime(config.distributed, device=config.run.device)
-        if runtime.is_main and config.recipe == "pairs" and not args.recipe:
-            print(
-                "recipe: pairs (the pool holds only pair-classification tasks: the cross-encoder "
-                f"learns the bi-encoder's token_f1 view, {config.cycles} cycles; --recipe "
-                "recommended for the STS recipe)"
-            )
-        elif runtime.is_main and config.recipe == "recommended" and not args.recipe:
-            from ..training.teachers import SHARED_WORDS_MAX
-
-            words = pair_pool_words(config.data)
-            if words is not None and words > SHARED_WORDS_MAX:
-                print(
-                    f"recipe: recommended (pair-classification tasks whose pairs share {words:.2f} of "
-                    f"their words, above {SHARED_WORDS_MAX}: token_f1, the pairs recipe's labels, "
-                    "would score their re-orderings alike; --recipe pairs to use it)"
-                )
+        if runtime.is_main:
+            for line in notes:
+                print(line)
         report = run_trans_encoder(config, runtime=runtime, overwrite=args.overwrite)
     if runtime.is_main:
         print(f"\nreport: {os.path.join(config.run.output_dir, 'report.md')}")

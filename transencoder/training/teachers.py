@@ -152,7 +152,7 @@ def choose_label_views(
     pool_labels: Callable[[list[str]], np.ndarray],
     dev_scores: Callable[[list[list[str]]], Sequence[float]] | None,
     log: Callable[[str], None],
-    pairs: Sequence[tuple[str, str]] = (),
+    pairs: Sequence[tuple[str, str]],
 ) -> tuple[list[str], dict]:
     """The views the cross-encoder's labels use, and what chose them (for the ledger):
     ``label_views``; ``crowded_views`` instead when ``pool_labels(label_views)`` (cycle 1's
