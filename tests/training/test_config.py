@@ -48,6 +48,7 @@ def test_recipe_defaults_and_overrides():
     assert (official.bi.init, official.cross.init) == ("start", "start")
     assert official.teachers.label_views == official.teachers.start_views == ["pooled"]
     assert official.teachers.crowded_views == []  # the paper's cosine labels, however they spread
+    assert official.teachers.swapped_views == []
     recommended = build_config({"data": {"data_dir": "x"}, "bi": {"lr": 3e-5}})
     assert (recommended.bi.init, recommended.cross.init, recommended.teachers.mode) == (
         "start",
@@ -58,6 +59,7 @@ def test_recipe_defaults_and_overrides():
     views = (recommended.teachers.label_views, recommended.teachers.start_views)
     assert views == (["pooled"], ["pooled", "first_last", "token_f1"])
     assert recommended.teachers.crowded_views == ["token_f1"]  # not on word-swap pools (PAWS)
+    assert recommended.teachers.swapped_views == ["word_order"]  # on those
     assert (recommended.teachers.bi_from_start, official.teachers.bi_from_start) == (0.5, 0.0)
     assert (recommended.average_bi, official.average_bi) == (True, False)
     assert build_config({"data": {"data_dir": "x"}}).bi.lr == 8e-5
@@ -133,9 +135,9 @@ def test_label_views_config():
         {"data": {"data_dir": "x"}, "teachers": {"label_views": "pooled,token_f1"}}
     )
     assert config.teachers.label_views == ["pooled", "token_f1"]
-    for name in ("label_views", "start_views", "crowded_views"):
+    for name in ("label_views", "start_views", "crowded_views", "swapped_views"):
         for bad in (["pooled", "cls"], [], ["pooled", "pooled"]):
-            if bad == [] and name == "crowded_views":
+            if bad == [] and name in ("crowded_views", "swapped_views"):
                 continue  # [] turns the rule off
             with pytest.raises(ConfigError, match=name):
                 build_config({"data": {"data_dir": "x"}, "teachers": {name: bad}})
@@ -143,6 +145,8 @@ def test_label_views_config():
     assert on.teachers.crowded_views == ["token_f1"]
     off = build_config({"data": {"data_dir": "x"}}, sets=["teachers.crowded_views=[]"])
     assert off.teachers.crowded_views == []
+    text = build_config({"data": {"data_dir": "x"}}, sets=["teachers.label_views=word_order"])
+    assert text.teachers.label_views == ["word_order"]  # a view of the words, no model
 
 
 def test_docs_config_reference_is_current():

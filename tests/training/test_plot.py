@@ -141,3 +141,19 @@ def test_rows_without_evaluation_are_refused(tmp_path):
     with pytest.raises(ValueError, match="no evaluation"):
         plot_run([], tmp_path / "run.png")
     assert not (tmp_path / "run.png").exists()
+
+
+def test_an_undefined_figure_is_a_gap(tmp_path):
+    """A task of constant gold scores has no Spearman (None in the report), nor has an average
+    of such tasks: the figure keeps the other points and is still written."""
+    rows = _report_rows(2, False)
+    label, result = rows[1]
+    result["bi"]["tasks"]["STS12"]["spearman"] = None
+    result["bi"]["average"]["spearman"] = None
+    series = plot_series(rows)
+    assert np.isnan(series["panels"]["STS12"]["points"]["bi"][label])
+    assert np.isnan(series["panels"]["average"]["points"]["bi"][label])
+    other = rows[2][1]["bi"]["tasks"]["STS12"]["spearman"]
+    assert series["panels"]["STS12"]["points"]["bi"][rows[2][0]] == other
+    path = plot_run(rows, tmp_path / "run.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

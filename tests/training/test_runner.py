@@ -355,6 +355,50 @@ def test_crowded_labels_use_the_crowded_views(tiny_model, tmp_path, monkeypatch,
     np.testing.assert_array_equal(np.load(out / "labels" / "cycle-1-bi-scores.npy"), labels)
 
 
+def test_crowded_labels_of_word_swaps_use_the_words_order(tiny_model, tmp_path):
+    """A pool of word-swap pairs whose cycle-1 cosines crowd: the labels are the pairs'
+    word_order scores (no model); the ledger, the log and the card say so."""
+    from transencoder.training import teachers
+    from transencoder.training.pairs import pool_from_pairs_file
+    from transencoder.training.views import word_order
+
+    rng, lines = random.Random(3), []
+    for sentence in tiny_sentences()[:40]:
+        words = sentence.split()
+        swapped = words[:]
+        i, j = rng.sample(range(len(words)), 2) if len(words) > 1 else (0, 0)
+        swapped[i], swapped[j] = swapped[j], swapped[i]
+        lines.append(f"{sentence}\t{' '.join(swapped)}\t{rng.uniform(0, 5):.2f}")
+    pool_file, out = tmp_path / "swaps.tsv", tmp_path / "run"
+    pool_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    pool = pool_from_pairs_file(pool_file).pairs
+    assert teachers.shared_words(pool) > teachers.SHARED_WORDS_MAX
+    settings = _settings(
+        tiny_model,
+        pool_file,
+        teachers={
+            "crowded_views": ["token_f1"],
+            "swapped_views": ["word_order"],
+            "cross_scale": "auto",
+        },
+        **_out(out),
+    )
+    logged = []
+    run_trans_encoder(build_config(settings), log=logged.append)
+    record = json.loads((out / "progress.json").read_text())["label_views"]
+    assert record["chosen"] == ["word_order"] and record["label_sd"] < teachers.CROWDED_SD
+    labels = np.load(out / "labels" / "cycle-1-bi-scores.npy")
+    np.testing.assert_allclose(labels, word_order(pool))
+    targets = np.load(out / "labels" / "cycle-1-cross-targets.npy")
+    expected = teachers.cross_targets(labels, None, teachers.TeacherConfig(), scale="uniform")
+    if not teachers.crowded(labels):  # auto: uniform only when these labels crowd too
+        expected = np.clip(labels, 0, 1)
+    np.testing.assert_allclose(targets, expected)
+    card = (out / "cycle-1" / "cross" / "README.md").read_text(encoding="utf-8")
+    assert "the start bi-encoder: word_order (weight 1)" in card
+    assert any("teachers.swapped_views" in str(line) for line in logged)
+
+
 def test_mutual_distillation_targets_are_member_means(tiny_model, tmp_path):
     second = tiny_bert_dir(tmp_path / "second", seed=1, hidden_size=48, num_heads=3)
     pairs_file = _pairs_file(tmp_path)

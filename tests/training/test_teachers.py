@@ -145,10 +145,11 @@ def test_shared_words_by_hand():
 
 
 @pytest.mark.parametrize("swapped", [True, False])
-def test_crowded_views_are_not_used_on_pairs_of_the_same_words(swapped):
-    """Crowded labels switch to crowded_views only when the pairs share at most
-    SHARED_WORDS_MAX of their words: word-swap pairs (PAWS) keep label_views, and the ledger
-    record says how much the pairs shared."""
+@pytest.mark.parametrize("swapped_views", [["word_order"], []])
+def test_crowded_labels_of_pairs_of_the_same_words_use_the_swapped_views(swapped, swapped_views):
+    """Crowded labels switch to crowded_views when the pairs share at most SHARED_WORDS_MAX of
+    their words, else to swapped_views (word-swap pairs such as PAWS's; an empty list keeps
+    label_views); the ledger record says how much the pairs shared."""
     from transencoder.training.teachers import SHARED_WORDS_MAX, choose_label_views, shared_words
 
     words = "the river flows north past the old mill into a wide lake".split()
@@ -161,12 +162,31 @@ def test_crowded_views_are_not_used_on_pairs_of_the_same_words(swapped):
     overlap = shared_words(pairs)
     assert (overlap > SHARED_WORDS_MAX) == swapped
     labels = np.random.default_rng(0).normal(0.9, 0.05, len(pairs))  # crowded
-    config = _teachers(label_views=["pooled"], crowded_views=["token_f1"])
+    config = _teachers(
+        label_views=["pooled"], crowded_views=["token_f1"], swapped_views=swapped_views
+    )
     lines = []
     views, record = choose_label_views(config, lambda v: labels, None, lines.append, pairs)
-    assert views == (["pooled"] if swapped else ["token_f1"])
+    assert views == ((swapped_views or ["pooled"]) if swapped else ["token_f1"])
     assert record["shared_words"] == pytest.approx(overlap, abs=1e-4)
     assert f"share {overlap:.2f} of their words" in lines[0]
+    assert ("teachers.swapped_views" in lines[0]) == swapped
+
+
+def test_the_rule_acts_with_swapped_views_alone():
+    """crowded_views off, swapped_views on: pairs of few shared words keep label_views, and the
+    log says which list was empty."""
+    from transencoder.training.teachers import choose_label_views
+
+    config = _teachers(label_views=["pooled"], crowded_views=[], swapped_views=["word_order"])
+    labels, lines = np.full(4, 0.9) + np.arange(4) / 100, []
+    pairs = [("a b c d", "d c b a"), ("e f", "f e"), ("g h i", "i h g"), ("j k", "k j")]
+    assert choose_label_views(config, lambda v: labels, None, lines.append, pairs)[0] == [
+        "word_order"
+    ]
+    other = [("a b", "c d")] * 4
+    assert choose_label_views(config, lambda v: labels, None, lines.append, other)[0] == ["pooled"]
+    assert "teachers.crowded_views is empty" in lines[-1]
 
 
 @pytest.mark.parametrize("sd", [0.05, 0.25])
@@ -196,5 +216,5 @@ def test_crowded_views_replace_label_views_before_the_dev_sample_chooses(sd):
     assert list(record["dev"]) == [" + ".join(c) for c in seen]
     # Without a dev sample, or with the rule off, nothing else is asked.
     assert choose_label_views(config, lambda v: labels, None, lambda line: None, [])[0] == first
-    off = _teachers(label_views=["pooled"], crowded_views=[])
+    off = _teachers(label_views=["pooled"], crowded_views=[], swapped_views=[])
     assert choose_label_views(off, lambda v: 1 / 0, None, lambda line: None, []) == (["pooled"], {})

@@ -90,3 +90,47 @@ def test_label_with_bi_averages_views_over_members(tmp_path, pairs):
     np.testing.assert_allclose(
         plain, np.mean([m.pair_similarity(pairs, show_progress_bar=False) for m in members], axis=0)
     )
+
+
+def _lcs(a: tuple, b: tuple) -> int:
+    """The longest common subsequence's length, by its recursive definition."""
+    from functools import cache
+
+    @cache
+    def length(i: int, j: int) -> int:
+        if i == len(a) or j == len(b):
+            return 0
+        if a[i] == b[j]:
+            return 1 + length(i + 1, j + 1)
+        return max(length(i + 1, j), length(i, j + 1))
+
+    return length(0, 0)
+
+
+def test_word_order_by_hand_and_against_the_recursive_definition(tiny_model, pairs):
+    from transencoder.training.teachers import words
+    from transencoder.training.views import word_order
+
+    by_hand = [
+        ("The cat sat.", "the CAT sat"),  # the same words in the same order: 1
+        ("x went from a to b", "x went from b to a"),  # x went from + a or b, or to: 4 of 6 + 6
+        ("a b c", "c b a"),  # one word in order
+        ("a b", "c d"),
+        ("", "..."),  # no words on either side
+        ("a", ""),
+    ]
+    np.testing.assert_allclose(word_order(by_hand), [1.0, 8 / 12, 2 / 6, 0.0, 0.0, 0.0])
+    expected = [
+        2 * _lcs(tuple(words(a)), tuple(words(b))) / max(1, len(words(a)) + len(words(b)))
+        for a, b in pairs
+    ]
+    np.testing.assert_allclose(word_order(pairs), expected)
+    # a view like the others, which needs no model; beside a model's views it changes nothing
+    alone = view_scores(None, pairs, ["word_order"])
+    np.testing.assert_array_equal(alone["word_order"], word_order(pairs))
+    bi = BiEncoder.from_pretrained(tiny_model, device="cpu")
+    both = view_scores(bi, pairs, ["pooled", "word_order"], show_progress_bar=False)
+    np.testing.assert_array_equal(both["word_order"], alone["word_order"])
+    np.testing.assert_allclose(
+        both["pooled"], view_scores(bi, pairs, ["pooled"], show_progress_bar=False)["pooled"]
+    )

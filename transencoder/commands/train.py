@@ -257,7 +257,8 @@ def _config(args: argparse.Namespace, notes: list[str]):
         notes.append(
             f"recipe: recommended (pair-classification tasks whose pairs share {words:.2f} of "
             f"their words, above {SHARED_WORDS_MAX}: token_f1, the pairs recipe's labels, "
-            "would score their re-orderings alike; --recipe pairs to use it)"
+            "would score their re-orderings alike; if the cosines crowd, the labels are the "
+            "words' order, teachers.swapped_views; --recipe pairs to use it)"
         )
     return config
 

@@ -29,6 +29,9 @@ CROSS_SCALES = ("auto", "bi", "uniform")
 BI_SCALES = ("labels", "cosine")
 #: How a bi-encoder scores a pair (:mod:`transencoder.training.views`).
 LABEL_VIEWS = ("pooled", "first_last", "token_f1")
+#: Every view a teacher can use: the bi-encoder's, and ``word_order``, which scores a pair by its
+#: own words (how much of their order the two sentences share), no model needed.
+VIEWS = (*LABEL_VIEWS, "word_order")
 
 
 @dataclass
@@ -130,6 +133,11 @@ class TeacherConfig:
         "views the cross-encoder's labels use instead of label_views when cycle 1's labels under label_views crowd (standard deviation below 0.2, as on paraphrase and QA pools) and the pairs share at most 0.7 of their words (word-swap pairs such as PAWS's share more); [] = label_views always",
         factory=True,
     )
+    swapped_views: list[str] = setting(
+        lambda: ["word_order"],
+        "views the cross-encoder's labels use instead of label_views when cycle 1's labels under label_views crowd and the pairs share more than 0.7 of their words (word swaps, such as PAWS's: what tells them apart is their words' order); [] = label_views",
+        factory=True,
+    )
     dev_views: bool = setting(
         True,
         "with a dev sample (selection.dev_data or stsb_dev), the cross-encoder's labels use whichever of label_views, each start view alone and all start views together ranks the dev sample best under the start model, when it leads label_views by more than 0.5; chosen once, as the run begins",
@@ -152,17 +160,17 @@ class TeacherConfig:
                 raise ConfigError(f"teachers.{name} must be in [0, 1), got {value!r}")
         boolean(self.both_orders, "teachers.both_orders")
         boolean(self.dev_views, "teachers.dev_views")
-        for name in ("label_views", "start_views", "crowded_views"):
-            views = getattr(self, name)
+        for name in ("label_views", "start_views", "crowded_views", "swapped_views"):
+            views, may_be_empty = getattr(self, name), name in ("crowded_views", "swapped_views")
             if (
                 not isinstance(views, list)
-                or (not views and name != "crowded_views")
+                or (not views and not may_be_empty)
                 or len(set(views)) != len(views)
-                or not set(views) <= set(LABEL_VIEWS)
+                or not set(views) <= set(VIEWS)
             ):
-                what = "list" if name == "crowded_views" else "non-empty list"
+                what = "list" if may_be_empty else "non-empty list"
                 raise ConfigError(
-                    f"teachers.{name} must be a {what} of distinct views from {LABEL_VIEWS}, got {views!r}"
+                    f"teachers.{name} must be a {what} of distinct views from {VIEWS}, got {views!r}"
                 )
 
 

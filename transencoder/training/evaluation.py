@@ -10,7 +10,7 @@ import numpy as np
 from ..eval import EvaluationSuite, find_all_tasks, locate_tasks, model_scores, read_stsb
 from ..eval.data import DataFormatError
 from ..settings import ConfigError
-from .config import LABEL_VIEWS, TrainConfig
+from .config import VIEWS, TrainConfig
 from .plan import member_tag
 from .runtime import Runtime
 from .steps import bi_view_columns, combine_views
@@ -88,7 +88,7 @@ class RunEvaluation:
     def dev_view_scores(self, bis: list, candidates: list[list[str]]) -> list[float]:
         """The dev figure of the bi-encoders' (mean) labels under each candidate list of views;
         one forward pass scores every view the candidates name."""
-        views = [v for v in LABEL_VIEWS if any(v in c for c in candidates)]
+        views = [v for v in VIEWS if any(v in c for c in candidates)]
         columns = self.runtime.score(
             lambda part: bi_view_columns(bis, part, views, **self.options),
             self.dev.pairs,

@@ -95,6 +95,8 @@ def teacher_lines(config, kind: str, cycle: int) -> list[str]:
         views = ", ".join(t.label_views)
         if t.crowded_views and t.crowded_views != t.label_views:  # a plan, before the run chose
             views += f" ({', '.join(t.crowded_views)} if those labels crowd, on pairs of few shared words)"
+        if t.swapped_views and t.swapped_views != t.label_views:
+            views += f" ({', '.join(t.swapped_views)} if they crowd on word-swap pairs)"
         if cycle == 1 or t.cross_from_cross == 0:
             return [f"{labeller}{members}: {views} (weight 1)"]
         return [

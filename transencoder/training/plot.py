@@ -55,7 +55,8 @@ def plot_series(rows: Rows) -> dict[str, Any]:
 
     def add(panel: str, metric: str, ylabel: str, tag: str, label: str, value: Any) -> None:
         entry = panels.setdefault(panel, {"metric": metric, "ylabel": ylabel, "points": {}})
-        entry["points"].setdefault(tag, {})[label] = float(value)
+        # an undefined figure (a task of constant gold scores) is a gap, as NaN is
+        entry["points"].setdefault(tag, {})[label] = math.nan if value is None else float(value)
 
     for label, result in rows:  # averages first, so that their panels come first
         for tag, scores in result.items():

@@ -27,6 +27,7 @@ _LIST_FIELDS = {
     "label_views",
     "start_views",
     "crowded_views",
+    "swapped_views",
     "report_to",
 }
 

@@ -18,8 +18,9 @@ The recipe's rules (``TeacherConfig``):
   asks for an order, not a level (``cross_scale="auto"``: uniform when cycle 1's labels have a
   standard deviation below :data:`CROWDED_SD`);
 * when cycle 1's labels crowd under ``label_views``, the labels use ``crowded_views`` instead,
-  unless the pool's pairs share most of their words (:func:`shared_words` above
-  :data:`SHARED_WORDS_MAX`, as word-swap pairs do: token F1 cannot order those);
+  or ``swapped_views`` when the pool's pairs share most of their words (:func:`shared_words`
+  above :data:`SHARED_WORDS_MAX`, as word-swap pairs do: token F1 cannot order those, the
+  words' order can);
 * with a dev sample (``dev_views``), the views the labelling bi-encoders score the pool with are
   the candidate of :func:`view_candidates` the start model ranks the dev sample best with, when
   it leads ``label_views`` there by more than :data:`DEV_VIEWS_MARGIN`;
@@ -121,7 +122,10 @@ def best_views(
 
 
 def _crowd_rule(config: TeacherConfig) -> bool:
-    return bool(config.crowded_views) and config.crowded_views != config.label_views
+    return any(
+        views and views != config.label_views
+        for views in (config.crowded_views, config.swapped_views)
+    )
 
 
 def view_choice_needed(config: TeacherConfig, has_dev: bool) -> bool:
@@ -130,19 +134,25 @@ def view_choice_needed(config: TeacherConfig, has_dev: bool) -> bool:
 
 
 #: Above this mean share of shared words (:func:`shared_words`) a pool's pairs are mostly
-#: re-orderings of the same words, which token alignment scores alike: ``crowded_views`` are not
-#: used. The per-domain pools sit at 0.15 (QNLI) to 0.52 (MRPC), PAWS's word-swap pairs at 0.89
-#: (docs/experiments.md); set in that gap after PAWS lost 7.4 under token F1 labels.
+#: re-orderings of the same words, which token alignment scores alike: ``swapped_views`` are
+#: used instead of ``crowded_views``. The per-domain pools sit at 0.15 (QNLI) to 0.52 (MRPC),
+#: PAWS's word-swap pairs at 0.89 (docs/experiments.md); set in that gap after PAWS lost 7.4
+#: under token F1 labels.
 SHARED_WORDS_MAX = 0.7
 
 _WORD = re.compile(r"\w+")
+
+
+def words(text: str) -> list[str]:
+    """A sentence's lower-cased ``\\w+`` words, in order."""
+    return _WORD.findall(text.lower())
 
 
 def shared_words(pairs: Sequence[tuple[str, str]]) -> float:
     """The pairs' mean Jaccard overlap of their two sentences' word sets (lower-cased)."""
     overlaps = []
     for a, b in pairs:
-        left, right = set(_WORD.findall(a.lower())), set(_WORD.findall(b.lower()))
+        left, right = set(words(a)), set(words(b))
         overlaps.append(len(left & right) / max(1, len(left | right)))
     return float(np.mean(overlaps)) if overlaps else 0.0
 
@@ -155,10 +165,11 @@ def choose_label_views(
     pairs: Sequence[tuple[str, str]],
 ) -> tuple[list[str], dict]:
     """The views the cross-encoder's labels use, and what chose them (for the ledger):
-    ``label_views``; ``crowded_views`` instead when ``pool_labels(label_views)`` (cycle 1's
-    labels of the pool) crowd and the pool ``pairs`` share at most :data:`SHARED_WORDS_MAX` of
-    their words; then, given ``dev_scores`` (the cycle-1 labeller's figure of each candidate on a
-    dev sample) and ``dev_views``, :func:`best_views` among :func:`view_candidates` of those."""
+    ``label_views``; when ``pool_labels(label_views)`` (cycle 1's labels of the pool) crowd,
+    ``crowded_views`` instead if the pool ``pairs`` share at most :data:`SHARED_WORDS_MAX` of
+    their words, else ``swapped_views`` (either kept ``label_views`` when empty); then, given
+    ``dev_scores`` (the cycle-1 labeller's figure of each candidate on a dev sample) and
+    ``dev_views``, :func:`best_views` among :func:`view_candidates` of those."""
     views, record = list(config.label_views), {}
     if _crowd_rule(config):
         labels = pool_labels(views)
@@ -171,15 +182,16 @@ def choose_label_views(
                 f"{record['shared_words']:.2f} of their words"
             )
             if record["shared_words"] <= SHARED_WORDS_MAX:
-                views = list(config.crowded_views)
-                log(
-                    f"the cross-encoder's labels: {' + '.join(views)} (teachers.crowded_views: {said})"
-                )
+                name, instead = "crowded_views", config.crowded_views
+            else:
+                name, instead = "swapped_views", config.swapped_views
+                said += f", above {SHARED_WORDS_MAX}: word swaps, told apart by their words' order"
+            if instead:
+                views = list(instead)
+                log(f"the cross-encoder's labels: {' + '.join(views)} (teachers.{name}: {said})")
             else:
                 log(
-                    f"the cross-encoder's labels stay {' + '.join(views)} ({said}, above "
-                    f"{SHARED_WORDS_MAX}: {' + '.join(config.crowded_views)} would score their "
-                    "re-orderings alike)"
+                    f"the cross-encoder's labels stay {' + '.join(views)} ({said}; teachers.{name} is empty)"
                 )
     if config.dev_views and dev_scores is not None:
         candidates = view_candidates(views, config.start_views)

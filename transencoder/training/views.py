@@ -8,7 +8,11 @@ forward pass:
   (the "first-last average" pooling of Su et al. 2021 and SimCSE's evaluation);
 * ``token_f1``: greedy alignment of the two sentences' last-layer token vectors, as
   BERTScore's F1 without idf weights: each token is matched to its most similar token of
-  the other sentence, precision and recall average those maxima.
+  the other sentence, precision and recall average those maxima;
+* ``word_order``: no model, the pair's own words: twice the length of the longest common
+  subsequence of the two sentences' words over their total count (1 for the same words in the
+  same order). Word-swap pairs hold the same words, so their cosines crowd together; their
+  order is what tells them apart (PAWS's dev sample: ROC-AUC 79.95, the cosine 61.02).
 
 The views err on different pairs, so their rank average is a better teacher than the cosine
 alone when the start model is already strong: on this project's STS-B dev set (gold labels)
@@ -31,7 +35,8 @@ from ..models import BiEncoder
 from ..models.batching import length_sorted_batches, mean_pool, pad_batch, unique_in_order
 from ..precision import InferencePass
 from ..progress import progress_default
-from .config import LABEL_VIEWS
+from .config import LABEL_VIEWS, VIEWS
+from .teachers import words
 
 
 def view_scores(
@@ -47,9 +52,12 @@ def view_scores(
     ``token_f1`` keeps every sentence's token vectors (float16, on the CPU) until the pairs
     are scored: about ``tokens x hidden x 2`` bytes, 0.5 GB for 23,000 STS sentences.
     """
-    unknown = sorted(set(views) - set(LABEL_VIEWS))
+    unknown = sorted(set(views) - set(VIEWS))
     if unknown or not views:
-        raise ValueError(f"views must be a non-empty subset of {LABEL_VIEWS}, got {list(views)}")
+        raise ValueError(f"views must be a non-empty subset of {VIEWS}, got {list(views)}")
+    scores = {"word_order": word_order(pairs)} if "word_order" in views else {}
+    if not set(views) & set(LABEL_VIEWS):
+        return {v: scores[v] for v in views}
     firsts = [a for a, _ in pairs]
     unique, index = unique_in_order(firsts + [b for _, b in pairs])
     left = torch.as_tensor(index[: len(firsts)], dtype=torch.long)
@@ -57,7 +65,7 @@ def view_scores(
     embeddings = {
         v: torch.zeros((len(unique), bi.encoder.config.hidden_size))
         for v in views
-        if v != "token_f1"
+        if v in ("pooled", "first_last")
     }
     tokens: list[torch.Tensor | None] = [None] * len(unique)
     special = torch.as_tensor(sorted(set(bi.tokenizer.all_special_ids)), dtype=torch.long)
@@ -87,7 +95,6 @@ def view_scores(
                 for row, i in enumerate(batch):
                     tokens[i] = unit[row][keep[row]]
     bi.train(was_training)
-    scores = {}
     for view, matrix in embeddings.items():
         matrix = F.normalize(matrix, dim=-1)
         scores[view] = (matrix[left] * matrix[right]).sum(dim=-1).numpy()
@@ -131,3 +138,21 @@ def _stack(vectors: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
 def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     values = values.masked_fill(~mask, 0.0)
     return values.sum(dim=1) / mask.sum(dim=1).clamp(min=1)
+
+
+def word_order(pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+    """Each pair's ``2 |LCS(a, b)| / (|a| + |b|)`` over its sentences' lower-cased words
+    (:func:`.teachers.words`); 0 for two sentences without words."""
+    return np.array([_kept_order(words(a), words(b)) for a, b in pairs], dtype=np.float64)
+
+
+def _kept_order(a: list[str], b: list[str]) -> float:
+    if not a and not b:
+        return 0.0
+    previous = [0] * (len(b) + 1)  # longest common subsequence, one row at a time
+    for word in a:
+        row = [0]
+        for j, other in enumerate(b):
+            row.append(previous[j] + 1 if word == other else max(previous[j + 1], row[j]))
+        previous = row
+    return 2 * previous[-1] / (len(a) + len(b))

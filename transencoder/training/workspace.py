@@ -161,8 +161,8 @@ class Workspace:
         have chosen others than ``label_views``, or ``crowded_views`` replaced them); the ledger
         keeps the settings as given."""
         t = self.config.teachers
-        if views != t.label_views or t.crowded_views:
-            teachers = replace(t, label_views=list(views), crowded_views=[])
+        if views != t.label_views or t.crowded_views or t.swapped_views:
+            teachers = replace(t, label_views=list(views), crowded_views=[], swapped_views=[])
             self.config = replace(self.config, teachers=teachers)
 
     # ------------------------------------------------------------------ models
