@@ -36,3 +36,19 @@ def test_every_kind_of_phase_has_a_spec_and_a_method():
         assert callable(getattr(TransEncoderRun, spec.run)), kind
         # a phase that saves a model has its folder and card; one with a report row is scored
         assert (spec.model_dir is None) == (spec.card is None), kind
+
+
+def test_the_plan_names_the_views_that_crowded_labels_turn_to():
+    """Before a run has chosen, the cross-encoder's teacher line names label_views and what
+    replaces them when they crowd: token_f1 on pairs of few shared words, word_order on word
+    swaps; the official recipe names neither."""
+    from transencoder.training import build_config
+    from transencoder.training.phases import teacher_lines
+
+    recommended = build_config({"data": {"data_dir": "x"}})
+    assert teacher_lines(recommended, "cross", 1) == [
+        "the start bi-encoder: pooled (if those labels crowd: token_f1 on pairs of few shared "
+        "words; word_order on word swaps) (weight 1)"
+    ]
+    official = build_config({"data": {"data_dir": "x"}, "recipe": "official"})
+    assert teacher_lines(official, "cross", 1) == ["the start bi-encoder: pooled (weight 1)"]

@@ -86,6 +86,15 @@ def test_label_with_bi_averages_views_over_members(tmp_path, pairs):
     per_member = [view_scores(m, pairs, views, show_progress_bar=False) for m in members]
     expected = views_teacher({v: np.mean([s[v] for s in per_member], axis=0) for v in views})
     np.testing.assert_allclose(got, expected)
+    # a view of the words is the same for every member: the mean is the view itself
+    mixed = label_with_bi(members, pairs, views=[*views, "word_order"], show_progress_bar=False)
+    expected = views_teacher(
+        {
+            **{v: np.mean([s[v] for s in per_member], axis=0) for v in views},
+            "word_order": view_scores(None, pairs, ["word_order"])["word_order"],
+        }
+    )
+    np.testing.assert_allclose(mixed, expected)
     plain = label_with_bi(members, pairs, show_progress_bar=False)
     np.testing.assert_allclose(
         plain, np.mean([m.pair_similarity(pairs, show_progress_bar=False) for m in members], axis=0)

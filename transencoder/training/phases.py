@@ -93,10 +93,16 @@ def teacher_lines(config, kind: str, cycle: int) -> list[str]:
     if kind == "cross":
         labeller = "the start bi-encoder" if cycle == 1 else f"the cycle-{cycle - 1} bi-encoder"
         views = ", ".join(t.label_views)
-        if t.crowded_views and t.crowded_views != t.label_views:  # a plan, before the run chose
-            views += f" ({', '.join(t.crowded_views)} if those labels crowd, on pairs of few shared words)"
-        if t.swapped_views and t.swapped_views != t.label_views:
-            views += f" ({', '.join(t.swapped_views)} if they crowd on word-swap pairs)"
+        instead = [  # a plan, before the run chose
+            f"{', '.join(others)} {where}"
+            for others, where in (
+                (t.crowded_views, "on pairs of few shared words"),
+                (t.swapped_views, "on word swaps"),
+            )
+            if others and others != t.label_views
+        ]
+        if instead:
+            views += f" (if those labels crowd: {'; '.join(instead)})"
         if cycle == 1 or t.cross_from_cross == 0:
             return [f"{labeller}{members}: {views} (weight 1)"]
         return [

@@ -22,6 +22,7 @@ from torch import nn
 from ..losses import bi_encoder_mse, cross_encoder_bce, random_span_mask, simcse_infonce
 from ..models import BiEncoder, CrossEncoder
 from ..models.batching import pad_batch, tokenize_pairs, tokenize_texts, unique_in_order
+from .config import LABEL_VIEWS
 from .loop import PhaseStats, train_model
 from .pairs import both_orders
 from .step_config import PrimingConfig, StepConfig
@@ -98,9 +99,14 @@ def combine_views(columns: np.ndarray, views: Sequence[str]) -> np.ndarray:
 def member_view_scores(
     members: Sequence[BiEncoder], pairs: Sequence[tuple[str, str]], views: Sequence[str], **options
 ) -> dict[str, np.ndarray]:
-    """Each view's scores of ``pairs``, averaged over the bi-encoders (one forward pass per model)."""
-    per_member = [view_scores(m, pairs, views, **options) for m in members]
-    return {v: np.mean([s[v] for s in per_member], axis=0) for v in views}
+    """Each view's scores of ``pairs``, averaged over the bi-encoders (one forward pass per
+    model); a view of the words alone (``word_order``) is the same for every model, scored once."""
+    of_models = [v for v in views if v in LABEL_VIEWS]
+    per_member = [view_scores(m, pairs, of_models, **options) for m in members] if of_models else []
+    scores = {v: np.mean([s[v] for s in per_member], axis=0) for v in of_models}
+    if len(of_models) < len(views):
+        scores.update(view_scores(None, pairs, [v for v in views if v not in LABEL_VIEWS]))
+    return {v: scores[v] for v in views}
 
 
 def label_with_cross(
