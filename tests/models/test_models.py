@@ -47,6 +47,37 @@ def test_saved_cross_encoder_opens_in_sentence_transformers(tiny_model, tmp_path
     assert np.abs(reloaded.predict(PAIRS) - ours).max() < 1e-6
 
 
+def test_set_dropout_reaches_every_dropout_and_the_saved_config(tiny_model, tmp_path):
+    """Dropout 0 makes training-mode scores those of evaluation mode (so it reached every
+    layer, attention included); the saved model trains on with the value it was given."""
+    torch.manual_seed(0)
+    model = CrossEncoder.from_pretrained(tiny_model, device="cpu")
+    batch = model.tokenizer(
+        [a for a, _ in PAIRS], [b for _, b in PAIRS], padding=True, return_tensors="pt"
+    )
+    batch = {
+        k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")
+    }
+    model.eval()
+    with torch.no_grad():
+        scored = model(**batch)
+        model.train()
+        assert not torch.allclose(model(**batch), scored)  # the checkpoint's dropout acts
+        layers = model.set_dropout(0.0)
+        assert layers == sum(isinstance(m, torch.nn.Dropout) for m in model.modules()) > 2
+        assert torch.allclose(model(**batch), scored, atol=1e-6)
+        model.set_dropout(0.3)
+        model.eval()
+        assert torch.allclose(model(**batch), scored, atol=1e-6)  # scores are unchanged
+    model.save(tmp_path / "cross")
+    reloaded = CrossEncoder.from_pretrained(tmp_path / "cross", device="cpu")
+    config = reloaded.model.config
+    assert config.hidden_dropout_prob == config.attention_probs_dropout_prob == 0.3
+    assert {m.p for m in reloaded.modules() if isinstance(m, torch.nn.Dropout)} == {0.3}
+    with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\)"):
+        model.set_dropout(1.0)
+
+
 def test_encode_is_order_and_batch_independent(tiny_model):
     model = BiEncoder.from_pretrained(tiny_model, device="cpu")
     one_by_one = np.stack([model.encode(s) for s in SENTENCES])

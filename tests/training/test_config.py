@@ -16,6 +16,8 @@ from transencoder.training import ConfigError, DataConfig, TrainConfig, build_co
         ({"cross": {"lr": 5}}, r"cross.lr must be a number in \(0, 1\)"),
         ({"bi": {"batch_size": -1}}, "bi.batch_size must be a positive integer"),
         ({"bi": {"init": "fresh"}}, "bi.init must be one of"),
+        ({"cross": {"dropout": 1.0}}, r"cross.dropout must be in \[0, 1\) or null, got 1.0"),
+        ({"cross": {"dropout": "high"}}, "cross.dropout must be a number, got 'high'"),
         ({"recipe": "magic"}, "recipe must be one of"),
         ({"cyclez": 3}, r"unknown setting\(s\) \['cyclez'\]"),
         ({"cross": {"epoch": 1}}, r"unknown cross setting\(s\) \['epoch'\]"),

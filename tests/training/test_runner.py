@@ -240,6 +240,27 @@ def test_the_run_gives_the_cross_encoder_the_resolved_target_scale(tiny_model, t
         np.testing.assert_allclose(targets, np.clip(bi, 0, 1), atol=1e-7)
 
 
+def test_the_cross_encoder_trains_with_the_asked_dropout(tiny_model, tmp_path, monkeypatch):
+    from transencoder.training import runner
+
+    seen = []
+    fit = runner.TransEncoderRun._fit
+
+    def watch(self, phase, model, trainer, rebuild, *args, **kwargs):
+        if trainer is train_cross_encoder:
+            seen.append({m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)})
+        return fit(self, phase, model, trainer, rebuild, *args, **kwargs)
+
+    monkeypatch.setattr(runner.TransEncoderRun, "_fit", watch)
+    out = tmp_path / "run"
+    settings = _settings(tiny_model, _pairs_file(tmp_path), cross={"dropout": 0.25}, **_out(out))
+    run_trans_encoder(build_config(settings), log=lambda *a: None)
+    assert seen == [{0.25}]  # the tiny BERT's own is 0.1
+    saved = json.loads((out / "cycle-1" / "cross" / "config.json").read_text())
+    assert saved["hidden_dropout_prob"] == saved["attention_probs_dropout_prob"] == 0.25
+    assert json.loads((out / "progress.json").read_text())["config"]["cross"]["dropout"] == 0.25
+
+
 def _scored_pairs_file(path: Path, pairs, scores) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = [f"{a}\t{b}\t{s:.6f}" for (a, b), s in zip(pairs, scores)]

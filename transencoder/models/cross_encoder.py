@@ -150,6 +150,21 @@ class CrossEncoder(nn.Module):
     #: The name Hugging Face and sentence-transformers users know: the same as :meth:`save`.
     save_pretrained = save
 
+    def set_dropout(self, p: float) -> int:
+        """Set every dropout of the encoder and its head (hidden, attention, classifier) to ``p``,
+        and its config to match, so that a saved model trains on with it; returns how many
+        dropout modules were set. It acts only in training mode: scores are unchanged."""
+        if not 0 <= p < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {p!r}")
+        layers = [m for m in self.model.modules() if isinstance(m, nn.Dropout)]
+        for layer in layers:
+            layer.p = float(p)
+        config = self.model.config
+        for name in ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout"):
+            if hasattr(config, name):
+                setattr(config, name, float(p))
+        return len(layers)
+
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device

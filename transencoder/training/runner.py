@@ -156,8 +156,8 @@ class TransEncoderRun:
         starts = {"start": cfg.models[m], "bi": self.w.labelling_bi(k, m), "continue": previous}
         init, length = starts[cfg.cross.init], cfg.cross.max_length
         torch.manual_seed(self.w.seed(phase))  # the new one-logit head, when there is one
-        rebuild = lambda: self.w.cross(init, max_length=length, device="cpu")  # noqa: E731
-        model = self.w.cross(init, max_length=length)
+        rebuild = lambda: _dropout(self.w.cross(init, max_length=length, device="cpu"), cfg)  # noqa: E731
+        model = _dropout(self.w.cross(init, max_length=length), cfg)
         return {"train": self._fit(phase, model, train_cross_encoder, rebuild), "init": init}
 
     def label_cross(self, phase: Phase) -> dict:
@@ -337,3 +337,10 @@ def _shape_of(like) -> dict:
         "normalize": like.normalize,
         "max_seq_length": like.max_seq_length,
     }
+
+
+def _dropout(cross, config: TrainConfig):
+    """The cross-encoder with ``cross.dropout`` set, when it is."""
+    if config.cross.dropout is not None:
+        cross.set_dropout(config.cross.dropout)
+    return cross

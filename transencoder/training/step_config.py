@@ -80,10 +80,21 @@ class CrossStepConfig(StepConfig):
     warmup_ratio: float = setting(
         0.1, "share of the steps spent warming up linearly, then linear decay"
     )
+    dropout: float | None = setting(
+        None,
+        "dropout of the encoder and its head while it trains (null: the checkpoint's own, "
+        "0.1 for MiniLM)",
+    )
 
     def validate(self, where: str = "cross") -> None:
         super().validate(where)
         choice(self.init, CROSS_INITS, f"{where}.init")
+        if self.dropout is not None and not (
+            isinstance(self.dropout, (int, float))
+            and not isinstance(self.dropout, bool)
+            and 0 <= self.dropout < 1
+        ):
+            raise ConfigError(f"{where}.dropout must be in [0, 1) or null, got {self.dropout!r}")
 
 
 @dataclass
