@@ -129,11 +129,11 @@ def _cpu() -> str:
     return meta()["machine"].get("cpu", "")
 
 
-def _recorded_runs(output: Path) -> dict:
-    """The runs the record already holds, each with the CPU it ran on."""
+def _recorded_runs(output: Path, name: str = "premise") -> dict:
+    """The runs the record's section ``name`` already holds, each with the CPU it ran on."""
     from records import read_record
 
-    section = read_record(output).get("premise") or {}
+    section = read_record(output).get(name) or {}
     cpu = (section.get("meta") or {}).get("machine", {}).get("cpu", "")
     return {name: {"cpu": cpu, **row} for name, row in (section.get("runs") or {}).items()}
 
@@ -161,7 +161,7 @@ def _seeds(runs: dict) -> dict:
     return seeds
 
 
-def summarise(root: Path, domains, output: Path) -> dict:
+def summarise(root: Path, domains, output: Path, section: str = "premise") -> dict:
     from bench_domains import _save
     from domains_analysis import _suite, run_signals
 
@@ -210,6 +210,7 @@ def summarise(root: Path, domains, output: Path) -> dict:
                         if k in augment
                     },  # fmt: skip
                     "seconds": round(progress["seconds"], 1),
+                    "precision": progress["fingerprint"].get("precision", "fp32"),
                 }
                 cache.write_text(json.dumps(row, indent=2))
             variant, seed = folder.name.rsplit("-s", 1)
@@ -220,7 +221,7 @@ def summarise(root: Path, domains, output: Path) -> dict:
                         split: round(row[key][split] - start[split], 2) for split in ("dev", "test")
                     }
             runs[f"{domain}/{folder.name}"] = row
-    runs = {**_recorded_runs(output), **runs}  # runs whose folders are gone stay
+    runs = {**_recorded_runs(output, section), **runs}  # runs whose folders are gone stay
     if not runs:
         raise SystemExit(f"no finished premise runs under {root}")
     header = (
@@ -299,8 +300,8 @@ def summarise(root: Path, domains, output: Path) -> dict:
         "summary": variants,
         "seeds": seeds,
     }
-    _save(output, record, "premise")
-    print(f"wrote {output} (section premise)")
+    _save(output, record, section)
+    print(f"wrote {output} (section {section})")
     return record
 
 
@@ -315,6 +316,9 @@ def main() -> None:
     parser.add_argument("--seeds", default="2021")
     parser.add_argument("--max-pool", type=int, default=2000)
     parser.add_argument("--output", type=Path, default=Path("eval/results/domains.json"))
+    parser.add_argument(
+        "--section", default="premise", help="the section of --output that summarise writes"
+    )
     args = parser.parse_args()
     domains = [d.strip().upper() for d in args.domains.split(",") if d.strip()]
     if args.action == "train":
@@ -325,7 +329,7 @@ def main() -> None:
         seeds = [int(s) for s in args.seeds.split(",")]
         train(Path(args.root), domains, variants, seeds, args.max_pool)
     else:
-        summarise(Path(args.root), domains, args.output)
+        summarise(Path(args.root), domains, args.output, args.section)
 
 
 if __name__ == "__main__":
