@@ -14,7 +14,7 @@ optimizer step (``bi.max_steps=1``: the screening looks at the cross-encoder onl
 * ``pairs-budget``: the ``pairs`` recipe (labels by token alignment, for pair tasks) with the
   ``budget``; ``pairs-uniform``: that with ``teachers.cross_scale=uniform``;
 * ``dropout``: ``budget`` with the cross-encoder's dropout at 0.3 while it trains
-  (``cross.dropout``; the checkpoint's is 0.1);
+  (``cross.dropout``; the checkpoint's is 0.1); ``no-dropout``: that at 0;
 * ``token-f1``, ``three-views``: the recommended recipe (``budget``, ``cross_scale=auto``) with
   the cross-encoder labelled by the token alignment F1 view, or by the rank average of the three
   views, instead of the pooled cosine.
@@ -68,6 +68,8 @@ VARIANTS = {
     ],
     # the budget with the cross-encoder's dropout raised from the checkpoint's 0.1
     "dropout": ["--cross-min-steps", "600", *BI, *ASIS, "--set", "cross.dropout=0.3"],
+    # ... and with no dropout at all: the model that trains is the one that predicts
+    "no-dropout": ["--cross-min-steps", "600", *BI, *ASIS, "--set", "cross.dropout=0"],
     # pooled labels, token_f1 when they crowd (teachers.crowded_views, off by default)
     "crowded": [
         "--label-views",
