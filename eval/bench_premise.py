@@ -15,6 +15,8 @@ optimizer step (``bi.max_steps=1``: the screening looks at the cross-encoder onl
   ``budget``; ``pairs-uniform``: that with ``teachers.cross_scale=uniform``;
 * ``dropout``: ``budget`` with the cross-encoder's dropout at 0.3 while it trains
   (``cross.dropout``; the checkpoint's is 0.1); ``no-dropout``: that at 0;
+  ``recommended-no-dropout``: the recommended recipe's cycle 1 (``token_f1`` labels where they
+  crowd, ``word_order`` on word swaps) with the cross-encoder's dropout at 0;
 * ``token-f1``, ``three-views``: the recommended recipe (``budget``, ``cross_scale=auto``) with
   the cross-encoder labelled by the token alignment F1 view, or by the rank average of the three
   views, instead of the pooled cosine.
@@ -70,6 +72,20 @@ VARIANTS = {
     "dropout": ["--cross-min-steps", "600", *BI, *ASIS, "--set", "cross.dropout=0.3"],
     # ... and with no dropout at all: the model that trains is the one that predicts
     "no-dropout": ["--cross-min-steps", "600", *BI, *ASIS, "--set", "cross.dropout=0"],
+    # the recommended recipe's cycle 1 as it stands, with no dropout in the cross-encoder
+    "recommended-no-dropout": [
+        "--label-views",
+        "pooled",
+        "--cross-min-steps",
+        "600",
+        *AUTO,
+        "--set",
+        "teachers.crowded_views=[token_f1]",
+        "--set",
+        "teachers.swapped_views=[word_order]",
+        "--set",
+        "cross.dropout=0",
+    ],
     # pooled labels, token_f1 when they crowd (teachers.crowded_views, off by default)
     "crowded": [
         "--label-views",
