@@ -4,28 +4,16 @@ refuses would otherwise only show after a screening run's start)."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
+from tests.test_bench_records import _load
 from transencoder.cli import build_parser
 from transencoder.commands.train import config_from_args
-
-BENCH = Path(__file__).resolve().parents[1] / "eval" / "bench_premise.py"
 
 
 @pytest.fixture(scope="module")
 def premise():
-    spec = importlib.util.spec_from_file_location("bench_premise_under_test", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(BENCH.parent))
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(BENCH.parent))
-    return module
+    return _load("bench_premise")
 
 
 def _config(premise, variant: str) -> dict:
