@@ -51,9 +51,10 @@ BI, UNIFORM = ["--set", "teachers.cross_scale=bi"], ["--set", "teachers.cross_sc
 AUTO = ["--set", "teachers.cross_scale=auto"]
 NO_BUDGET = ["--cross-min-steps", "0"]
 ASIS = ["--set", "teachers.crowded_views=[]"]  # the label views as named, however they crowd
+BUDGET = ["--cross-min-steps", "600", *BI, *ASIS]
 VARIANTS = {
     "record": [*NO_BUDGET, *BI, *ASIS],
-    "budget": ["--cross-min-steps", "600", *BI, *ASIS],
+    "budget": BUDGET,
     "augment": ["--augment-to", "6000", *NO_BUDGET, *BI, *ASIS],
     "both": ["--augment-to", "4000", "--cross-min-steps", "800", *BI, *ASIS],
     "uniform": ["--cross-min-steps", "600", *UNIFORM, *ASIS],
@@ -69,9 +70,9 @@ VARIANTS = {
         *ASIS,
     ],
     # the budget with the cross-encoder's dropout raised from the checkpoint's 0.1
-    "dropout": ["--cross-min-steps", "600", *BI, *ASIS, "--set", "cross.dropout=0.3"],
+    "dropout": [*BUDGET, "--set", "cross.dropout=0.3"],
     # ... and with no dropout at all: the model that trains is the one that predicts
-    "no-dropout": ["--cross-min-steps", "600", *BI, *ASIS, "--set", "cross.dropout=0"],
+    "no-dropout": [*BUDGET, "--set", "cross.dropout=0"],
     # the recommended recipe's cycle 1 as it stands, with no dropout in the cross-encoder
     "recommended-no-dropout": [
         "--label-views",
@@ -147,11 +148,11 @@ def _cpu() -> str:
     return meta()["machine"].get("cpu", "")
 
 
-def _recorded_runs(output: Path, name: str = "premise") -> dict:
-    """The runs the record's section ``name`` already holds, each with the CPU it ran on."""
+def _recorded_runs(output: Path, key: str = "premise") -> dict:
+    """The runs the record's section ``key`` already holds, each with the CPU it ran on."""
     from records import read_record
 
-    section = read_record(output).get(name) or {}
+    section = read_record(output).get(key) or {}
     cpu = (section.get("meta") or {}).get("machine", {}).get("cpu", "")
     return {name: {"cpu": cpu, **row} for name, row in (section.get("runs") or {}).items()}
 
