@@ -1,0 +1,74 @@
+"""eval/premise_split.py: which test pairs a run's pool held, and each split's metric."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.test_bench_records import _load
+from transencoder.eval import EvaluationSuite, find_all_tasks
+
+
+@pytest.fixture(scope="module")
+def split():
+    return _load("premise_split")
+
+
+def test_a_test_pair_is_seen_in_either_order_and_points_at_its_pool_row(split):
+    pool = [("a", "b"), ("c", "d"), ("e", "f")]
+    test = [("d", "c"), ("a", "x"), ("a", "b"), ("f", "e"), ("b", "c")]
+    seen, at = split.seen_in_pool(pool, test)
+    assert seen.tolist() == [True, False, True, True, False]
+    assert at == [1, 0, 2]
+
+
+def _write(path, rows, column="score"):
+    path.write_text(
+        f"sentence1\tsentence2\t{column}\n" + "".join(f"{a}\t{b}\t{s}\n" for a, b, s in rows),
+        encoding="utf-8",
+    )
+
+
+def test_the_whole_split_scores_as_the_evaluation_suite_does(split, tmp_path):
+    rng = np.random.default_rng(0)
+    sts = tmp_path / "sts.tsv"
+    _write(sts, [(f"s{i}", f"t{i}", round(float(rng.uniform(0, 5)), 2)) for i in range(40)])
+    pair = tmp_path / "pairs.tsv"
+    _write(pair, [(f"p{i}", f"q{i}", int(rng.integers(0, 2))) for i in range(40)], "label")
+    scores = rng.normal(size=40)
+    for path, is_pair in ((sts, False), (pair, True)):
+        (task,) = find_all_tasks(path)
+        assert hasattr(task, "labels") is is_pair
+        gold = np.asarray(task.labels if is_pair else task.scores, dtype=float)
+        suite = EvaluationSuite([task], show_progress_bar=False)
+        expected = round(float(suite.from_scores(scores).primary), 2)
+        assert split._metric(gold, scores, is_pair) == expected
+    # a split too small, or of one class, has no metric
+    assert split._metric(np.array([1.0]), np.array([0.3]), False) is None
+    assert split._metric(np.ones(5), rng.normal(size=5), True) is None
+
+
+def _ledger(folder, cycles: int, bi_max_steps):
+    import json
+
+    folder.mkdir()
+    config = {"cycles": cycles, "bi": {"max_steps": bi_max_steps}}
+    (folder / "progress.json").write_text(json.dumps({"config": config}), encoding="utf-8")
+
+
+def test_a_screening_scores_its_cross_encoder_and_a_full_run_every_model(split, tmp_path):
+    _ledger(tmp_path / "screen", 1, 1)
+    (tmp_path / "screen" / "cycle-1" / "cross").mkdir(parents=True)
+    assert [m[:2] for m in split.models_of(tmp_path / "screen")] == [("cross", "cross")]
+    _ledger(tmp_path / "full", 3, None)
+    for name in ("cycle-1/cross", "cycle-1/bi", "cycle-2/cross", "cycle-2/bi", "cycle-3/cross"):
+        (tmp_path / "full" / name).mkdir(parents=True)
+    # stopped in cycle 3: what it has, no result yet
+    assert [m[0] for m in split.models_of(tmp_path / "full")][-1] == "cross 3"
+    (tmp_path / "full" / "cycle-3" / "bi").mkdir()
+    (tmp_path / "full" / "average").mkdir()
+    names = [(name, kind) for name, kind, _ in split.models_of(tmp_path / "full")]
+    assert names == [
+        ("cross", "cross"), ("bi 1", "bi"), ("cross 2", "cross"), ("bi 2", "bi"),
+        ("cross 3", "cross"), ("bi 3", "bi"), ("average", "bi"),
+    ]  # fmt: skip
