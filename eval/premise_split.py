@@ -74,7 +74,7 @@ def models_of(folder: Path) -> list[tuple[str, str, Path]]:
     for k in range(2, int(ledger["config"]["cycles"]) + 1):
         found += [(f"cross {k}", "cross", folder / f"cycle-{k}" / "cross"),
                   (f"bi {k}", "bi", folder / f"cycle-{k}" / "bi")]  # fmt: skip
-    found.append(("average", "bi", folder / "average"))
+    found.append(("average", "bi", folder / "average" / "bi"))
     return [model for model in found if model[2].is_dir()]  # a run stopped early: what it has
 
 

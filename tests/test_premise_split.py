@@ -66,7 +66,7 @@ def test_a_screening_scores_its_cross_encoder_and_a_full_run_every_model(split, 
     # stopped in cycle 3: what it has, no result yet
     assert [m[0] for m in split.models_of(tmp_path / "full")][-1] == "cross 3"
     (tmp_path / "full" / "cycle-3" / "bi").mkdir()
-    (tmp_path / "full" / "average").mkdir()
+    (tmp_path / "full" / "average" / "bi").mkdir(parents=True)
     names = [(name, kind) for name, kind, _ in split.models_of(tmp_path / "full")]
     assert names == [
         ("cross", "cross"), ("bi 1", "bi"), ("cross 2", "cross"), ("bi 2", "bi"),
