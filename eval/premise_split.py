@@ -35,17 +35,12 @@ FULL = "full"  # a bench_domains.py run, <root>/<domain>/s<seed>, not a screenin
 
 
 def _metric(gold: np.ndarray, scores: np.ndarray, pair_task: bool) -> float | None:
-    if len(gold) < 2:
-        return None
-    if pair_task:
-        from sklearn.metrics import roc_auc_score
+    """The evaluator's metric over these pairs (ROC-AUC or Spearman x100), None where undefined."""
+    from transencoder.eval import roc_auc
+    from transencoder.eval.metrics import correlate
 
-        if len(set(gold.tolist())) < 2:
-            return None
-        return round(100 * float(roc_auc_score(gold, scores)), 2)
-    from scipy.stats import spearmanr
-
-    return round(100 * float(spearmanr(gold, scores).statistic), 2)
+    value = roc_auc(scores, gold) if pair_task else correlate(scores, gold).spearman
+    return round(value, 2) if np.isfinite(value) else None
 
 
 def _key(a: str, b: str) -> frozenset:
@@ -60,29 +55,28 @@ def seen_in_pool(pool_pairs, test_pairs) -> tuple[np.ndarray, list[int]]:
     return seen, [index[_key(a, b)] for (a, b), s in zip(test_pairs, seen) if s]
 
 
-def models_of(folder: Path) -> list[tuple[str, str, Path]]:
+def models_of(folder: Path, config: dict) -> list[tuple[str, str, Path]]:
     """What to score in a run folder: a screening run's cycle-1 cross-encoder (``cross``; its
     bi step was cut to one step), or a full run's cross- and bi-encoder of every cycle and its
-    result (``average``, when the run averaged its bi-encoders), as far as the run got."""
-    ledger = json.loads((folder / "progress.json").read_text(encoding="utf-8"))
-    if ledger["config"]["bi"].get("max_steps") == 1:
+    result (``average``, when the run averaged its bi-encoders), as far as the run got;
+    ``config``: the run's, from its ledger."""
+    if config["bi"].get("max_steps") == 1:
         return [("cross", "cross", folder / "cycle-1" / "cross")]
     found = [
         ("cross", "cross", folder / "cycle-1" / "cross"),
         ("bi 1", "bi", folder / "cycle-1" / "bi"),
     ]
-    for k in range(2, int(ledger["config"]["cycles"]) + 1):
+    for k in range(2, int(config["cycles"]) + 1):
         found += [(f"cross {k}", "cross", folder / f"cycle-{k}" / "cross"),
                   (f"bi {k}", "bi", folder / f"cycle-{k}" / "bi")]  # fmt: skip
     found.append(("average", "bi", folder / "average" / "bi"))
     return [model for model in found if model[2].is_dir()]  # a run stopped early: what it has
 
 
-def split_run(folder: Path, test_path: Path, start_scores: np.ndarray) -> dict:
-    """The start model's and the run's cross-encoder's metric on its seen, new and all test
-    pairs; ``start_scores`` are the start model's cosines of the test pairs."""
+def split_run(folder: Path, task, start_scores: np.ndarray) -> dict:
+    """The start model's and each of the run's models' metric on the seen, new and all pairs of
+    the test ``task``; ``start_scores`` are the start model's cosines of its pairs."""
     from transencoder import BiEncoder, CrossEncoder
-    from transencoder.eval import find_all_tasks
     from transencoder.training.ledger import pool_fingerprint
     from transencoder.training.pairs import pool_from_pairs_file
 
@@ -94,7 +88,6 @@ def split_run(folder: Path, test_path: Path, start_scores: np.ndarray) -> dict:
     if pool_fingerprint(pool.pairs) != ledger["fingerprint"]["pool"]:
         raise SystemExit(f"{folder}: the rebuilt pool draw is not the run's (ledger fingerprint)")
 
-    (task,) = find_all_tasks(test_path)
     pair_task = hasattr(task, "labels")
     gold = np.asarray(task.labels if pair_task else task.scores, dtype=float)
     pairs = task.pairs
@@ -103,14 +96,16 @@ def split_run(folder: Path, test_path: Path, start_scores: np.ndarray) -> dict:
     row = {"test_pairs": len(pairs), "seen": int(seen.sum()), "new": int((~seen).sum())}
     masks = {"seen": seen, "new": ~seen, "all": np.ones_like(seen)}
     scored = {"start": start_scores}
-    for name, kind, path in models_of(folder):
+    for name, kind, path in models_of(folder, config):
         if kind == "cross":
             model = CrossEncoder.from_pretrained(path, device="cpu")
-            scored[name] = model.predict(pairs, batch_size=64, show_progress_bar=False)
-            if name == "cross":  # as it teaches
-                scored["cross_both_orders"] = model.predict(
-                    pairs, batch_size=64, show_progress_bar=False, both_orders=True
-                )
+            if name == "cross":  # also as it teaches: each order scored once
+                swapped = [(b, a) for a, b in pairs]
+                both = model.predict(pairs + swapped, batch_size=64, show_progress_bar=False)
+                scored[name] = both[: len(pairs)]
+                scored["cross_both_orders"] = (both[: len(pairs)] + both[len(pairs) :]) / 2
+            else:
+                scored[name] = model.predict(pairs, batch_size=64, show_progress_bar=False)
         else:
             model = BiEncoder.from_pretrained(path, device="cpu")
             scored[name] = model.pair_similarity(pairs, batch_size=128)
@@ -159,8 +154,7 @@ def main() -> None:
     start = BiEncoder.from_pretrained("default", device="cpu")
     runs = {}
     for domain in args.domains.split(","):
-        test_path = root / domain / "data" / "test.tsv"
-        (task,) = find_all_tasks(test_path)
+        (task,) = find_all_tasks(root / domain / "data" / "test.tsv")
         start_scores = start.pair_similarity(task.pairs, batch_size=128)
         start_scores = np.asarray(start_scores, dtype=np.float32)
         for variant in args.variants.split(","):
@@ -172,7 +166,7 @@ def main() -> None:
                 )
                 if not (folder / "cycle-1" / "cross").is_dir():
                     continue
-                row = split_run(folder, test_path, start_scores)
+                row = split_run(folder, task, start_scores)
                 runs[f"{domain}/{folder.name}"] = {"domain": domain, "variant": variant,
                                                    "seed": int(seed), **row}  # fmt: skip
                 print(

@@ -48,26 +48,17 @@ def test_the_whole_split_scores_as_the_evaluation_suite_does(split, tmp_path):
     assert split._metric(np.ones(5), rng.normal(size=5), True) is None
 
 
-def _ledger(folder, cycles: int, bi_max_steps):
-    import json
-
-    folder.mkdir()
-    config = {"cycles": cycles, "bi": {"max_steps": bi_max_steps}}
-    (folder / "progress.json").write_text(json.dumps({"config": config}), encoding="utf-8")
-
-
 def test_a_screening_scores_its_cross_encoder_and_a_full_run_every_model(split, tmp_path):
-    _ledger(tmp_path / "screen", 1, 1)
+    screen, full = {"cycles": 1, "bi": {"max_steps": 1}}, {"cycles": 3, "bi": {"max_steps": None}}
     (tmp_path / "screen" / "cycle-1" / "cross").mkdir(parents=True)
-    assert [m[:2] for m in split.models_of(tmp_path / "screen")] == [("cross", "cross")]
-    _ledger(tmp_path / "full", 3, None)
+    assert [m[:2] for m in split.models_of(tmp_path / "screen", screen)] == [("cross", "cross")]
     for name in ("cycle-1/cross", "cycle-1/bi", "cycle-2/cross", "cycle-2/bi", "cycle-3/cross"):
         (tmp_path / "full" / name).mkdir(parents=True)
     # stopped in cycle 3: what it has, no result yet
-    assert [m[0] for m in split.models_of(tmp_path / "full")][-1] == "cross 3"
+    assert [m[0] for m in split.models_of(tmp_path / "full", full)][-1] == "cross 3"
     (tmp_path / "full" / "cycle-3" / "bi").mkdir()
     (tmp_path / "full" / "average" / "bi").mkdir(parents=True)
-    names = [(name, kind) for name, kind, _ in split.models_of(tmp_path / "full")]
+    names = [(name, kind) for name, kind, _ in split.models_of(tmp_path / "full", full)]
     assert names == [
         ("cross", "cross"), ("bi 1", "bi"), ("cross 2", "cross"), ("bi 2", "bi"),
         ("cross 3", "cross"), ("bi 3", "bi"), ("average", "bi"),
