@@ -52,6 +52,18 @@ AUTO = ["--set", "teachers.cross_scale=auto"]
 NO_BUDGET = ["--cross-min-steps", "0"]
 ASIS = ["--set", "teachers.crowded_views=[]"]  # the label views as named, however they crowd
 BUDGET = ["--cross-min-steps", "600", *BI, *ASIS]
+# the recommended recipe's cycle 1 as it stands, each setting named
+RECOMMENDED = [
+    "--label-views",
+    "pooled",
+    "--cross-min-steps",
+    "600",
+    *AUTO,
+    "--set",
+    "teachers.crowded_views=[token_f1]",
+    "--set",
+    "teachers.swapped_views=[word_order]",
+]
 VARIANTS = {
     "record": [*NO_BUDGET, *BI, *ASIS],
     "budget": BUDGET,
@@ -74,19 +86,12 @@ VARIANTS = {
     # ... and with no dropout at all: the model that trains is the one that predicts
     "no-dropout": [*BUDGET, "--set", "cross.dropout=0"],
     # the recommended recipe's cycle 1 as it stands, with no dropout in the cross-encoder
-    "recommended-no-dropout": [
-        "--label-views",
-        "pooled",
-        "--cross-min-steps",
-        "600",
-        *AUTO,
-        "--set",
-        "teachers.crowded_views=[token_f1]",
-        "--set",
-        "teachers.swapped_views=[word_order]",
-        "--set",
-        "cross.dropout=0",
-    ],
+    "recommended-no-dropout": [*RECOMMENDED, "--set", "cross.dropout=0"],
+    # the budget with the cross-encoder's peak learning rate (2e-5) raised or lowered
+    "lr-5e-5": [*BUDGET, "--cross-lr", "5e-5"],
+    "lr-1e-5": [*BUDGET, "--cross-lr", "1e-5"],
+    "lr-1e-4": [*BUDGET, "--cross-lr", "1e-4"],
+    "recommended-lr-5e-5": [*RECOMMENDED, "--cross-lr", "5e-5"],
     # pooled labels, token_f1 when they crowd (teachers.crowded_views, off by default)
     "crowded": [
         "--label-views",

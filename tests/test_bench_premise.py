@@ -47,3 +47,18 @@ def test_the_variants_set_what_their_names_say(premise):
     assert recommended["swapped_views"] == ["word_order"]
     assert recommended["cross_scale"] == "auto"
     assert by_name["budget"]["teachers"]["crowded_views"] == []
+
+
+def test_the_learning_rate_variants_change_only_the_cross_encoders_rate(premise):
+    by_name = {name: _config(premise, name) for name in premise.VARIANTS}
+    assert by_name["budget"]["cross"]["lr"] == 2e-5  # the recipe's rate, which they move
+    for name, lr in (("lr-1e-5", 1e-5), ("lr-5e-5", 5e-5), ("lr-1e-4", 1e-4)):
+        assert by_name[name]["cross"]["lr"] == lr, name
+        assert {**by_name[name], "cross": {**by_name[name]["cross"], "lr": 2e-5}} == by_name[
+            "budget"
+        ], name
+    # the recommended recipe's cycle 1 with the rate raised, and with no dropout: one change each
+    base = by_name["recommended-lr-5e-5"]
+    assert base["cross"]["lr"] == 5e-5 and base["cross"]["dropout"] is None
+    nodrop = by_name["recommended-no-dropout"]
+    assert {**nodrop, "cross": {**nodrop["cross"], "dropout": None, "lr": 5e-5}} == base
