@@ -55,6 +55,13 @@ def seen_in_pool(pool_pairs, test_pairs) -> tuple[np.ndarray, list[int]]:
     return seen, [index[_key(a, b)] for (a, b), s in zip(test_pairs, seen) if s]
 
 
+def in_order_and_both(model, pairs) -> tuple[np.ndarray, np.ndarray]:
+    """A cross-encoder's scores of ``pairs`` in order (a, b) and averaged over both orders, as
+    ``predict(pairs)`` and ``predict(pairs, both_orders=True)`` give them, each order scored once."""
+    both = model.predict(pairs + [(b, a) for a, b in pairs], batch_size=64, show_progress_bar=False)
+    return both[: len(pairs)], (both[: len(pairs)] + both[len(pairs) :]) / 2
+
+
 def models_of(folder: Path, config: dict) -> list[tuple[str, str, Path]]:
     """What to score in a run folder: a screening run's cycle-1 cross-encoder (``cross``; its
     bi step was cut to one step), or a full run's cross- and bi-encoder of every cycle and its
@@ -99,11 +106,8 @@ def split_run(folder: Path, task, start_scores: np.ndarray) -> dict:
     for name, kind, path in models_of(folder, config):
         if kind == "cross":
             model = CrossEncoder.from_pretrained(path, device="cpu")
-            if name == "cross":  # also as it teaches: each order scored once
-                swapped = [(b, a) for a, b in pairs]
-                both = model.predict(pairs + swapped, batch_size=64, show_progress_bar=False)
-                scored[name] = both[: len(pairs)]
-                scored["cross_both_orders"] = (both[: len(pairs)] + both[len(pairs) :]) / 2
+            if name == "cross":  # also as it teaches
+                scored[name], scored["cross_both_orders"] = in_order_and_both(model, pairs)
             else:
                 scored[name] = model.predict(pairs, batch_size=64, show_progress_bar=False)
         else:

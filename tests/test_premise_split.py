@@ -63,3 +63,26 @@ def test_a_screening_scores_its_cross_encoder_and_a_full_run_every_model(split, 
         ("cross", "cross"), ("bi 1", "bi"), ("cross 2", "cross"), ("bi 2", "bi"),
         ("cross 3", "cross"), ("bi 3", "bi"), ("average", "bi"),
     ]  # fmt: skip
+
+
+def test_both_orders_from_one_call_match_the_cross_encoders_own(split, tmp_path):
+    import torch
+
+    from transencoder import CrossEncoder
+    from transencoder.testing import tiny_bert_dir, tiny_sentences
+
+    torch.manual_seed(0)  # the new head
+    model = CrossEncoder.from_pretrained(tiny_bert_dir(tmp_path / "bert"), device="cpu")
+    model.new_head_warned = True  # a random head is all this comparison needs
+    with torch.no_grad():  # ... once it is large enough for the two orders to score apart
+        model.model.classifier.weight.normal_(0.0, 5.0)
+    sentences = tiny_sentences()
+    pairs = [(sentences[i], sentences[(3 * i + 1) % len(sentences)]) for i in range(12)]
+    in_order, both = split.in_order_and_both(model, pairs)
+    own = model.predict(pairs, batch_size=64, show_progress_bar=False, precision="fp32")
+    own_both = model.predict(
+        pairs, batch_size=64, show_progress_bar=False, both_orders=True, precision="fp32"
+    )
+    assert np.abs(own - own_both).max() > 2e-5  # 20x the tolerance: the average is a real check
+    np.testing.assert_allclose(in_order, own, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(both, own_both, rtol=0, atol=1e-6)
